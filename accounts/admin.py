@@ -1,0 +1,211 @@
+from __future__ import annotations
+
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+from django.http import HttpRequest
+
+from accounts import services
+from accounts.admin_base import TenantScopedAdmin, TenantScopedInline
+from accounts.errors import TierwiseError
+from accounts.models import (
+    ApiKey,
+    ApiScope,
+    AuditEntry,
+    Capability,
+    Contact,
+    CustomerAccount,
+    Membership,
+    Tenant,
+    User,
+)
+
+
+@admin.register(User)
+class UserAdmin(DjangoUserAdmin):
+    """Platform superusers only; vendors manage their staff through memberships."""
+
+    ordering = ["email"]
+    list_display = ["email", "full_name", "is_superuser", "is_active"]
+    search_fields = ["email", "full_name"]
+    fieldsets = [
+        (None, {"fields": ["email", "password", "full_name"]}),
+        ("Status", {"fields": ["is_active", "is_staff", "is_superuser"]}),
+    ]
+    add_fieldsets = [(None, {"classes": ["wide"], "fields": ["email", "password1", "password2"]})]
+    list_filter = ["is_superuser", "is_active"]
+    filter_horizontal: list[str] = []
+
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        return request.user.is_superuser
+
+    has_view_permission = has_add_permission = has_change_permission = has_delete_permission = (
+        lambda self, request, obj=None: request.user.is_superuser
+    )
+
+
+@admin.register(Tenant)
+class TenantAdmin(admin.ModelAdmin):
+    list_display = ["name", "slug", "time_zone", "default_currency", "created_at"]
+    search_fields = ["name", "slug"]
+    fields = ["name", "slug", "time_zone", "default_currency", "event_late_arrival_days", "auto_create_accounts"]
+
+    def get_queryset(self, request: HttpRequest):
+        qs = super().get_queryset(request)
+        if request.user.is_superuser:
+            return qs
+        tenant = getattr(request, "tenant", None)
+        return qs.filter(pk=tenant.pk) if tenant else qs.none()
+
+    def get_readonly_fields(self, request: HttpRequest, obj=None):
+        return [] if request.user.is_superuser else ["slug"]
+
+    def _owner(self, request: HttpRequest) -> bool:
+        membership = getattr(request, "membership", None)
+        return request.user.is_superuser or (membership is not None and membership.can(Capability.MANAGE_TENANT))
+
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        return self._owner(request)
+
+    def has_view_permission(self, request: HttpRequest, obj=None) -> bool:
+        return self._owner(request)
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return self._owner(request)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return request.user.is_superuser
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def save_model(self, request, obj, form, change):
+        before = services.snapshot(Tenant.objects.get(pk=obj.pk)) if change else None
+        super().save_model(request, obj, form, change)
+        services.record_audit(obj, actor=request.user, action="tenant.updated" if change else "tenant.created",
+                              obj=obj, before=before, after=services.snapshot(obj))
+
+
+class MembershipForm(forms.ModelForm):
+    email = forms.EmailField(help_text="An existing user is linked; a new one is invited without a password.")
+
+    class Meta:
+        model = Membership
+        fields = ["role"]
+
+
+@admin.register(Membership)
+class MembershipAdmin(TenantScopedAdmin):
+    list_display = ["user", "role", "created_at"]
+    list_filter = ["role"]
+    search_fields = ["user__email", "user__full_name"]
+    edit_capability = Capability.MANAGE_TENANT
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        if obj is None:
+            kwargs["form"] = MembershipForm
+        return super().get_form(request, obj, change=change, **kwargs)
+
+    def get_fields(self, request, obj=None):
+        return ["email", "role"] if obj is None else ["user", "role"]
+
+    def get_readonly_fields(self, request, obj=None):
+        return ["user"] if obj is not None else []
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            return super().save_model(request, obj, form, change)
+        tenant = self._tenant_for_write(request)
+        membership = services.add_member(tenant, email=form.cleaned_data["email"], role=form.cleaned_data["role"],
+                                         actor=request.user)
+        obj.pk = membership.pk
+
+
+class ApiKeyCreateForm(forms.ModelForm):
+    scope_choices = forms.MultipleChoiceField(
+        choices=ApiScope.choices, widget=forms.CheckboxSelectMultiple, label="Scopes"
+    )
+
+    class Meta:
+        model = ApiKey
+        fields = ["name"]
+
+
+@admin.register(ApiKey)
+class ApiKeyAdmin(TenantScopedAdmin):
+    list_display = ["name", "prefix", "scopes", "created_at", "last_used_at", "revoked_at"]
+    search_fields = ["name", "prefix"]
+    readonly_fields = ["prefix", "scopes", "created_by", "created_at", "last_used_at", "revoked_at"]
+    actions = ["revoke"]
+    edit_capability = Capability.MANAGE_TENANT
+    audit_admin_edits = False  # services audit key creation and revocation
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        if obj is None:
+            kwargs["form"] = ApiKeyCreateForm
+        return super().get_form(request, obj, change=change, **kwargs)
+
+    def get_fields(self, request, obj=None):
+        return ["name", "scope_choices"] if obj is None else ["name", *self.readonly_fields]
+
+    def get_readonly_fields(self, request, obj=None):
+        return self.readonly_fields if obj is not None else []
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            return super().save_model(request, obj, form, change)
+        tenant = self._tenant_for_write(request)
+        key, secret = services.create_api_key(tenant, name=form.cleaned_data["name"],
+                                              scopes=form.cleaned_data["scope_choices"], actor=request.user)
+        obj.pk = key.pk
+        messages.warning(request, f"Copy this key now; it will not be shown again: {secret}")
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False  # revoke instead: the audit trail keeps the key's history
+
+    @admin.action(description="Revoke selected API keys")
+    def revoke(self, request, queryset):
+        for key in queryset:
+            services.revoke_api_key(key.tenant, api_key=key, actor=request.user)
+        self.message_user(request, f"Revoked {queryset.count()} key(s).")
+
+
+class ContactInline(TenantScopedInline):
+    model = Contact
+    fields = ["email", "name", "role", "marketing_consent"]
+    edit_capability = Capability.EDIT_ACCOUNTS
+
+
+@admin.register(CustomerAccount)
+class CustomerAccountAdmin(TenantScopedAdmin):
+    list_display = ["name", "external_id", "industry", "size_band", "segment", "lifecycle_stage", "assigned_csm"]
+    list_filter = ["lifecycle_stage", "segment", "size_band", "industry", "assigned_csm"]
+    search_fields = ["name", "external_id"]
+    inlines = [ContactInline]
+    edit_capability = Capability.EDIT_ACCOUNTS
+    fields = ["external_id", "name", "industry", "size_band", "employee_count", "segment", "territory",
+              "lifecycle_stage", "assigned_csm", "attributes"]
+
+    def save_model(self, request, obj, form, change):
+        try:
+            super().save_model(request, obj, form, change)
+        except TierwiseError as exc:  # pragma: no cover - form validation catches first
+            self.message_user_error(request, exc.message)
+
+
+@admin.register(AuditEntry)
+class AuditEntryAdmin(TenantScopedAdmin):
+    list_display = ["created_at", "actor_label", "action", "object_type", "object_repr"]
+    list_filter = ["action", "object_type"]
+    search_fields = ["actor_label", "action", "object_repr", "object_id"]
+    readonly_fields = [f.name for f in AuditEntry._meta.fields]
+
+    def has_add_permission(self, request, *args) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+

@@ -1,0 +1,59 @@
+from __future__ import annotations
+
+from django import forms
+from django.contrib import admin
+from django.contrib.admin.forms import AdminAuthenticationForm
+from django.http import HttpRequest, HttpResponseRedirect
+from django.urls import path
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_POST
+
+from accounts.middleware import SESSION_TENANT_KEY
+from accounts.models import Membership, Tenant
+
+
+class MemberAuthenticationForm(AdminAuthenticationForm):
+    """Vendor staff sign in by membership; they are not Django `is_staff` users."""
+
+    def confirm_login_allowed(self, user) -> None:
+        if not user.is_active:
+            raise forms.ValidationError(self.error_messages["inactive"], code="inactive")
+        if not (user.is_superuser or Membership.objects.filter(user=user).exists()):
+            raise forms.ValidationError(
+                self.error_messages["invalid_login"], code="invalid_login", params={"username": "email"}
+            )
+
+
+class TierwiseAdminSite(admin.AdminSite):
+    site_header = "Tierwise"
+    site_title = "Tierwise"
+    index_title = "Workspace"
+    login_form = MemberAuthenticationForm
+
+    def has_permission(self, request: HttpRequest) -> bool:
+        user = request.user
+        return user.is_active and user.is_authenticated and (
+            user.is_superuser or getattr(request, "membership", None) is not None
+        )
+
+    def get_urls(self):
+        return [path("switch-tenant/", self.admin_view(self.switch_tenant), name="switch_tenant"), *super().get_urls()]
+
+    @staticmethod
+    @require_POST
+    def switch_tenant(request: HttpRequest) -> HttpResponseRedirect:
+        try:
+            wanted = int(request.POST.get("tenant", ""))
+        except ValueError:
+            wanted = 0
+        allowed = (
+            Tenant.objects.filter(pk=wanted).exists()
+            if request.user.is_superuser
+            else Membership.objects.filter(user=request.user, tenant_id=wanted).exists()
+        )
+        if allowed:
+            request.session[SESSION_TENANT_KEY] = wanted
+        target = request.POST.get("next") or "/admin/"
+        if not url_has_allowed_host_and_scheme(target, {request.get_host()}):
+            target = "/admin/"
+        return HttpResponseRedirect(target)

@@ -1,0 +1,99 @@
+"""API key auth, scopes, throttling and pagination.
+
+Kept apart from api_base (viewsets) because DRF imports these classes from settings
+while its own views module loads.
+
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rest_framework import exceptions, pagination, permissions, throttling
+from rest_framework.authentication import BaseAuthentication, get_authorization_header
+from rest_framework.request import Request
+
+from accounts.models import ApiKey
+from accounts.selectors import find_api_key
+from accounts.services import touch_api_key
+
+
+class ApiKeyPrincipal:
+    """Stands in for request.user on API calls: the caller is a key, not a person."""
+
+    is_authenticated = True
+    is_anonymous = False
+    is_active = True
+    is_staff = False
+    is_superuser = False
+
+    def __init__(self, api_key: ApiKey) -> None:
+        self.api_key = api_key
+        self.pk = None
+
+    def __str__(self) -> str:
+        return f"api-key:{self.api_key.prefix}"
+
+
+class ApiKeyAuthentication(BaseAuthentication):
+    keyword = b"bearer"
+
+    def authenticate(self, request: Request) -> tuple[ApiKeyPrincipal, ApiKey] | None:
+        header = get_authorization_header(request).split()
+        if not header:
+            return None
+        if header[0].lower() != self.keyword or len(header) != 2:
+            raise exceptions.AuthenticationFailed("Use 'Authorization: Bearer <API key>'.")
+        try:
+            presented = header[1].decode()
+        except UnicodeDecodeError as exc:
+            raise exceptions.AuthenticationFailed("Malformed API key.") from exc
+        key = find_api_key(presented)
+        if key is None:
+            raise exceptions.AuthenticationFailed("Unknown API key.")
+        if not key.is_active:
+            raise exceptions.AuthenticationFailed("This API key has been revoked.")
+        touch_api_key(key)
+        return ApiKeyPrincipal(key), key
+
+    def authenticate_header(self, request: Request) -> str:
+        return 'Bearer realm="api"'
+
+
+DEFAULT_SCOPE_MAP: dict[str, str] = {
+    "GET": "read",
+    "HEAD": "read",
+    "OPTIONS": "read",
+    "POST": "write",
+    "PUT": "write",
+    "PATCH": "write",
+    "DELETE": "write",
+}
+
+
+class HasApiScope(permissions.BasePermission):
+    """The key must carry the scope the view's `scope_map` names for this method."""
+
+    def has_permission(self, request: Request, view: Any) -> bool:
+        key = request.auth
+        if not isinstance(key, ApiKey):
+            raise exceptions.NotAuthenticated("Send an API key: 'Authorization: Bearer <key>'.")
+        scope_map = getattr(view, "scope_map", DEFAULT_SCOPE_MAP)
+        needed = scope_map.get(request.method)
+        if needed is None or needed not in key.scopes:
+            raise exceptions.PermissionDenied(f"This API key lacks the {needed!r} scope.")
+        return True
+
+
+class ApiKeyRateThrottle(throttling.SimpleRateThrottle):
+    scope = "api_key"
+
+    def get_cache_key(self, request: Request, view: Any) -> str | None:
+        if isinstance(request.auth, ApiKey):
+            return f"throttle:api_key:{request.auth.pk}"
+        return f"throttle:anon:{self.get_ident(request)}"
+
+
+class Pagination(pagination.PageNumberPagination):
+    page_size_query_param = "page_size"
+    max_page_size = 500

@@ -1,0 +1,25 @@
+"""Test settings: production settings with the parts tests can't have turned off."""
+
+import os
+
+os.environ.setdefault("SECRET_KEY", "test-secret-key-not-for-production-0123456789abcdef0123456789")
+os.environ.setdefault("TIERWISE_ENCRYPTION_KEYS", "zT6lBfWc1bJ0y0y3b7L0s4m6a4S8pQ2qA9kV1xW3hYc=")
+
+from config.settings import *  # noqa: E402,F403
+from config.settings import REDIS_URL  # noqa: E402
+
+SECURE_SSL_REDIRECT = False
+SESSION_COOKIE_SECURE = False
+CSRF_COOKIE_SECURE = False
+SECURE_HSTS_SECONDS = 0
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+# Integration tests start a real worker with CELERY_TASK_ALWAYS_EAGER=0 and switch the app off eager.
+CELERY_TASK_ALWAYS_EAGER = os.environ.get("CELERY_TASK_ALWAYS_EAGER", "1") == "1"
+if not REDIS_URL:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+LOGGING_CONFIG = None

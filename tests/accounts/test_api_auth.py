@@ -1,0 +1,100 @@
+import pytest
+from django.utils import timezone
+from rest_framework.test import APIClient
+
+from accounts import services
+from accounts.models import ApiKey, CustomerAccount
+
+pytestmark = pytest.mark.django_db
+
+BODY = {"external_id": "new-1", "name": "New"}
+
+
+def _post(client):
+    return client.post("/api/v1/accounts", BODY, format="json")
+
+
+def _assert_nothing_written(world):
+    assert not CustomerAccount.objects.filter(external_id="new-1").exists()
+
+
+def test_missing_key_is_401_json(world_a):
+    response = _post(APIClient())
+    assert response.status_code == 401
+    assert response.json()["error"]["code"] == "not_authenticated"
+    assert response["WWW-Authenticate"].startswith("Bearer")
+    _assert_nothing_written(world_a)
+
+
+@pytest.mark.parametrize("header", ["Bearer", "Token abc", "Bearer tw_nope_nope", "Bearer not-a-key", "Bearer a b"])
+def test_malformed_or_unknown_key_is_401_json(world_a, header):
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=header)
+    response = _post(client)
+    assert response.status_code == 401
+    assert response.json()["error"]["code"] == "authentication_failed"
+    _assert_nothing_written(world_a)
+
+
+def test_right_prefix_wrong_secret_is_401(world_a):
+    key, secret = services.create_api_key(world_a.tenant, name="k", scopes=["write"], actor="test")
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {secret[:-2]}xx")
+    assert _post(client).status_code == 401
+
+
+def test_revoked_key_is_401_and_writes_nothing(world_a):
+    key, secret = services.create_api_key(world_a.tenant, name="k", scopes=["write"], actor="test")
+    services.revoke_api_key(world_a.tenant, api_key=key, actor="test")
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {secret}")
+    response = _post(client)
+    assert response.status_code == 401
+    assert "revoked" in response.json()["error"]["message"]
+    _assert_nothing_written(world_a)
+
+
+def test_wrong_scope_is_403_and_writes_nothing(world_a):
+    response = _post(world_a.api("read", "ingest"))
+    assert response.status_code == 403
+    assert response.json()["error"]["code"] == "permission_denied"
+    assert "write" in response.json()["error"]["message"]
+    _assert_nothing_written(world_a)
+    assert world_a.api("ingest").get("/api/v1/accounts").status_code == 403
+
+
+def test_key_secret_is_stored_hashed_and_last_use_recorded(world_a):
+    key, secret = services.create_api_key(world_a.tenant, name="k", scopes=["read"], actor="test")
+    assert secret not in key.hashed_secret and len(key.hashed_secret) == 64
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {secret}")
+    assert client.get("/api/v1/accounts").status_code == 200
+    key.refresh_from_db()
+    assert key.last_used_at is not None and key.last_used_at <= timezone.now()
+
+
+def test_unknown_scope_is_refused_at_creation(world_a):
+    with pytest.raises(services.InvalidInput):
+        services.create_api_key(world_a.tenant, name="k", scopes=["admin"], actor="test")
+    assert not ApiKey.objects.filter(name="k").exists()
+
+
+def test_throttle_answers_429_json(world_a, settings):
+    from accounts.api_auth import ApiKeyRateThrottle
+
+    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {"api_key": "2/min"}}
+    ApiKeyRateThrottle.THROTTLE_RATES = {"api_key": "2/min"}
+    try:
+        from django.core.cache import cache
+
+        cache.clear()
+        api = world_a.api("read")
+        codes = [api.get("/api/v1/accounts").status_code for _ in range(3)]
+        assert codes == [200, 200, 429]
+        last = api.get("/api/v1/accounts")
+        assert last.json()["error"]["code"] == "throttled"
+        assert "Retry-After" in last
+    finally:
+        from rest_framework.settings import api_settings
+
+        ApiKeyRateThrottle.THROTTLE_RATES = api_settings.DEFAULT_THROTTLE_RATES

@@ -1,0 +1,164 @@
+"""Shared fixtures: two look-alike tenants, API clients by scope, staff clients by role,
+a real Celery worker, and a headless browser."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.test import Client
+from rest_framework.test import APIClient
+
+from accounts import services
+from accounts.models import Contact, CustomerAccount, Membership, Role, Tenant, User
+from tests.services import chromium_path, require_postgres, require_redis
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass
+class TenantWorld:
+    """One tenant with a customer account, a contact and staff of every role."""
+
+    tenant: Tenant
+    account: CustomerAccount
+    contact: Contact
+    staff: dict[str, User]
+
+    def api(self, *scopes: str) -> APIClient:
+        _, secret = services.create_api_key(self.tenant, name="test", scopes=scopes or ("read", "write", "ingest"),
+                                            actor="test")
+        client = APIClient()
+        client.credentials(HTTP_AUTHORIZATION=f"Bearer {secret}")
+        return client
+
+    def staff_client(self, role: str = Role.OWNER) -> Client:
+        client = Client()
+        client.force_login(self.staff[role])
+        return client
+
+
+def make_world(slug: str, name: str) -> TenantWorld:
+    tenant = Tenant.objects.create(slug=slug, name=name)
+    staff = {}
+    for role in Role.values:
+        user = User.objects.create_user(f"{role}@{slug}.test", "pw-for-tests-123")
+        Membership.objects.create(tenant=tenant, user=user, role=role)
+        staff[role] = user
+    # Same external ids and emails in both tenants: isolation must hold even for look-alikes.
+    account = CustomerAccount.objects.create(tenant=tenant, external_id="acct-1", name=f"{name} Customer",
+                                             industry="software", segment="smb", size_band="11-50")
+    contact = Contact.objects.create(tenant=tenant, account=account, email="buyer@customer.test", name="Buyer")
+    return TenantWorld(tenant=tenant, account=account, contact=contact, staff=staff)
+
+
+@pytest.fixture
+def world_a(db) -> TenantWorld:
+    return make_world("tenant-a", "Tenant A")
+
+
+@pytest.fixture
+def world_b(db) -> TenantWorld:
+    return make_world("tenant-b", "Tenant B")
+
+
+@pytest.fixture
+def two_tenants(world_a: TenantWorld, world_b: TenantWorld) -> tuple[TenantWorld, TenantWorld]:
+    """The reusable isolation fixture: A acts, B owns the ids A tries."""
+    return world_a, world_b
+
+
+@pytest.fixture
+def superuser(db) -> User:
+    return User.objects.create_superuser("root@tierwise.test", "pw-for-tests-123")
+
+
+def _database_url() -> str:
+    db = settings.DATABASES["default"]
+    return f"postgres://{db.get('USER') or 'postgres'}:{db.get('PASSWORD') or ''}@{db.get('HOST') or '127.0.0.1'}:{db.get('PORT') or 5432}/{db['NAME']}"
+
+
+@pytest.fixture
+def celery_worker_process(transactional_db, settings) -> Iterator[Callable[..., None]]:
+    """A real `celery worker` process on Redis against the test database.
+
+    Yields nothing useful to call; tests enqueue with `.delay()` and poll the database.
+    """
+    require_postgres()
+    require_redis()
+    settings.CELERY_TASK_ALWAYS_EAGER = False
+    from config.celery import app
+
+    app.conf.task_always_eager = False
+    env = {
+        **os.environ,
+        "DATABASE_URL": _database_url(),
+        "REDIS_URL": settings.REDIS_URL,
+        "DJANGO_SETTINGS_MODULE": "config.settings_test",
+        "CELERY_TASK_ALWAYS_EAGER": "0",
+    }
+    log = open(ROOT / "var" / f"test-worker-{os.getpid()}.log", "w")
+    app.control.purge()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "config", "worker", "-P", "solo", "-c", "1",
+         "--without-gossip", "--without-mingle", "-l", "info"],
+        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if "ready" in (ROOT / "var" / f"test-worker-{os.getpid()}.log").read_text():
+                break
+            if proc.poll() is not None:
+                raise RuntimeError("Celery worker exited: " + (ROOT / "var" / f"test-worker-{os.getpid()}.log").read_text())
+            time.sleep(0.2)
+        else:
+            raise RuntimeError("Celery worker did not start in 30 s")
+        yield lambda: None
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+        app.conf.task_always_eager = True
+
+
+def wait_for(predicate: Callable[[], object], timeout: float = 20.0, interval: float = 0.1) -> object:
+    """Poll until predicate() is truthy; the value is returned. Fails with the last value."""
+    deadline = time.monotonic() + timeout
+    value = predicate()
+    while not value and time.monotonic() < deadline:
+        time.sleep(interval)
+        value = predicate()
+    assert value, f"condition not met within {timeout} s"
+    return value
+
+
+@pytest.fixture
+def browser_page(live_server) -> Iterator:
+    """A Playwright page in Debian's headless Chromium, pointed at the live test server."""
+    executable = chromium_path()
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"  # Playwright's sync API runs an event loop
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(
+            executable_path=executable,
+            args=["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+        )
+        page = browser.new_page()
+        page.base_url = live_server.url
+        try:
+            yield page
+        finally:
+            browser.close()

@@ -1,0 +1,24 @@
+"""Idempotent demo data: every capability the product has so far, ready to click through."""
+
+from django.core.management.base import BaseCommand
+from django.db import transaction
+
+from accounts.demo import seed_tenant
+
+
+class Command(BaseCommand):
+    help = "Create (or top up) the demo tenant, a second look-alike tenant, and their data."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--accounts", type=int, default=200)
+
+    def handle(self, *, accounts: int, **options):
+        with transaction.atomic():
+            demo = seed_tenant(slug="acme", name="Acme Analytics", domain="acme.test", account_count=accounts, seed=7)
+            other = seed_tenant(slug="globex", name="Globex Cloud", domain="globex.test",
+                                account_count=max(accounts // 10, 5), seed=11)
+        self.stdout.write(f"Demo tenant: {demo.tenant.name} — slug: {demo.tenant.slug}")
+        self.stdout.write(f"Second tenant (for isolation): {other.tenant.slug}")
+        self.stdout.write("Demo logins (sign in at /admin/):")
+        for role, email, password in demo.logins + other.logins:
+            self.stdout.write(f"  {role:<26} {email:<22} {password}")
