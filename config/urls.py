@@ -4,7 +4,10 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import SimpleRouter
 
 from accounts.api import AccountViewSet
+from billing import urls as billing_urls
+from catalog import urls as catalog_urls
 from config import views
+from usage import urls as usage_urls
 
 router = SimpleRouter(trailing_slash=False)
 router.register("accounts", AccountViewSet, basename="account")
@@ -16,6 +19,9 @@ api_v1 = [
         SpectacularSwaggerView.as_view(url_name="schema", authentication_classes=[], permission_classes=[]),
         name="api-docs",
     ),
+    *catalog_urls.api_urlpatterns,
+    *billing_urls.api_urlpatterns,
+    *usage_urls.api_urlpatterns,
     *router.urls,
 ]
 
@@ -24,6 +30,9 @@ urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
     path("admin/", admin.site.urls),
     path("api/v1/", include(api_v1)),
+    *catalog_urls.urlpatterns,
+    *billing_urls.urlpatterns,
+    *usage_urls.urlpatterns,
 ]
 
 handler404 = "config.views.not_found"

@@ -17,6 +17,7 @@ class Command(BaseCommand):
             demo = seed_tenant(slug="acme", name="Acme Analytics", domain="acme.test", account_count=accounts, seed=7)
             other = seed_tenant(slug="globex", name="Globex Cloud", domain="globex.test",
                                 account_count=max(accounts // 10, 5), seed=11)
+            # Each app adds its demo data below, in dependency order (catalog, billing, usage).
         self.stdout.write(f"Demo tenant: {demo.tenant.name} — slug: {demo.tenant.slug}")
         self.stdout.write(f"Second tenant (for isolation): {other.tenant.slug}")
         self.stdout.write("Demo logins (sign in at /admin/):")
