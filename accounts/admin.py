@@ -118,7 +118,7 @@ class MembershipAdmin(TenantScopedAdmin):
         tenant = self._tenant_for_write(request)
         membership = services.add_member(tenant, email=form.cleaned_data["email"], role=form.cleaned_data["role"],
                                          actor=request.user)
-        obj.pk = membership.pk
+        obj.pk, obj.tenant, obj.user = membership.pk, membership.tenant, membership.user
 
 
 class ApiKeyCreateForm(forms.ModelForm):
@@ -157,7 +157,7 @@ class ApiKeyAdmin(TenantScopedAdmin):
         tenant = self._tenant_for_write(request)
         key, secret = services.create_api_key(tenant, name=form.cleaned_data["name"],
                                               scopes=form.cleaned_data["scope_choices"], actor=request.user)
-        obj.pk = key.pk
+        obj.pk, obj.tenant, obj.prefix, obj.scopes = key.pk, key.tenant, key.prefix, key.scopes
         messages.warning(request, f"Copy this key now; it will not be shown again: {secret}")
 
     def has_delete_permission(self, request, obj=None) -> bool:

@@ -101,8 +101,18 @@ def create_tenant(*, name: str, slug: str, owner_email: str, owner_password: str
 
 @transaction.atomic
 def add_member(tenant: Tenant, *, email: str, role: str, actor: Actor, password: str | None = None) -> Membership:
-    user = User.objects.filter(email__iexact=email).first() or User.objects.create_user(email, password)
+    """Adds (or re-roles) a staff member. A person new to Tierwise gets an invitation to set a password."""
+    if role not in Role.values:
+        raise InvalidInput("Invalid input.", details={"role": [f"Unknown role {role!r}."]})
+    user = User.objects.filter(email__iexact=email).first()
+    invite = user is None and password is None
+    if user is None:
+        user = User.objects.create_user(email, password)
     membership, created = Membership.objects.get_or_create(tenant=tenant, user=user, defaults={"role": role})
+    if invite:
+        from accounts.tasks import send_invitation
+
+        transaction.on_commit(lambda: send_invitation.delay(tenant.pk, membership.pk))
     if not created and membership.role != role:
         before = snapshot(membership, ["role"])
         membership.role = role
@@ -243,3 +253,31 @@ def create_contact(tenant: Tenant, *, account: CustomerAccount, email: str, acto
                        code=AccountsErrorCode.DUPLICATE_CONTACT, details={"email": ["Already in use."]}) from exc
     record_audit(tenant, actor=actor, action="contact.created", obj=contact, after=snapshot(contact))
     return contact
+
+
+def send_invitation_email(tenant: Tenant, *, membership: Membership) -> bool:
+    """Emails a set-password link (Django's reset token: single use, expires with PASSWORD_RESET_TIMEOUT).
+
+    Returns False without sending when the person has set a password meanwhile: safe to run twice.
+    """
+    from django.conf import settings
+    from django.contrib.auth.tokens import default_token_generator
+    from django.core.mail import EmailMessage
+    from django.urls import reverse
+    from django.utils.encoding import force_bytes
+    from django.utils.http import urlsafe_base64_encode
+
+    user = membership.user
+    if user.has_usable_password():
+        return False
+    uid = urlsafe_base64_encode(force_bytes(user.pk))
+    token = default_token_generator.make_token(user)
+    link = settings.SITE_URL + reverse("password_reset_confirm", kwargs={"uidb64": uid, "token": token})
+    body = (
+        f"Hello,\n\nYou have been added to {tenant.name} on Tierwise as {membership.get_role_display()}.\n"
+        f"Choose a password to sign in:\n\n{link}\n\n"
+        "The link works once and expires in a few days. If you did not expect this, ignore this email.\n"
+    )
+    EmailMessage(subject=f"You're invited to {tenant.name} on Tierwise", body=body, to=[user.email]).send()
+    record_audit(tenant, actor="system", action="membership.invited", obj=membership, after={"email": user.email})
+    return True

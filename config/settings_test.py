@@ -6,8 +6,9 @@ os.environ.setdefault("SECRET_KEY", "test-secret-key-not-for-production-01234567
 os.environ.setdefault("TIERWISE_ENCRYPTION_KEYS", "zT6lBfWc1bJ0y0y3b7L0s4m6a4S8pQ2qA9kV1xW3hYc=")
 
 from config.settings import *  # noqa: E402,F403
-from config.settings import REDIS_URL  # noqa: E402
+from config.settings import DATABASES, REDIS_URL  # noqa: E402
 
+DATABASES["default"]["CONN_MAX_AGE"] = 0  # live-server threads must not hold the test DB open
 SECURE_SSL_REDIRECT = False
 SESSION_COOKIE_SECURE = False
 CSRF_COOKIE_SECURE = False
