@@ -82,8 +82,14 @@ class TenantAdmin(admin.ModelAdmin):
     def save_model(self, request, obj, form, change):
         before = services.snapshot(Tenant.objects.get(pk=obj.pk)) if change else None
         super().save_model(request, obj, form, change)
-        services.record_audit(obj, actor=request.user, action="tenant.updated" if change else "tenant.created",
-                              obj=obj, before=before, after=services.snapshot(obj))
+        services.record_audit(
+            obj,
+            actor=request.user,
+            action="tenant.updated" if change else "tenant.created",
+            obj=obj,
+            before=before,
+            after=services.snapshot(obj),
+        )
 
 
 class MembershipForm(forms.ModelForm):
@@ -116,8 +122,9 @@ class MembershipAdmin(TenantScopedAdmin):
         if change:
             return super().save_model(request, obj, form, change)
         tenant = self._tenant_for_write(request)
-        membership = services.add_member(tenant, email=form.cleaned_data["email"], role=form.cleaned_data["role"],
-                                         actor=request.user)
+        membership = services.add_member(
+            tenant, email=form.cleaned_data["email"], role=form.cleaned_data["role"], actor=request.user
+        )
         obj.pk, obj.tenant, obj.user = membership.pk, membership.tenant, membership.user
 
 
@@ -155,8 +162,9 @@ class ApiKeyAdmin(TenantScopedAdmin):
         if change:
             return super().save_model(request, obj, form, change)
         tenant = self._tenant_for_write(request)
-        key, secret = services.create_api_key(tenant, name=form.cleaned_data["name"],
-                                              scopes=form.cleaned_data["scope_choices"], actor=request.user)
+        key, secret = services.create_api_key(
+            tenant, name=form.cleaned_data["name"], scopes=form.cleaned_data["scope_choices"], actor=request.user
+        )
         obj.pk, obj.tenant, obj.prefix, obj.scopes = key.pk, key.tenant, key.prefix, key.scopes
         messages.warning(request, f"Copy this key now; it will not be shown again: {secret}")
 
@@ -183,8 +191,18 @@ class CustomerAccountAdmin(TenantScopedAdmin):
     search_fields = ["name", "external_id"]
     inlines = [ContactInline]
     edit_capability = Capability.EDIT_ACCOUNTS
-    fields = ["external_id", "name", "industry", "size_band", "employee_count", "segment", "territory",
-              "lifecycle_stage", "assigned_csm", "attributes"]
+    fields = [
+        "external_id",
+        "name",
+        "industry",
+        "size_band",
+        "employee_count",
+        "segment",
+        "territory",
+        "lifecycle_stage",
+        "assigned_csm",
+        "attributes",
+    ]
 
     def save_model(self, request, obj, form, change):
         try:
@@ -208,4 +226,3 @@ class AuditEntryAdmin(TenantScopedAdmin):
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False
-

@@ -74,8 +74,10 @@ class TenantScopedInline(TenantPermissionMixin, admin.TabularInline):
         return scope_related_queryset(request, self.model, super().get_queryset(request))
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
-        kwargs.setdefault("queryset", scope_related_queryset(
-            request, db_field.related_model, db_field.related_model._default_manager.all()))
+        kwargs.setdefault(
+            "queryset",
+            scope_related_queryset(request, db_field.related_model, db_field.related_model._default_manager.all()),
+        )
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
 
@@ -121,13 +123,17 @@ class TenantScopedAdmin(TenantPermissionMixin, admin.ModelAdmin):
         return scoped
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
-        kwargs.setdefault("queryset", scope_related_queryset(
-            request, db_field.related_model, db_field.related_model._default_manager.all()))
+        kwargs.setdefault(
+            "queryset",
+            scope_related_queryset(request, db_field.related_model, db_field.related_model._default_manager.all()),
+        )
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
     def formfield_for_manytomany(self, db_field, request, **kwargs):
-        kwargs.setdefault("queryset", scope_related_queryset(
-            request, db_field.related_model, db_field.related_model._default_manager.all()))
+        kwargs.setdefault(
+            "queryset",
+            scope_related_queryset(request, db_field.related_model, db_field.related_model._default_manager.all()),
+        )
         return super().formfield_for_manytomany(db_field, request, **kwargs)
 
     def _tenant_for_write(self, request: HttpRequest):
@@ -151,9 +157,14 @@ class TenantScopedAdmin(TenantPermissionMixin, admin.ModelAdmin):
                 before = {k: before[k] for k in changed}
                 after = {k: after[k] for k in changed}
             if before or after:
-                record_audit(getattr(obj, "tenant", None), actor=request.user,
-                             action=f"{obj._meta.model_name}.{'updated' if change else 'created'}",
-                             obj=obj, before=before, after=after)
+                record_audit(
+                    getattr(obj, "tenant", None),
+                    actor=request.user,
+                    action=f"{obj._meta.model_name}.{'updated' if change else 'created'}",
+                    obj=obj,
+                    before=before,
+                    after=after,
+                )
 
     def delete_model(self, request: HttpRequest, obj: models.Model) -> None:
         before = snapshot(obj)
@@ -168,17 +179,28 @@ class TenantScopedAdmin(TenantPermissionMixin, admin.ModelAdmin):
     def save_formset(self, request: HttpRequest, form: Any, formset: Any, change: bool) -> None:
         instances = formset.save(commit=False)
         for obj in formset.deleted_objects:
-            record_audit(getattr(obj, "tenant", None), actor=request.user,
-                         action=f"{obj._meta.model_name}.deleted", obj=obj, before=snapshot(obj))
+            record_audit(
+                getattr(obj, "tenant", None),
+                actor=request.user,
+                action=f"{obj._meta.model_name}.deleted",
+                obj=obj,
+                before=snapshot(obj),
+            )
             obj.delete()
         for obj in instances:
             if _is_tenant_owned(type(obj)) and obj.tenant_id is None:
-                obj.tenant = form.instance.tenant if _is_tenant_owned(type(form.instance)) else self._tenant_for_write(request)
+                obj.tenant = (
+                    form.instance.tenant if _is_tenant_owned(type(form.instance)) else self._tenant_for_write(request)
+                )
             is_new = obj.pk is None
             obj.save()
-            record_audit(obj.tenant if _is_tenant_owned(type(obj)) else None, actor=request.user,
-                         action=f"{obj._meta.model_name}.{'created' if is_new else 'updated'}", obj=obj,
-                         after=snapshot(obj))
+            record_audit(
+                obj.tenant if _is_tenant_owned(type(obj)) else None,
+                actor=request.user,
+                action=f"{obj._meta.model_name}.{'created' if is_new else 'updated'}",
+                obj=obj,
+                after=snapshot(obj),
+            )
         formset.save_m2m()
 
     def message_user_error(self, request: HttpRequest, message: str) -> None:

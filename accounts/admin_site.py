@@ -32,8 +32,10 @@ class TierwiseAdminSite(admin.AdminSite):
 
     def has_permission(self, request: HttpRequest) -> bool:
         user = request.user
-        return user.is_active and user.is_authenticated and (
-            user.is_superuser or getattr(request, "membership", None) is not None
+        return (
+            user.is_active
+            and user.is_authenticated
+            and (user.is_superuser or getattr(request, "membership", None) is not None)
         )
 
     def get_urls(self):

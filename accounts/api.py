@@ -57,8 +57,10 @@ class AccountInputSerializer(serializers.Serializer):
         if value is None:
             return None
         membership = (
-            Membership.objects.for_tenant(self.context["tenant"]).select_related("user")
-            .filter(user__email__iexact=value).first()
+            Membership.objects.for_tenant(self.context["tenant"])
+            .select_related("user")
+            .filter(user__email__iexact=value)
+            .first()
         )
         if membership is None:
             raise serializers.ValidationError("Not a staff member of this tenant.")
@@ -109,8 +111,9 @@ class AccountViewSet(TenantScopedViewSet):
         account = selectors.get_account_for_tenant(self.tenant, external_id)
         data = AccountPatchSerializer(data=request.data, partial=True, context={"tenant": self.tenant})
         data.is_valid(raise_exception=True)
-        account = services.update_customer_account(self.tenant, account=account, actor=self.actor,
-                                                   **data.validated_data)
+        account = services.update_customer_account(
+            self.tenant, account=account, actor=self.actor, **data.validated_data
+        )
         return Response(AccountOutputSerializer(account).data)
 
     @extend_schema(methods=["GET"], responses=ContactSerializer(many=True))

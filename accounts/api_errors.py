@@ -44,5 +44,3 @@ def exception_handler(exc: Exception, context: dict) -> Response | None:
 def json_not_found(request: Any, exception: Exception | None = None) -> JsonResponse:
     """Django's 404 for /api/ paths outside any view (unknown URL) is JSON too."""
     return JsonResponse({"error": {"code": "not_found", "message": "Not found.", "details": None}}, status=404)
-
-

@@ -21,12 +21,36 @@ DEMO_PASSWORD = "tierwise-demo"
 
 INDUSTRIES = ["software", "healthcare", "fintech", "retail", "manufacturing", "education", "media", "logistics"]
 TERRITORIES = ["NA-East", "NA-West", "EMEA", "APAC", "LATAM"]
-NAME_A = ["Blue", "North", "Bright", "Quantum", "Silver", "Rapid", "Clear", "Green", "Iron", "Nimble", "Summit",
-          "Harbor", "Atlas", "Cedar", "Delta", "Echo", "Falcon", "Granite", "Horizon", "Juniper"]
+NAME_A = [
+    "Blue",
+    "North",
+    "Bright",
+    "Quantum",
+    "Silver",
+    "Rapid",
+    "Clear",
+    "Green",
+    "Iron",
+    "Nimble",
+    "Summit",
+    "Harbor",
+    "Atlas",
+    "Cedar",
+    "Delta",
+    "Echo",
+    "Falcon",
+    "Granite",
+    "Horizon",
+    "Juniper",
+]
 NAME_B = ["Labs", "Health", "Freight", "Analytics", "Retail", "Systems", "Works", "Bank", "Learning", "Media"]
 SIZE_EMPLOYEES = {
-    SizeBand.MICRO: (2, 10), SizeBand.SMALL: (11, 50), SizeBand.MEDIUM: (51, 200),
-    SizeBand.LARGE: (201, 1000), SizeBand.XLARGE: (1001, 5000), SizeBand.ENTERPRISE: (5001, 20000),
+    SizeBand.MICRO: (2, 10),
+    SizeBand.SMALL: (11, 50),
+    SizeBand.MEDIUM: (51, 200),
+    SizeBand.LARGE: (201, 1000),
+    SizeBand.XLARGE: (1001, 5000),
+    SizeBand.ENTERPRISE: (5001, 20000),
 }
 
 
@@ -63,8 +87,13 @@ def seed_tenant(*, slug: str, name: str, domain: str, account_count: int, seed: 
             csms.append(user)
 
     rng = random.Random(seed)
-    stages = [LifecycleStage.ACTIVE] * 6 + [LifecycleStage.ONBOARDING, LifecycleStage.TRIAL, LifecycleStage.EXPANSION,
-                                             LifecycleStage.RENEWAL, LifecycleStage.AT_RISK]
+    stages = [LifecycleStage.ACTIVE] * 6 + [
+        LifecycleStage.ONBOARDING,
+        LifecycleStage.TRIAL,
+        LifecycleStage.EXPANSION,
+        LifecycleStage.RENEWAL,
+        LifecycleStage.AT_RISK,
+    ]
     existing = {a.external_id: a for a in CustomerAccount.objects.for_tenant(tenant)}
     new_accounts, new_contacts = [], []
     for i in range(1, account_count + 1):
@@ -72,11 +101,21 @@ def seed_tenant(*, slug: str, name: str, domain: str, account_count: int, seed: 
         band = rng.choice(list(SIZE_EMPLOYEES))
         low, high = SIZE_EMPLOYEES[band]
         company = f"{rng.choice(NAME_A)} {rng.choice(NAME_B)} {i}"
-        segment = (Segment.SMB if band in (SizeBand.MICRO, SizeBand.SMALL)
-                   else Segment.MID_MARKET if band in (SizeBand.MEDIUM, SizeBand.LARGE) else Segment.ENTERPRISE)
+        segment = (
+            Segment.SMB
+            if band in (SizeBand.MICRO, SizeBand.SMALL)
+            else Segment.MID_MARKET
+            if band in (SizeBand.MEDIUM, SizeBand.LARGE)
+            else Segment.ENTERPRISE
+        )
         fields = dict(
-            name=company, industry=rng.choice(INDUSTRIES), size_band=band, employee_count=rng.randint(low, high),
-            segment=segment, territory=rng.choice(TERRITORIES), lifecycle_stage=rng.choice(stages),
+            name=company,
+            industry=rng.choice(INDUSTRIES),
+            size_band=band,
+            employee_count=rng.randint(low, high),
+            segment=segment,
+            territory=rng.choice(TERRITORIES),
+            lifecycle_stage=rng.choice(stages),
             assigned_csm=csms[0] if csms and segment != Segment.SMB else None,
         )
         if external_id not in existing:
@@ -87,8 +126,16 @@ def seed_tenant(*, slug: str, name: str, domain: str, account_count: int, seed: 
     for account in new_accounts:
         saved = by_id[account.external_id]
         slug_name = saved.name.lower().replace(" ", "")
-        new_contacts.append(Contact(tenant=tenant, account=saved, email=f"admin@{slug_name}.example",
-                                    name="Alex Admin", role="admin", marketing_consent=True))
+        new_contacts.append(
+            Contact(
+                tenant=tenant,
+                account=saved,
+                email=f"admin@{slug_name}.example",
+                name="Alex Admin",
+                role="admin",
+                marketing_consent=True,
+            )
+        )
     Contact.objects.bulk_create(new_contacts, ignore_conflicts=True)
     demo.accounts = sorted(by_id.values(), key=lambda a: a.external_id)
     return demo

@@ -40,8 +40,9 @@ def find_api_key(presented: str) -> ApiKey | None:
     return key
 
 
-def list_customer_accounts(tenant: Tenant, *, lifecycle_stage: str | None = None, segment: str | None = None,
-                           search: str | None = None) -> QuerySet[CustomerAccount]:
+def list_customer_accounts(
+    tenant: Tenant, *, lifecycle_stage: str | None = None, segment: str | None = None, search: str | None = None
+) -> QuerySet[CustomerAccount]:
     qs = CustomerAccount.objects.for_tenant(tenant).select_related("assigned_csm").order_by("name", "id")
     if lifecycle_stage:
         qs = qs.filter(lifecycle_stage=lifecycle_stage)
@@ -54,7 +55,10 @@ def list_customer_accounts(tenant: Tenant, *, lifecycle_stage: str | None = None
 
 def get_account_for_tenant(tenant: Tenant, external_id: str) -> CustomerAccount:
     account = (
-        CustomerAccount.objects.for_tenant(tenant).select_related("assigned_csm").filter(external_id=external_id).first()
+        CustomerAccount.objects.for_tenant(tenant)
+        .select_related("assigned_csm")
+        .filter(external_id=external_id)
+        .first()
     )
     if account is None:
         raise NotFound(f"No account {external_id!r}.")
@@ -72,8 +76,9 @@ def list_contacts(tenant: Tenant, *, account: CustomerAccount) -> QuerySet[Conta
     return Contact.objects.for_tenant(tenant).filter(account=account).order_by("email")
 
 
-def list_audit_entries(tenant: Tenant, *, object_type: str | None = None, object_id: str | None = None
-                       ) -> QuerySet[AuditEntry]:
+def list_audit_entries(
+    tenant: Tenant, *, object_type: str | None = None, object_id: str | None = None
+) -> QuerySet[AuditEntry]:
     qs = AuditEntry.objects.for_tenant(tenant)
     if object_type:
         qs = qs.filter(object_type=object_type)

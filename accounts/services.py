@@ -117,11 +117,22 @@ def add_member(tenant: Tenant, *, email: str, role: str, actor: Actor, password:
         before = snapshot(membership, ["role"])
         membership.role = role
         membership.save(update_fields=["role"])
-        record_audit(tenant, actor=actor, action="membership.changed", obj=membership, before=before,
-                     after=snapshot(membership, ["role"]))
+        record_audit(
+            tenant,
+            actor=actor,
+            action="membership.changed",
+            obj=membership,
+            before=before,
+            after=snapshot(membership, ["role"]),
+        )
     elif created:
-        record_audit(tenant, actor=actor, action="membership.created", obj=membership,
-                     after=snapshot(membership, ["user_id", "role"]))
+        record_audit(
+            tenant,
+            actor=actor,
+            action="membership.created",
+            obj=membership,
+            after=snapshot(membership, ["user_id", "role"]),
+        )
     return membership
 
 
@@ -147,11 +158,19 @@ def create_api_key(tenant: Tenant, *, name: str, scopes: Iterable[str], actor: A
     prefix = secrets.token_hex(API_KEY_PREFIX_BYTES)
     secret = secrets.token_urlsafe(API_KEY_SECRET_BYTES)
     full = f"tw_{prefix}_{secret}"
-    key = ApiKey(tenant=tenant, name=name, prefix=prefix, hashed_secret=hash_api_secret(full), scopes=scopes,
-                 created_by=actor if isinstance(actor, User) else None)
+    key = ApiKey(
+        tenant=tenant,
+        name=name,
+        prefix=prefix,
+        hashed_secret=hash_api_secret(full),
+        scopes=scopes,
+        created_by=actor if isinstance(actor, User) else None,
+    )
     _clean(key)
     key.save()
-    record_audit(tenant, actor=actor, action="api_key.created", obj=key, after=snapshot(key, ["name", "prefix", "scopes"]))
+    record_audit(
+        tenant, actor=actor, action="api_key.created", obj=key, after=snapshot(key, ["name", "prefix", "scopes"])
+    )
     return key, full
 
 
@@ -162,8 +181,9 @@ def revoke_api_key(tenant: Tenant, *, api_key: ApiKey, actor: Actor) -> ApiKey:
     if api_key.revoked_at is None:
         api_key.revoked_at = timezone.now()
         api_key.save(update_fields=["revoked_at"])
-        record_audit(tenant, actor=actor, action="api_key.revoked", obj=api_key,
-                     after=snapshot(api_key, ["revoked_at"]))
+        record_audit(
+            tenant, actor=actor, action="api_key.revoked", obj=api_key, after=snapshot(api_key, ["revoked_at"])
+        )
     return api_key
 
 
@@ -178,19 +198,31 @@ def touch_api_key(api_key: ApiKey) -> None:
 # --- Customer accounts ---------------------------------------------------------------
 
 ACCOUNT_FIELDS = (
-    "name", "industry", "size_band", "employee_count", "segment", "territory", "lifecycle_stage",
-    "assigned_csm", "attributes",
+    "name",
+    "industry",
+    "size_band",
+    "employee_count",
+    "segment",
+    "territory",
+    "lifecycle_stage",
+    "assigned_csm",
+    "attributes",
 )
 
 
 def _check_csm(tenant: Tenant, csm: User | None) -> None:
     if csm is not None and not Membership.objects.for_tenant(tenant).filter(user=csm).exists():
-        raise InvalidInput("Invalid input.", code=AccountsErrorCode.UNKNOWN_CSM,
-                           details={"assigned_csm": ["Not a staff member of this tenant."]})
+        raise InvalidInput(
+            "Invalid input.",
+            code=AccountsErrorCode.UNKNOWN_CSM,
+            details={"assigned_csm": ["Not a staff member of this tenant."]},
+        )
 
 
 @transaction.atomic
-def create_customer_account(tenant: Tenant, *, external_id: str, name: str, actor: Actor, **fields: Any) -> CustomerAccount:
+def create_customer_account(
+    tenant: Tenant, *, external_id: str, name: str, actor: Actor, **fields: Any
+) -> CustomerAccount:
     unknown = set(fields) - set(ACCOUNT_FIELDS)
     if unknown:
         raise TypeError(f"Unknown fields: {sorted(unknown)}")
@@ -201,9 +233,11 @@ def create_customer_account(tenant: Tenant, *, external_id: str, name: str, acto
         with transaction.atomic():
             account.save()
     except IntegrityError as exc:
-        raise Conflict(f"An account with external id {external_id!r} already exists.",
-                       code=AccountsErrorCode.DUPLICATE_EXTERNAL_ID,
-                       details={"external_id": ["Already in use."]}) from exc
+        raise Conflict(
+            f"An account with external id {external_id!r} already exists.",
+            code=AccountsErrorCode.DUPLICATE_EXTERNAL_ID,
+            details={"external_id": ["Already in use."]},
+        ) from exc
     record_audit(tenant, actor=actor, action="account.created", obj=account, after=snapshot(account))
     return account
 
@@ -216,7 +250,9 @@ def _clean_account(account: CustomerAccount) -> None:
 
 
 @transaction.atomic
-def update_customer_account(tenant: Tenant, *, account: CustomerAccount, actor: Actor, **changes: Any) -> CustomerAccount:
+def update_customer_account(
+    tenant: Tenant, *, account: CustomerAccount, actor: Actor, **changes: Any
+) -> CustomerAccount:
     unknown = set(changes) - set(ACCOUNT_FIELDS)
     if unknown:
         raise TypeError(f"Unknown fields: {sorted(unknown)}")
@@ -231,16 +267,36 @@ def update_customer_account(tenant: Tenant, *, account: CustomerAccount, actor: 
     after = snapshot(account)
     changed = {k for k in after if before.get(k) != after.get(k)} - {"updated_at"}
     if changed:
-        record_audit(tenant, actor=actor, action="account.updated", obj=account,
-                     before={k: before[k] for k in changed}, after={k: after[k] for k in changed})
+        record_audit(
+            tenant,
+            actor=actor,
+            action="account.updated",
+            obj=account,
+            before={k: before[k] for k in changed},
+            after={k: after[k] for k in changed},
+        )
     return account
 
 
 @transaction.atomic
-def create_contact(tenant: Tenant, *, account: CustomerAccount, email: str, actor: Actor, name: str = "",
-                   role: str = "", marketing_consent: bool = False) -> Contact:
-    contact = Contact(tenant=tenant, account=account, email=email.strip().lower(), name=name, role=role,
-                      marketing_consent=marketing_consent)
+def create_contact(
+    tenant: Tenant,
+    *,
+    account: CustomerAccount,
+    email: str,
+    actor: Actor,
+    name: str = "",
+    role: str = "",
+    marketing_consent: bool = False,
+) -> Contact:
+    contact = Contact(
+        tenant=tenant,
+        account=account,
+        email=email.strip().lower(),
+        name=name,
+        role=role,
+        marketing_consent=marketing_consent,
+    )
     try:
         contact.full_clean(validate_constraints=False)
     except ValidationError as exc:
@@ -249,8 +305,11 @@ def create_contact(tenant: Tenant, *, account: CustomerAccount, email: str, acto
         with transaction.atomic():
             contact.save()
     except IntegrityError as exc:
-        raise Conflict("This account already has a contact with that email.",
-                       code=AccountsErrorCode.DUPLICATE_CONTACT, details={"email": ["Already in use."]}) from exc
+        raise Conflict(
+            "This account already has a contact with that email.",
+            code=AccountsErrorCode.DUPLICATE_CONTACT,
+            details={"email": ["Already in use."]},
+        ) from exc
     record_audit(tenant, actor=actor, action="contact.created", obj=contact, after=snapshot(contact))
     return contact
 

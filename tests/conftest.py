@@ -33,8 +33,9 @@ class TenantWorld:
     staff: dict[str, User]
 
     def api(self, *scopes: str) -> APIClient:
-        _, secret = services.create_api_key(self.tenant, name="test", scopes=scopes or ("read", "write", "ingest"),
-                                            actor="test")
+        _, secret = services.create_api_key(
+            self.tenant, name="test", scopes=scopes or ("read", "write", "ingest"), actor="test"
+        )
         client = APIClient()
         client.credentials(HTTP_AUTHORIZATION=f"Bearer {secret}")
         return client
@@ -53,8 +54,14 @@ def make_world(slug: str, name: str) -> TenantWorld:
         Membership.objects.create(tenant=tenant, user=user, role=role)
         staff[role] = user
     # Same external ids and emails in both tenants: isolation must hold even for look-alikes.
-    account = CustomerAccount.objects.create(tenant=tenant, external_id="acct-1", name=f"{name} Customer",
-                                             industry="software", segment="smb", size_band="11-50")
+    account = CustomerAccount.objects.create(
+        tenant=tenant,
+        external_id="acct-1",
+        name=f"{name} Customer",
+        industry="software",
+        segment="smb",
+        size_band="11-50",
+    )
     contact = Contact.objects.create(tenant=tenant, account=account, email="buyer@customer.test", name="Buyer")
     return TenantWorld(tenant=tenant, account=account, contact=contact, staff=staff)
 
@@ -82,7 +89,9 @@ def superuser(db) -> User:
 
 def _database_url() -> str:
     db = settings.DATABASES["default"]
-    return f"postgres://{db.get('USER') or 'postgres'}:{db.get('PASSWORD') or ''}@{db.get('HOST') or '127.0.0.1'}:{db.get('PORT') or 5432}/{db['NAME']}"
+    user, password = db.get("USER") or "postgres", db.get("PASSWORD") or ""
+    host, port = db.get("HOST") or "127.0.0.1", db.get("PORT") or 5432
+    return f"postgres://{user}:{password}@{host}:{port}/{db['NAME']}"
 
 
 @pytest.fixture
@@ -104,20 +113,40 @@ def celery_worker_process(transactional_db, settings) -> Iterator[Callable[..., 
         "DJANGO_SETTINGS_MODULE": "config.settings_test",
         "CELERY_TASK_ALWAYS_EAGER": "0",
     }
-    log = open(ROOT / "var" / f"test-worker-{os.getpid()}.log", "w")
+    log_path = ROOT / "var" / f"test-worker-{os.getpid()}.log"
+    log = log_path.open("w")  # noqa: SIM115 - closed in the finally below, after the worker stops
     app.control.purge()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "config", "worker", "-P", "solo", "-c", "1",
-         "--without-gossip", "--without-mingle", "-l", "info"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "config",
+            "worker",
+            "-P",
+            "solo",
+            "-c",
+            "1",
+            "--without-gossip",
+            "--without-mingle",
+            "-l",
+            "info",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
     try:
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
-            if "ready" in (ROOT / "var" / f"test-worker-{os.getpid()}.log").read_text():
+            if "ready" in log_path.read_text():
                 break
             if proc.poll() is not None:
-                raise RuntimeError("Celery worker exited: " + (ROOT / "var" / f"test-worker-{os.getpid()}.log").read_text())
+                raise RuntimeError(
+                    "Celery worker exited: " + (ROOT / "var" / f"test-worker-{os.getpid()}.log").read_text()
+                )
             time.sleep(0.2)
         else:
             raise RuntimeError("Celery worker did not start in 30 s")
@@ -153,8 +182,15 @@ def browser_page(live_server) -> Iterator:
     with sync_playwright() as pw:
         browser = pw.chromium.launch(
             executable_path=executable,
-            args=["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+            ],
         )
         page = browser.new_page()
         page.base_url = live_server.url

@@ -31,16 +31,23 @@ def test_owner_sees_only_own_accounts_keys_members_and_audit(two_tenants, keys):
 def test_foreign_ids_do_not_open_in_the_admin(two_tenants, keys):
     a, b = two_tenants
     client = a.staff_client(Role.OWNER)
-    for foreign in (b.account, keys[1], Membership.objects.filter(tenant=b.tenant).first(),
-                    AuditEntry.objects.for_tenant(b.tenant).first(), b.tenant):
+    for foreign in (
+        b.account,
+        keys[1],
+        Membership.objects.filter(tenant=b.tenant).first(),
+        AuditEntry.objects.for_tenant(b.tenant).first(),
+        b.tenant,
+    ):
         assert_change_page_refuses(client, foreign)
 
 
 def test_posting_to_a_foreign_change_page_changes_nothing(two_tenants):
     a, b = two_tenants
     client = a.staff_client(Role.OWNER)
-    client.post(admin_url(b.account), {"external_id": "acct-1", "name": "Hijacked", "lifecycle_stage": "active",
-                                       "attributes": "{}"})
+    client.post(
+        admin_url(b.account),
+        {"external_id": "acct-1", "name": "Hijacked", "lifecycle_stage": "active", "attributes": "{}"},
+    )
     b.account.refresh_from_db()
     assert b.account.name == "Tenant B Customer"
 
@@ -65,11 +72,19 @@ def test_csm_dropdown_and_filter_offer_only_own_staff(two_tenants):
 
 def test_adding_an_account_sets_the_tenant_and_audits(world_a):
     client = world_a.staff_client(Role.CSM)
-    response = client.post(admin_url(CustomerAccount, "add"), {
-        "external_id": "new-co", "name": "New Co", "lifecycle_stage": "onboarding", "attributes": "{}",
-        "contacts-TOTAL_FORMS": "1", "contacts-INITIAL_FORMS": "0", "contacts-0-email": "ceo@newco.test",
-        "contacts-0-name": "CEO",
-    })
+    response = client.post(
+        admin_url(CustomerAccount, "add"),
+        {
+            "external_id": "new-co",
+            "name": "New Co",
+            "lifecycle_stage": "onboarding",
+            "attributes": "{}",
+            "contacts-TOTAL_FORMS": "1",
+            "contacts-INITIAL_FORMS": "0",
+            "contacts-0-email": "ceo@newco.test",
+            "contacts-0-name": "CEO",
+        },
+    )
     assert response.status_code == 302, response.content.decode()[:2000]
     account = CustomerAccount.objects.get(external_id="new-co")
     assert account.tenant == world_a.tenant
@@ -79,10 +94,17 @@ def test_adding_an_account_sets_the_tenant_and_audits(world_a):
 
 def test_duplicate_external_id_in_admin_is_a_form_error_not_a_crash(world_a):
     client = world_a.staff_client(Role.CSM)
-    response = client.post(admin_url(CustomerAccount, "add"), {
-        "external_id": "acct-1", "name": "Dup", "lifecycle_stage": "active", "attributes": "{}",
-        "contacts-TOTAL_FORMS": "0", "contacts-INITIAL_FORMS": "0",
-    })
+    response = client.post(
+        admin_url(CustomerAccount, "add"),
+        {
+            "external_id": "acct-1",
+            "name": "Dup",
+            "lifecycle_stage": "active",
+            "attributes": "{}",
+            "contacts-TOTAL_FORMS": "0",
+            "contacts-INITIAL_FORMS": "0",
+        },
+    )
     assert response.status_code == 200
     assert "already exists" in response.content.decode()
 
@@ -91,10 +113,17 @@ def test_same_external_id_is_fine_across_tenants_in_admin(two_tenants):
     a, b = two_tenants
     CustomerAccount.objects.filter(tenant=b.tenant, external_id="acct-1").update(external_id="only-b")
     CustomerAccount.objects.create(tenant=b.tenant, external_id="shared-id", name="B shared")
-    response = a.staff_client(Role.CSM).post(admin_url(CustomerAccount, "add"), {
-        "external_id": "shared-id", "name": "A shared", "lifecycle_stage": "active", "attributes": "{}",
-        "contacts-TOTAL_FORMS": "0", "contacts-INITIAL_FORMS": "0",
-    })
+    response = a.staff_client(Role.CSM).post(
+        admin_url(CustomerAccount, "add"),
+        {
+            "external_id": "shared-id",
+            "name": "A shared",
+            "lifecycle_stage": "active",
+            "attributes": "{}",
+            "contacts-TOTAL_FORMS": "0",
+            "contacts-INITIAL_FORMS": "0",
+        },
+    )
     assert response.status_code == 302
 
 
@@ -102,8 +131,10 @@ def test_analyst_may_view_but_not_change(world_a):
     client = world_a.staff_client(Role.ANALYST)
     assert client.get(admin_url(CustomerAccount, "changelist")).status_code == 200
     assert client.get(admin_url(CustomerAccount, "add")).status_code == 403
-    response = client.post(admin_url(world_a.account), {"external_id": "acct-1", "name": "Changed",
-                                                        "lifecycle_stage": "active", "attributes": "{}"})
+    response = client.post(
+        admin_url(world_a.account),
+        {"external_id": "acct-1", "name": "Changed", "lifecycle_stage": "active", "attributes": "{}"},
+    )
     assert response.status_code == 403
     world_a.account.refresh_from_db()
     assert world_a.account.name == "Tenant A Customer"
@@ -116,8 +147,9 @@ def test_csm_cannot_manage_api_keys(world_a):
 
 def test_api_key_created_in_admin_is_shown_once_and_stored_hashed(world_a):
     client = world_a.staff_client(Role.OWNER)
-    response = client.post(admin_url(ApiKey, "add"), {"name": "Website", "scope_choices": ["read", "ingest"]},
-                           follow=True)
+    response = client.post(
+        admin_url(ApiKey, "add"), {"name": "Website", "scope_choices": ["read", "ingest"]}, follow=True
+    )
     html = response.content.decode()
     key = ApiKey.objects.for_tenant(world_a.tenant).get(name="Website")
     assert key.scopes == ["ingest", "read"]
@@ -175,8 +207,9 @@ def test_vendor_staff_log_in_through_the_admin_form(world_a):
     from django.test import Client
 
     client = Client()
-    response = client.post("/admin/login/?next=/admin/", {"username": "owner@tenant-a.test",
-                                                          "password": "pw-for-tests-123"})
+    response = client.post(
+        "/admin/login/?next=/admin/", {"username": "owner@tenant-a.test", "password": "pw-for-tests-123"}
+    )
     assert response.status_code == 302
     assert client.get("/admin/").status_code == 200
 

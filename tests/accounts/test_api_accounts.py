@@ -7,9 +7,16 @@ pytestmark = pytest.mark.django_db
 
 def test_create_account_stores_it_and_audits(world_a):
     api = world_a.api("write", "read")
-    body = {"external_id": "org_42", "name": "Fortytwo Ltd", "industry": "fintech", "size_band": "51-200",
-            "segment": "mid_market", "lifecycle_stage": "onboarding", "assigned_csm": "csm@tenant-a.test",
-            "attributes": {"plan_source": "web"}}
+    body = {
+        "external_id": "org_42",
+        "name": "Fortytwo Ltd",
+        "industry": "fintech",
+        "size_band": "51-200",
+        "segment": "mid_market",
+        "lifecycle_stage": "onboarding",
+        "assigned_csm": "csm@tenant-a.test",
+        "attributes": {"plan_source": "web"},
+    }
     response = api.post("/api/v1/accounts", body, format="json")
     assert response.status_code == 201, response.content
     assert response.json()["assigned_csm"] == "csm@tenant-a.test"
@@ -22,8 +29,11 @@ def test_create_account_stores_it_and_audits(world_a):
 
 def test_create_account_names_each_bad_field_and_writes_nothing(world_a):
     api = world_a.api("write")
-    response = api.post("/api/v1/accounts", {"external_id": "bad id!", "name": "", "size_band": "huge",
-                                             "employee_count": -3}, format="json")
+    response = api.post(
+        "/api/v1/accounts",
+        {"external_id": "bad id!", "name": "", "size_band": "huge", "employee_count": -3},
+        format="json",
+    )
     assert response.status_code == 400
     error = response.json()["error"]
     assert error["code"] == "invalid"
@@ -33,23 +43,24 @@ def test_create_account_names_each_bad_field_and_writes_nothing(world_a):
 
 def test_create_account_refuses_a_csm_of_another_tenant(two_tenants):
     a, b = two_tenants
-    response = a.api("write").post("/api/v1/accounts", {"external_id": "x1", "name": "X",
-                                                        "assigned_csm": "csm@tenant-b.test"}, format="json")
+    response = a.api("write").post(
+        "/api/v1/accounts", {"external_id": "x1", "name": "X", "assigned_csm": "csm@tenant-b.test"}, format="json"
+    )
     assert response.status_code == 400
     assert "assigned_csm" in response.json()["error"]["details"]
 
 
 def test_duplicate_external_id_is_a_409_with_the_field(world_a):
-    response = world_a.api("write").post("/api/v1/accounts", {"external_id": "acct-1", "name": "Again"},
-                                         format="json")
+    response = world_a.api("write").post("/api/v1/accounts", {"external_id": "acct-1", "name": "Again"}, format="json")
     assert response.status_code == 409
     assert response.json()["error"]["details"] == {"external_id": ["Already in use."]}
 
 
 def test_list_is_paginated_and_filtered(world_a):
     for i in range(3):
-        CustomerAccount.objects.create(tenant=world_a.tenant, external_id=f"t{i}", name=f"Trial {i}",
-                                       lifecycle_stage="trial")
+        CustomerAccount.objects.create(
+            tenant=world_a.tenant, external_id=f"t{i}", name=f"Trial {i}", lifecycle_stage="trial"
+        )
     api = world_a.api("read")
     body = api.get("/api/v1/accounts?lifecycle_stage=trial&page_size=2").json()
     assert body["count"] == 3
@@ -71,8 +82,7 @@ def test_patch_changes_only_given_fields_and_audits_the_difference(world_a):
 
 def test_contacts_nested_under_account(world_a):
     api = world_a.api("write", "read")
-    created = api.post("/api/v1/accounts/acct-1/contacts", {"email": "CTO@Customer.test", "role": "cto"},
-                       format="json")
+    created = api.post("/api/v1/accounts/acct-1/contacts", {"email": "CTO@Customer.test", "role": "cto"}, format="json")
     assert created.status_code == 201, created.content
     listed = api.get("/api/v1/accounts/acct-1/contacts").json()
     assert {c["email"] for c in listed["results"]} == {"buyer@customer.test", "cto@customer.test"}

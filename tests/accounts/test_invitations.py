@@ -39,11 +39,13 @@ def smtp_inbox(settings):
     controller.stop()
 
 
-def test_new_member_gets_an_invitation_over_smtp_and_can_set_a_password(world_a, smtp_inbox,
-                                                                        django_capture_on_commit_callbacks):
+def test_new_member_gets_an_invitation_over_smtp_and_can_set_a_password(
+    world_a, smtp_inbox, django_capture_on_commit_callbacks
+):
     with django_capture_on_commit_callbacks(execute=True):
-        services.add_member(world_a.tenant, email="newcomer@tenant-a.test", role=Role.CSM,
-                           actor=world_a.staff[Role.OWNER])
+        services.add_member(
+            world_a.tenant, email="newcomer@tenant-a.test", role=Role.CSM, actor=world_a.staff[Role.OWNER]
+        )
     assert len(smtp_inbox.messages) == 1
     message = smtp_inbox.messages[0]
     assert message["To"] == "newcomer@tenant-a.test"

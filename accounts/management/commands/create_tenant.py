@@ -18,8 +18,9 @@ class Command(BaseCommand):
     def handle(self, *, name, slug, owner_email, owner_password=None, **options):
         password = owner_password or secrets.token_urlsafe(12)
         try:
-            tenant, owner = services.create_tenant(name=name, slug=slug, owner_email=owner_email,
-                                                   owner_password=password)
+            tenant, owner = services.create_tenant(
+                name=name, slug=slug, owner_email=owner_email, owner_password=password
+            )
         except TierwiseError as exc:
             raise CommandError(f"{exc.message} {exc.details or ''}".strip()) from exc
         self.stdout.write(f"Tenant {tenant.name} ({tenant.slug}) created.")
