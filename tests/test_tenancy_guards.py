@@ -70,8 +70,8 @@ def test_every_admin_changelist_and_add_page_opens_for_an_owner(world_a):
     client = world_a.staff_client(Role.OWNER)
     failures = []
     for model, model_admin in admin.site._registry.items():
-        if model._meta.app_label not in OUR_APPS:
-            continue
+        if model._meta.app_label not in OUR_APPS or model._meta.label == "accounts.User":
+            continue  # users are managed by platform superusers only
         base = f"/admin/{model._meta.app_label}/{model._meta.model_name}/"
         status = client.get(base).status_code
         if status != 200:
