@@ -26,8 +26,14 @@ class LicenseStatus(models.TextChoices):
 class License(TenantOwned):
     account = models.OneToOneField("accounts.CustomerAccount", on_delete=models.CASCADE, related_name="license")
     tier = models.ForeignKey("catalog.Tier", on_delete=models.PROTECT, related_name="+")
-    price = models.ForeignKey("catalog.Price", null=True, blank=True, on_delete=models.PROTECT, related_name="+",
-                              help_text="The exact price version held (may be retired: grandfathered).")
+    price = models.ForeignKey(
+        "catalog.Price",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        help_text="The exact price version held (may be retired: grandfathered).",
+    )
     addons = models.ManyToManyField("catalog.AddOn", blank=True, related_name="+")
     seats = models.PositiveIntegerField(default=1, validators=[MinValueValidator(1)])
     interval = models.CharField(max_length=8, choices=[("month", "Monthly"), ("year", "Annual")], default="month")
@@ -43,6 +49,13 @@ class License(TenantOwned):
     stripe_customer_id = models.CharField(max_length=64, blank=True)
     stripe_subscription_id = models.CharField(max_length=64, blank=True)
     stripe_subscription_item_id = models.CharField(max_length=64, blank=True)
+    # Revoke/suspend remember the status they interrupted, so restore puts it back.
+    held_from_status = models.CharField(max_length=16, choices=LicenseStatus.choices, blank=True)
+    held_at = models.DateTimeField(null=True, blank=True)
+    # Renewal: a multi-year commitment renews as a whole term, with the policy's loyalty discount.
+    renewal_discount_percent = models.DecimalField(max_digits=5, decimal_places=2, default=0)
+    # The newest Stripe event (its `created`) whose object we synced: older ones only trigger a re-fetch.
+    stripe_synced_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -71,15 +84,17 @@ class LicenseGrant(TenantOwned):
     ended_at = models.DateTimeField(null=True, blank=True, help_text="Set when ended early or swept after expiry.")
     reason = models.CharField(max_length=200, blank=True)
     reference = models.CharField(max_length=64, blank=True, help_text="Opaque id of the offer/trial/proposal.")
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
-                                   related_name="+")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         indexes = [models.Index(fields=["tenant", "account", "ends_at"])]
         constraints = [
-            models.CheckConstraint(condition=models.Q(tier__isnull=False) | models.Q(addon__isnull=False),
-                                   name="grant_has_tier_or_addon"),
+            models.CheckConstraint(
+                condition=models.Q(tier__isnull=False) | models.Q(addon__isnull=False), name="grant_has_tier_or_addon"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -94,8 +109,10 @@ class LicenseChange(TenantOwned):
 
     account = models.ForeignKey("accounts.CustomerAccount", on_delete=models.CASCADE, related_name="license_changes")
     license = models.ForeignKey(License, null=True, blank=True, on_delete=models.SET_NULL, related_name="changes")
-    kind = models.CharField(max_length=32, help_text="new, upgrade, downgrade, seats, interval, renewal, cancel, "
-                                                     "revoke, restore, suspend, reactivate")
+    kind = models.CharField(
+        max_length=32,
+        help_text="new, upgrade, downgrade, seats, interval, renewal, cancel, revoke, restore, suspend, reactivate",
+    )
     from_state = models.JSONField(default=dict, blank=True)
     to_state = models.JSONField(default=dict, blank=True)
     reason = models.CharField(max_length=200, blank=True)
@@ -116,3 +133,194 @@ class LicenseChange(TenantOwned):
         if self.pk is not None:
             raise ValueError("Licence changes are append-only")
         super().save(*args, **kwargs)
+
+
+# --- Plan changes: the Stripe hand-off -------------------------------------------------------
+
+
+class PlanChangeState(models.TextChoices):
+    QUOTED = "quoted", "Quoted (not confirmed)"
+    PENDING = "pending", "Confirmed, Stripe not called yet"
+    SCHEDULED = "scheduled", "Scheduled for the period end"
+    SUBMITTED = "submitted", "Sent to Stripe, awaiting payment"
+    SETTLED = "settled", "Settled: licence changed"
+    FAILED = "failed", "Failed: licence unchanged"
+    CANCELED = "canceled", "Canceled"
+
+
+class PlanChangeKind(models.TextChoices):
+    NEW = "new", "New subscription"
+    UPGRADE = "upgrade", "Upgrade"
+    DOWNGRADE = "downgrade", "Downgrade"
+    SEATS = "seats", "Seat change"
+    INTERVAL = "interval", "Interval change"
+
+
+class PlanChange(TenantOwned):
+    """One upgrade or downgrade in flight, from quote to settlement.
+
+    Invariants: the licence changes only in `settle` (payment succeeded); the Stripe calls
+    for this change all carry idempotency keys derived from `pk`, so a retried task or a
+    retried payment never creates a second invoice; quote == charge is checked at
+    settlement (`charge_mismatch`) and recorded, never swallowed.
+    """
+
+    license = models.ForeignKey(License, on_delete=models.CASCADE, related_name="plan_changes")
+    account = models.ForeignKey("accounts.CustomerAccount", on_delete=models.CASCADE, related_name="plan_changes")
+    kind = models.CharField(max_length=16, choices=PlanChangeKind.choices)
+    state = models.CharField(max_length=16, choices=PlanChangeState.choices, default=PlanChangeState.QUOTED)
+    # What the licence held when quoted, and what it will hold.
+    from_price = models.ForeignKey("catalog.Price", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    from_seats = models.PositiveIntegerField(default=1)
+    target_price = models.ForeignKey("catalog.Price", on_delete=models.PROTECT, related_name="+")
+    target_seats = models.PositiveIntegerField(default=1, validators=[MinValueValidator(1)])
+    target_addon_prices = models.ManyToManyField("catalog.Price", blank=True, related_name="+")
+    # The quote: Stripe's invoice preview, every line, with the pinned proration date.
+    proration_date = models.DateTimeField(null=True, blank=True)
+    quote_lines = models.JSONField(default=list, blank=True)
+    quote_total = models.BigIntegerField(default=0)
+    quote_amount_due = models.BigIntegerField(default=0)
+    local_estimate = models.JSONField(
+        default=dict, blank=True, help_text="Our own proration of the same change, as a cross-check."
+    )
+    currency = models.CharField(max_length=3, default="USD")
+    quoted_at = models.DateTimeField(default=timezone.now)
+    quote_expires_at = models.DateTimeField()
+    effective_at = models.DateTimeField(null=True, blank=True, help_text="Downgrades: the period end.")
+    # Who and why.
+    reference = models.CharField(max_length=64, blank=True, help_text="Opaque offer/proposal id.")
+    requested_by_label = models.CharField(max_length=200, blank=True)
+    # Stripe hand-off.
+    idempotency_key = models.CharField(max_length=80, blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    payment_attempts = models.PositiveIntegerField(default=0)
+    stripe_invoice_id = models.CharField(max_length=64, blank=True)
+    stripe_subscription_id = models.CharField(max_length=64, blank=True)
+    failure_code = models.CharField(max_length=64, blank=True)
+    failure_message = models.CharField(max_length=300, blank=True)
+    # Settlement.
+    settled_at = models.DateTimeField(null=True, blank=True)
+    settled_via = models.CharField(max_length=16, blank=True, help_text="sync, webhook or reconcile")
+    charged_amount = models.BigIntegerField(null=True, blank=True)
+    charged_lines = models.JSONField(default=list, blank=True)
+    charge_mismatch = models.JSONField(
+        default=dict, blank=True, help_text="Differences between the quote and the settled invoice."
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["tenant", "state"]), models.Index(fields=["tenant", "stripe_invoice_id"])]
+        constraints = [
+            # At most one change in flight per licence: a second confirm would race the first for the subscription.
+            models.UniqueConstraint(
+                fields=["license"],
+                name="planchange_one_in_flight_per_license",
+                condition=models.Q(state__in=["pending", "scheduled", "submitted"]),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} #{self.pk} ({self.state})"
+
+    @property
+    def is_open(self) -> bool:
+        return self.state in (PlanChangeState.PENDING, PlanChangeState.SCHEDULED, PlanChangeState.SUBMITTED)
+
+
+# --- Stripe per tenant ---------------------------------------------------------------------
+
+
+class StripeAccount(TenantOwned):
+    """The tenant's own Stripe keys, encrypted at rest (billing/crypto.py, MultiFernet)."""
+
+    secret_key_encrypted = models.TextField(blank=True, editable=False)
+    webhook_secret_encrypted = models.TextField(blank=True, editable=False)
+    secret_key_hint = models.CharField(max_length=16, blank=True, editable=False)
+    webhook_secret_hint = models.CharField(max_length=16, blank=True, editable=False)
+    downgrade_prorated_credit = models.BooleanField(
+        default=False, help_text="Apply downgrades at once with a prorated credit instead of at the period end."
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = "Stripe settings"
+        verbose_name_plural = "Stripe settings"
+        constraints = [models.UniqueConstraint(fields=["tenant"], name="stripeaccount_one_per_tenant")]
+
+    def __str__(self) -> str:
+        return f"Stripe settings ({self.secret_key_hint or 'no key'})"
+
+    @property
+    def is_configured(self) -> bool:
+        return bool(self.secret_key_encrypted and self.webhook_secret_encrypted)
+
+
+class StripeProduct(TenantOwned):
+    """A catalog tier or add-on (by key: every version shares one Stripe Product)."""
+
+    owner_kind = models.CharField(max_length=8, choices=[("tier", "Tier"), ("addon", "Add-on")])
+    catalog_key = models.CharField(max_length=63)
+    stripe_product_id = models.CharField(max_length=64)
+    name = models.CharField(max_length=200)
+    synced_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "owner_kind", "catalog_key"], name="stripeproduct_unique_key")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.owner_kind}:{self.catalog_key} -> {self.stripe_product_id}"
+
+
+class StripePrice(TenantOwned):
+    """A published catalog price and the Stripe Price that bills it (created the first time it is needed)."""
+
+    price = models.ForeignKey("catalog.Price", on_delete=models.PROTECT, related_name="+")
+    product = models.ForeignKey(StripeProduct, on_delete=models.PROTECT, related_name="prices")
+    stripe_price_id = models.CharField(max_length=64)
+    active = models.BooleanField(default=True)
+    synced_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "price"], name="stripeprice_unique_price"),
+            models.UniqueConstraint(fields=["tenant", "stripe_price_id"], name="stripeprice_unique_stripe_id"),
+        ]
+
+    def __str__(self) -> str:
+        return f"price #{self.price_id} -> {self.stripe_price_id}"
+
+
+class WebhookEventState(models.TextChoices):
+    RECEIVED = "received", "Received"
+    PROCESSED = "processed", "Processed"
+    IGNORED = "ignored", "Ignored (type not handled)"
+    FAILED = "failed", "Failed (will retry)"
+
+
+class StripeWebhookEvent(TenantOwned):
+    """A verified Stripe event, stored by its id before anything else happens (processed once)."""
+
+    event_id = models.CharField(max_length=80)
+    event_type = models.CharField(max_length=80)
+    object_id = models.CharField(max_length=80, blank=True)
+    stripe_created = models.DateTimeField()
+    payload = models.JSONField()
+    state = models.CharField(max_length=16, choices=WebhookEventState.choices, default=WebhookEventState.RECEIVED)
+    attempts = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True)
+    deliveries = models.PositiveIntegerField(default=1, help_text="How many times Stripe delivered it.")
+    received_at = models.DateTimeField(default=timezone.now)
+    processed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-received_at", "-id"]
+        constraints = [models.UniqueConstraint(fields=["tenant", "event_id"], name="stripewebhookevent_unique_id")]
+        indexes = [models.Index(fields=["tenant", "state"])]
+
+    def __str__(self) -> str:
+        return f"{self.event_type} {self.event_id}"

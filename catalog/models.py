@@ -9,6 +9,7 @@ Licences point at the exact row (version) they were sold, so retiring it breaks 
 from __future__ import annotations
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 from django.utils import timezone
@@ -46,6 +47,8 @@ class Governed(TenantOwned):
     published_at = models.DateTimeField(null=True, blank=True, editable=False)
     retired_at = models.DateTimeField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
+    # Everyone who wrote to this version (author and later editors): none of them may approve it.
+    contributor_ids = models.JSONField(default=list, blank=True, editable=False)
 
     class Meta:
         abstract = True
@@ -53,6 +56,17 @@ class Governed(TenantOwned):
     @property
     def is_editable(self) -> bool:
         return self.state == GovernanceState.DRAFT
+
+    @property
+    def is_approved(self) -> bool:
+        return self.state == GovernanceState.AWAITING_APPROVAL and self.approved_at is not None
+
+    @property
+    def status_label(self) -> str:
+        """The state as a product manager reads it: an approved item is still waiting to be published."""
+        if self.is_approved:
+            return "Approved, ready to publish"
+        return self.get_state_display()
 
 
 class Product(TenantOwned):
@@ -121,6 +135,19 @@ class Meter(TenantOwned):
     def __str__(self) -> str:
         return self.name
 
+    def clean(self) -> None:
+        errors: dict[str, str] = {}
+        if self.aggregation != Aggregation.COUNT and not self.property:
+            errors["property"] = f"A {self.get_aggregation_display().lower()} needs the event property to read."
+        if self.window == MeterWindow.ROLLING_DAYS and not self.window_days:
+            errors["window_days"] = "A rolling window needs its number of days."
+        if self.window != MeterWindow.ROLLING_DAYS and self.window_days:
+            errors["window_days"] = "Only a rolling window takes a number of days."
+        if self.feature_id and self.tenant_id and self.feature.tenant_id != self.tenant_id:
+            errors["feature"] = "Pick a feature of this workspace."
+        if errors:
+            raise ValidationError(errors)
+
 
 class Tier(Governed):
     product = models.ForeignKey(Product, on_delete=models.PROTECT, related_name="tiers")
@@ -132,7 +159,9 @@ class Tier(Governed):
     is_public = models.BooleanField(default=True)
     is_free = models.BooleanField(default=False, help_text="The default tier of accounts without a licence.")
     default_trial_days = models.PositiveIntegerField(default=14)
-    is_anchor = models.BooleanField(default=False, help_text="Show beside the recommended option as the premium anchor.")
+    is_anchor = models.BooleanField(
+        default=False, help_text="Show beside the recommended option as the premium anchor."
+    )
     currency = models.CharField(max_length=3, default="USD", validators=[currency_validator])
 
     class Meta:
@@ -177,15 +206,35 @@ class Price(Governed):
         constraints = [
             models.UniqueConstraint(fields=["tenant", "key", "version"], name="price_unique_version"),
             models.CheckConstraint(
-                condition=(models.Q(tier__isnull=False, addon__isnull=True)
-                           | models.Q(tier__isnull=True, addon__isnull=False)),
+                condition=(
+                    models.Q(tier__isnull=False, addon__isnull=True) | models.Q(tier__isnull=True, addon__isnull=False)
+                ),
                 name="price_for_tier_xor_addon",
             ),
         ]
 
     def __str__(self) -> str:
         owner = self.tier or self.addon
-        return f"{owner} {self.get_interval_display()} {self.amount / 100:.2f} {self.currency} (v{self.version})"
+        units, cents = divmod(self.amount, 100)  # integers only: no float ever touches money
+        return f"{owner} {self.get_interval_display()} {units:,}.{cents:02d} {self.currency} (v{self.version})"
+
+    @property
+    def owner(self) -> Tier | AddOn | None:
+        return self.tier if self.tier_id else self.addon
+
+    FROZEN_FIELDS = ("tier_id", "addon_id", "interval", "amount", "currency", "per_seat")
+
+    def save(self, *args, **kwargs) -> None:
+        """Backstop for immutability: a price that left draft never changes its terms, whoever writes."""
+        if self.pk is not None and not self._state.adding:
+            stored = Price.objects.filter(pk=self.pk).values("state", *self.FROZEN_FIELDS).first()
+            if (
+                stored
+                and stored["state"] != GovernanceState.DRAFT
+                and any(stored[name] != getattr(self, name) for name in self.FROZEN_FIELDS)
+            ):
+                raise ValueError(f"Price {self.pk} is {stored['state']}: its terms are frozen; revise its tier.")
+        super().save(*args, **kwargs)
 
 
 class Enforcement(models.TextChoices):
@@ -200,11 +249,13 @@ class Entitlement(TenantOwned):
     addon = models.ForeignKey(AddOn, null=True, blank=True, on_delete=models.CASCADE, related_name="entitlements")
     feature = models.ForeignKey(Feature, on_delete=models.CASCADE, related_name="entitlements")
     enabled = models.BooleanField(default=True)
-    limit = models.BigIntegerField(null=True, blank=True, validators=[MinValueValidator(0)],
-                                   help_text="Empty = unlimited.")
+    limit = models.BigIntegerField(
+        null=True, blank=True, validators=[MinValueValidator(0)], help_text="Empty = unlimited."
+    )
     enforcement = models.CharField(max_length=8, choices=Enforcement.choices, default=Enforcement.HARD)
     soft_limit_percent = models.PositiveIntegerField(
-        default=80, validators=[MinValueValidator(1), MaxValueValidator(100)],
+        default=80,
+        validators=[MinValueValidator(1), MaxValueValidator(100)],
         help_text="Warn and suggest an upgrade from this share of the limit.",
     )
     overage_note = models.CharField(max_length=200, blank=True)
@@ -214,14 +265,34 @@ class Entitlement(TenantOwned):
             models.UniqueConstraint(fields=["tier", "feature"], name="entitlement_unique_tier_feature"),
             models.UniqueConstraint(fields=["addon", "feature"], name="entitlement_unique_addon_feature"),
             models.CheckConstraint(
-                condition=(models.Q(tier__isnull=False, addon__isnull=True)
-                           | models.Q(tier__isnull=True, addon__isnull=False)),
+                condition=(
+                    models.Q(tier__isnull=False, addon__isnull=True) | models.Q(tier__isnull=True, addon__isnull=False)
+                ),
                 name="entitlement_for_tier_xor_addon",
             ),
         ]
 
     def __str__(self) -> str:
         return f"{self.tier or self.addon}: {self.feature}"
+
+    @property
+    def owner(self) -> Tier | AddOn | None:
+        return self.tier if self.tier_id else self.addon
+
+    def save(self, *args, **kwargs) -> None:
+        """Backstop: what a published tier/add-on grants never changes in place (licences rely on it)."""
+        if self.pk is not None and not self._state.adding:
+            owner_model, owner_id = (Tier, self.tier_id) if self.tier_id else (AddOn, self.addon_id)
+            state = owner_model.objects.filter(pk=owner_id).values_list("state", flat=True).first()
+            if state not in (None, GovernanceState.DRAFT):
+                raise ValueError(f"Entitlement {self.pk} belongs to a {state} {owner_model.__name__}; revise it.")
+        super().save(*args, **kwargs)
+
+    def allows(self, quantity: int = 1) -> bool:
+        """Would this grant let an account use `quantity` of the feature (hard limits deny above)?"""
+        if not self.enabled:
+            return False
+        return self.limit is None or quantity <= self.limit
 
 
 class AudienceKind(models.TextChoices):
@@ -238,8 +309,9 @@ class Bundle(Governed):
     audience_kind = models.CharField(max_length=16, choices=AudienceKind.choices)
     audience = models.CharField(max_length=100, help_text="e.g. 'healthcare' or 'data engineer'")
     description = models.TextField(blank=True)
-    scenarios = models.JSONField(default=list, blank=True,
-                                 help_text='[{"title": ..., "story": ...}]: a team like the customer\'s, what changes.')
+    scenarios = models.JSONField(
+        default=list, blank=True, help_text='[{"title": ..., "story": ...}]: a team like the customer\'s, what changes.'
+    )
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["tenant", "key", "version"], name="bundle_unique_version")]
@@ -263,21 +335,29 @@ class DiscountPolicy(Governed):
 
     name = models.CharField(max_length=100)
     term_rules = models.JSONField(default=list, blank=True, help_text='[{"years": 2, "percent": "10"}]')
-    volume_rules = models.JSONField(default=list, blank=True,
-                                    help_text='[{"min_seats": 50, "max_seats": 199, "percent": "5"}]')
-    combination = models.CharField(max_length=16, choices=DiscountCombination.choices,
-                                   default=DiscountCombination.ADD)
-    cap_percent = models.DecimalField(max_digits=5, decimal_places=2, default=30,
-                                      validators=[MinValueValidator(0), MaxValueValidator(100)])
-    loyalty_percent = models.DecimalField(max_digits=5, decimal_places=2, default=0,
-                                          validators=[MinValueValidator(0), MaxValueValidator(100)],
-                                          help_text="Extra at renewal for a multi-year commitment.")
-    exception_approver_role = models.CharField(max_length=32, default="owner",
-                                               help_text="Role that may approve discounts outside policy.")
+    volume_rules = models.JSONField(
+        default=list, blank=True, help_text='[{"min_seats": 50, "max_seats": 199, "percent": "5"}]'
+    )
+    combination = models.CharField(max_length=16, choices=DiscountCombination.choices, default=DiscountCombination.ADD)
+    cap_percent = models.DecimalField(
+        max_digits=5, decimal_places=2, default=30, validators=[MinValueValidator(0), MaxValueValidator(100)]
+    )
+    loyalty_percent = models.DecimalField(
+        max_digits=5,
+        decimal_places=2,
+        default=0,
+        validators=[MinValueValidator(0), MaxValueValidator(100)],
+        help_text="Extra at renewal for a multi-year commitment.",
+    )
+    exception_approver_role = models.CharField(
+        max_length=32, default="owner", help_text="Role that may approve discounts outside policy."
+    )
 
     class Meta:
         verbose_name_plural = "discount policies"
-        constraints = [models.UniqueConstraint(fields=["tenant", "key", "version"], name="discountpolicy_unique_version")]
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "key", "version"], name="discountpolicy_unique_version")
+        ]
 
     def __str__(self) -> str:
         return f"{self.name} v{self.version}"

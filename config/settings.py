@@ -15,9 +15,11 @@ VAR_DIR.mkdir(parents=True, exist_ok=True)
 env = environ.Env()
 
 DEBUG = env.bool("DEBUG", default=False)
-SECRET_KEY = env.str(
-    "SECRET_KEY",
-    default="dev-only-insecure-key-change-me-6c1f0d2b9a7e4e21b8c3d5f7a9e1b3c5" if DEBUG else None,
+# Outside DEBUG a missing SECRET_KEY stops every process at start-up (ImproperlyConfigured), not at the first request.
+SECRET_KEY = (
+    env.str("SECRET_KEY", default="dev-only-insecure-key-change-me-6c1f0d2b9a7e4e21b8c3d5f7a9e1b3c5")
+    if DEBUG
+    else env.str("SECRET_KEY")
 )
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]", "testserver"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
@@ -125,6 +127,8 @@ STORAGES = {
 # --- Security (production defaults; `make run` sets DEBUG=1) -------------------------
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=not DEBUG)
+# Container and load-balancer health checks speak plain HTTP to the app itself.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
 SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=not DEBUG)
 CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=not DEBUG)
 SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0 if DEBUG else 31536000)
@@ -171,6 +175,13 @@ else:
     # Longer than any countdown we schedule; long delays go through beat instead.
     CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
 CELERY_BEAT_SCHEDULE: dict = {}
+# billing: catalog prices in Stripe, trial/grant sunsets, downgrades at period end, missed webhooks.
+CELERY_BEAT_SCHEDULE.update({
+    "billing-sync-stripe-catalog": {"task": "billing.tasks.sync_stripe_catalog", "schedule": 15 * 60},
+    "billing-expire-license-grants": {"task": "billing.tasks.expire_license_grants", "schedule": 5 * 60},
+    "billing-apply-due-plan-changes": {"task": "billing.tasks.apply_due_plan_changes", "schedule": 10 * 60},
+    "billing-reconcile-plan-changes": {"task": "billing.tasks.reconcile_stale_plan_changes", "schedule": 5 * 60},
+})
 
 # --- Stripe --------------------------------------------------------------------------
 STRIPE_API_BASE = env.str("STRIPE_API_BASE", default="")

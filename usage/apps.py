@@ -1,5 +1,16 @@
 from django.apps import AppConfig
+from django.db.models.signals import post_save
 
 
 class UsageConfig(AppConfig):
     name = "usage"
+
+    def ready(self) -> None:
+        from billing.signals import license_changed
+        from catalog.models import Meter
+        from usage import receivers
+
+        # Billing sends it on commit for every licence or grant change: cached plans must go.
+        license_changed.connect(receivers.on_license_changed, dispatch_uid="usage.on_license_changed")
+        # Rollups only exist for meters known at ingest time; a new or changed meter is rebuilt.
+        post_save.connect(receivers.on_meter_saved, sender=Meter, dispatch_uid="usage.on_meter_saved")

@@ -4,6 +4,8 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 
 from accounts.demo import seed_tenant
+from billing.demo import seed_billing
+from catalog.demo import seed_catalogs
 
 
 class Command(BaseCommand):
@@ -18,6 +20,8 @@ class Command(BaseCommand):
             other = seed_tenant(slug="globex", name="Globex Cloud", domain="globex.test",
                                 account_count=max(accounts // 10, 5), seed=11)
             # Each app adds its demo data below, in dependency order (catalog, billing, usage).
+            seed_catalogs(demo, other)
+            seed_billing(demo, other)
         self.stdout.write(f"Demo tenant: {demo.tenant.name} — slug: {demo.tenant.slug}")
         self.stdout.write(f"Second tenant (for isolation): {other.tenant.slug}")
         self.stdout.write("Demo logins (sign in at /admin/):")

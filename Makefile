@@ -1,0 +1,57 @@
+# Tierwise: `make run` and `make test` on a fresh machine need only Python 3.11, git and make.
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+PY := $(VENV)/bin/python
+# Touched after a successful install: pip runs again only when pyproject.toml is newer than it.
+STAMP := $(VENV)/.installed
+PYTEST_ARGS ?=
+
+.DEFAULT_GOAL := help
+.PHONY: help install run test lint fmt bench ci migrate clean
+
+help:
+	@echo "make run     install, migrate, seed the demo, start web + worker + beat + Stripe stand-in"
+	@echo "make test    run the test suite (PYTEST_ARGS=...; DATABASE_URL / REDIS_URL switch to PostgreSQL / Redis)"
+	@echo "make lint    ruff check and mypy"
+	@echo "make fmt     ruff format and ruff check --fix"
+	@echo "make bench   run the benchmarks (needs DATABASE_URL)"
+	@echo "make ci      run .ci/run as CI does"
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMP): pyproject.toml | $(PY)
+	$(PY) -m pip install --disable-pip-version-check --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+run: $(STAMP)
+	$(PY) scripts/run.py
+
+migrate: $(STAMP)
+	DEBUG=1 $(PY) manage.py migrate
+
+test: $(STAMP)
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+# Both checks run even if the first fails, so one run reports everything.
+lint: $(STAMP)
+	@status=0; \
+	echo "ruff check ."; $(VENV)/bin/ruff check . || status=1; \
+	echo "mypy"; $(VENV)/bin/mypy || status=1; \
+	exit $$status
+
+fmt: $(STAMP)
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+bench: $(STAMP)
+	$(PY) bench/run.py
+
+ci:
+	bash .ci/run
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache

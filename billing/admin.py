@@ -1,0 +1,365 @@
+"""Billing in the tenant-scoped admin: licences (with grants, history, revoke/suspend/restore),
+plan changes (read-only: state and every quote line), Stripe settings (keys write-only), webhook log.
+
+Licences are never edited field by field here: every change goes through a service, so it is
+validated, audited and announced.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.conf import settings
+from django.contrib import admin, messages
+from django.contrib.admin.helpers import ActionForm
+from django.http import HttpRequest
+from django.template.loader import render_to_string
+from django.utils.html import format_html
+
+from accounts.admin_base import TenantScopedAdmin, TenantScopedInline
+from accounts.errors import TierwiseError
+from accounts.models import Capability
+from billing.models import (
+    License,
+    LicenseChange,
+    LicenseGrant,
+    PlanChange,
+    StripeAccount,
+    StripeWebhookEvent,
+)
+from billing.services import licenses as license_services
+from billing.services.stripe_accounts import save_stripe_keys
+
+
+def money(amount: int | None, currency: str) -> str:
+    if amount is None:
+        return "—"
+    sign = "-" if amount < 0 else ""
+    return f"{sign}{abs(amount) // 100:,}.{abs(amount) % 100:02d} {currency}"
+
+
+def render_lines(lines: list[dict[str, Any]], currency: str, total: int | None = None) -> str:
+    shown = [{**line, "display_amount": money(line.get("amount"), currency)} for line in lines]
+    return render_to_string(
+        "billing/admin/quote_lines.html",
+        {"lines": shown, "currency": currency, "total": money(total, currency) if total is not None else None},
+    )
+
+
+class ReadOnlyMixin:
+    def has_add_permission(self, request: HttpRequest, *args: Any) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+class LicenseChangeInline(ReadOnlyMixin, TenantScopedInline):
+    model = LicenseChange
+    fk_name = "license"
+    fields = [
+        "effective_at",
+        "kind",
+        "reason",
+        "actor_label",
+        "reference",
+        "mrr_before",
+        "mrr_after",
+        "stripe_invoice_id",
+    ]
+    readonly_fields = fields
+    ordering = ["-effective_at", "-id"]
+    verbose_name_plural = "Change history"
+
+
+class ReasonActionForm(ActionForm):
+    reason = forms.CharField(
+        required=False, max_length=200, label="Reason", help_text="Required for revoke, suspend and restore."
+    )
+
+
+@admin.register(License)
+class LicenseAdmin(TenantScopedAdmin):
+    list_display = [
+        "account",
+        "tier",
+        "seats",
+        "interval",
+        "status",
+        "mrr_display",
+        "current_period_end",
+        "cancel_at_period_end",
+    ]
+    list_filter = ["status", "interval", "cancel_at_period_end", "tier"]
+    search_fields = ["account__name", "account__external_id", "stripe_subscription_id", "stripe_customer_id"]
+    list_select_related = ["account", "tier"]
+    inlines = [LicenseChangeInline]
+    action_form = ReasonActionForm
+    actions = ["revoke", "suspend", "restore"]
+    view_capability = Capability.VIEW
+    edit_capability = Capability.MANAGE_BILLING
+    audit_admin_edits = False
+    fields = [
+        "account",
+        "tier",
+        "price",
+        "addons",
+        "seats",
+        "interval",
+        "status",
+        "status_reason",
+        "held_from_status",
+        "held_at",
+        "current_period_start",
+        "current_period_end",
+        "cancel_at_period_end",
+        "term_years",
+        "commitment_ends_at",
+        "renewal_discount_percent",
+        "mrr_display",
+        "currency",
+        "stripe_customer_id",
+        "stripe_subscription_id",
+        "grants",
+    ]
+    readonly_fields = fields
+
+    @admin.display(description="MRR")
+    def mrr_display(self, obj: License) -> str:
+        return money(obj.mrr, obj.currency)
+
+    @admin.display(description="Grants (trials, CSM grants)")
+    def grants(self, obj: License) -> str:
+        rows = (
+            LicenseGrant.objects.for_tenant(obj.tenant_id)
+            .filter(account_id=obj.account_id)
+            .select_related("tier", "addon")
+            .order_by("-starts_at")
+        )
+        return render_to_string("billing/admin/grants.html", {"grants": rows})
+
+    def has_add_permission(self, request: HttpRequest, *args: Any) -> bool:
+        return False  # licences come from sales, settlements and the demo seed, through services
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False  # revoke instead: history stays
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False  # read-only form; the actions below are the way to change a licence
+
+    def get_actions(self, request: HttpRequest):
+        actions = super().get_actions(request)
+        if not self._can(request, Capability.MANAGE_BILLING):
+            return {}
+        return actions
+
+    def _hold_action(self, request: HttpRequest, queryset, service, verb: str) -> None:
+        reason = request.POST.get("reason", "").strip()
+        if not reason:
+            self.message_user(request, f"Give a reason to {verb}.", level=messages.ERROR)
+            return
+        done = 0
+        for license in queryset:
+            try:
+                service(request.tenant, license=license, actor=request.user, reason=reason)
+                done += 1
+            except TierwiseError as exc:
+                self.message_user(request, f"{license.account}: {exc.message}", level=messages.WARNING)
+        if done:
+            self.message_user(
+                request,
+                f"{verb.capitalize()}d {done} licence(s)."
+                if verb.endswith("e")
+                else f"{verb.capitalize()}ed {done} licence(s).",
+            )
+
+    @admin.action(description="Revoke selected licences (reversible)")
+    def revoke(self, request: HttpRequest, queryset) -> None:
+        self._hold_action(request, queryset, license_services.revoke_license, "revoke")
+
+    @admin.action(description="Suspend selected licences (reversible)")
+    def suspend(self, request: HttpRequest, queryset) -> None:
+        self._hold_action(request, queryset, license_services.suspend_license, "suspend")
+
+    @admin.action(description="Restore selected licences")
+    def restore(self, request: HttpRequest, queryset) -> None:
+        self._hold_action(request, queryset, license_services.restore_license, "restore")
+
+
+@admin.register(LicenseGrant)
+class LicenseGrantAdmin(ReadOnlyMixin, TenantScopedAdmin):
+    list_display = ["account", "kind", "tier", "addon", "starts_at", "ends_at", "ended_at", "reference"]
+    list_filter = ["kind"]
+    search_fields = ["account__name", "account__external_id", "reference"]
+    list_select_related = ["account", "tier", "addon"]
+    actions = ["end_now"]
+    edit_capability = Capability.MANAGE_BILLING
+
+    def get_actions(self, request: HttpRequest):
+        return super().get_actions(request) if self._can(request, Capability.MANAGE_BILLING) else {}
+
+    @admin.action(description="End selected grants now")
+    def end_now(self, request: HttpRequest, queryset) -> None:
+        for grant in queryset:
+            license_services.end_grant(request.tenant, grant=grant, actor=request.user, reason="Ended by staff")
+        self.message_user(request, f"Ended {queryset.count()} grant(s).")
+
+
+@admin.register(PlanChange)
+class PlanChangeAdmin(ReadOnlyMixin, TenantScopedAdmin):
+    list_display = [
+        "id",
+        "account",
+        "kind",
+        "state",
+        "amount_due",
+        "target_price",
+        "target_seats",
+        "created_at",
+        "settled_at",
+        "mismatch_flag",
+    ]
+    list_filter = ["state", "kind"]
+    search_fields = ["account__name", "account__external_id", "reference", "stripe_invoice_id"]
+    list_select_related = ["account", "target_price", "target_price__tier"]
+    fields = [
+        "account",
+        "license",
+        "kind",
+        "state",
+        "failure_code",
+        "failure_message",
+        "from_price",
+        "from_seats",
+        "target_price",
+        "target_seats",
+        "proration_date",
+        "quote",
+        "effective_at",
+        "quote_expires_at",
+        "reference",
+        "requested_by_label",
+        "idempotency_key",
+        "attempts",
+        "payment_attempts",
+        "stripe_subscription_id",
+        "stripe_invoice_id",
+        "settled_at",
+        "settled_via",
+        "charged",
+        "charge_mismatch",
+        "local_estimate",
+    ]
+    readonly_fields = fields
+
+    @admin.display(description="Due now")
+    def amount_due(self, obj: PlanChange) -> str:
+        return money(obj.quote_amount_due, obj.currency)
+
+    @admin.display(description="Quote ≠ charge", boolean=True)
+    def mismatch_flag(self, obj: PlanChange) -> bool:
+        return bool(obj.charge_mismatch)
+
+    @admin.display(description="Quote (every line, from Stripe's preview)")
+    def quote(self, obj: PlanChange) -> str:
+        return render_lines(obj.quote_lines, obj.currency, obj.quote_total)
+
+    @admin.display(description="Settled invoice")
+    def charged(self, obj: PlanChange) -> str:
+        if not obj.charged_lines:
+            return "—"
+        return render_lines(obj.charged_lines, obj.currency, obj.charged_amount)
+
+
+class StripeSettingsForm(forms.ModelForm):
+    """Keys are write-only: the fields never show the stored value, and an empty field keeps it."""
+
+    secret_key = forms.CharField(
+        required=False,
+        widget=forms.PasswordInput(render_value=False),
+        help_text="sk_live_… or sk_test_…; leave empty to keep the stored key.",
+    )
+    webhook_secret = forms.CharField(
+        required=False,
+        widget=forms.PasswordInput(render_value=False),
+        help_text="whsec_…; leave empty to keep the stored secret.",
+    )
+
+    class Meta:
+        model = StripeAccount
+        fields = ["downgrade_prorated_credit"]
+
+    def clean(self):
+        cleaned = super().clean()
+        if not self.instance.pk and not (cleaned.get("secret_key") and cleaned.get("webhook_secret")):
+            raise forms.ValidationError("Give both the secret key and the webhook signing secret.")
+        return cleaned
+
+
+@admin.register(StripeAccount)
+class StripeAccountAdmin(TenantScopedAdmin):
+    form = StripeSettingsForm
+    list_display = ["__str__", "secret_key_hint", "webhook_secret_hint", "downgrade_prorated_credit", "updated_at"]
+    readonly_fields = ["secret_key_hint", "webhook_secret_hint", "webhook_url", "updated_at"]
+    view_capability = Capability.MANAGE_TENANT
+    edit_capability = Capability.MANAGE_TENANT
+    audit_admin_edits = False  # the service audits, naming what changed and never the secrets
+
+    def get_fields(self, request: HttpRequest, obj: Any = None):
+        return ["secret_key", "webhook_secret", "downgrade_prorated_credit", *self.readonly_fields]
+
+    @admin.display(description="Webhook endpoint to give Stripe")
+    def webhook_url(self, obj: StripeAccount) -> str:
+        site = getattr(settings, "SITE_URL", "")
+        return format_html("<code>{}/billing/stripe/webhook/{}/</code>", site, obj.tenant.slug)
+
+    def has_add_permission(self, request: HttpRequest, *args: Any) -> bool:
+        tenant = getattr(request, "tenant", None)
+        return (
+            super().has_add_permission(request, *args)
+            and tenant is not None
+            and not StripeAccount.objects.for_tenant(tenant).exists()
+        )
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def save_model(self, request: HttpRequest, obj: StripeAccount, form: Any, change: bool) -> None:
+        tenant = obj.tenant if obj.tenant_id else self._tenant_for_write(request)
+        saved = save_stripe_keys(
+            tenant,
+            actor=request.user,
+            secret_key=form.cleaned_data.get("secret_key"),
+            webhook_secret=form.cleaned_data.get("webhook_secret"),
+            downgrade_prorated_credit=form.cleaned_data.get("downgrade_prorated_credit"),
+        )
+        obj.pk = saved.pk
+        obj.tenant = tenant
+
+
+@admin.register(StripeWebhookEvent)
+class StripeWebhookEventAdmin(ReadOnlyMixin, TenantScopedAdmin):
+    list_display = ["received_at", "event_type", "event_id", "object_id", "state", "deliveries", "attempts"]
+    list_filter = ["state", "event_type"]
+    search_fields = ["event_id", "object_id"]
+    fields = [
+        "event_id",
+        "event_type",
+        "object_id",
+        "stripe_created",
+        "state",
+        "deliveries",
+        "attempts",
+        "error",
+        "received_at",
+        "processed_at",
+        "payload",
+    ]
+    readonly_fields = fields
+
+
+__all__ = ["LicenseAdmin", "PlanChangeAdmin", "StripeAccountAdmin"]

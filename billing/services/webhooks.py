@@ -1,0 +1,169 @@
+"""Stripe webhooks: verified, stored by event id (one arbitrated insert), processed once by a task.
+
+Events arrive at least once, for days, in any order. Handlers therefore never trust the
+event's copy of the object: they re-fetch it from Stripe and act on what is true now,
+and every action they take is itself idempotent (settlement, sync, failure marking).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from accounts.models import Tenant
+from billing.models import License, PlanChange, PlanChangeState, StripeWebhookEvent, WebhookEventState
+from billing.services.licenses import sync_license_from_subscription
+from billing.services.plan_changes import reconcile_plan_change
+from billing.services.stripe_accounts import stripe_for, webhook_secret_for
+from billing.stripe_client import StripeGateway, StripeRejected, WebhookEvent, WebhookSignatureInvalid
+
+log = logging.getLogger(__name__)
+
+
+class WebhookRefused(Exception):
+    """Bad or missing signature, unknown tenant secret, or a stale/future timestamp: answer 400, store nothing."""
+
+
+def verify_webhook(tenant: Tenant, *, payload: bytes, signature_header: str | None) -> WebhookEvent:
+    secret = webhook_secret_for(tenant)
+    if not secret:
+        raise WebhookRefused("No webhook signing secret is configured for this tenant.")
+    try:
+        return StripeGateway.verify_webhook(payload, signature_header, secret)
+    except WebhookSignatureInvalid as exc:
+        raise WebhookRefused(str(exc)) from exc
+
+
+def record_webhook_event(tenant: Tenant, *, event: WebhookEvent) -> tuple[StripeWebhookEvent, bool]:
+    """Store the event under its id. A redelivery only counts itself. Returns (row, created)."""
+    try:
+        with transaction.atomic():
+            row = StripeWebhookEvent.objects.create(
+                tenant=tenant,
+                event_id=event.id,
+                event_type=event.type,
+                object_id=event.object_id,
+                stripe_created=event.created,
+                payload=event.payload,
+            )
+    except IntegrityError:  # the unique (tenant, event_id) arbitrates concurrent deliveries
+        StripeWebhookEvent.objects.for_tenant(tenant).filter(event_id=event.id).update(deliveries=F("deliveries") + 1)
+        return StripeWebhookEvent.objects.for_tenant(tenant).get(event_id=event.id), False
+    from billing import tasks
+
+    transaction.on_commit(lambda: tasks.process_webhook_event.delay(tenant.pk, row.pk))
+    return row, True
+
+
+# --- Handlers (event type -> what to re-fetch and reconcile) ---------------------------------------------
+
+
+def _licenses_for_subscription(tenant: Tenant, subscription_id: str) -> list[License]:
+    return list(License.objects.for_tenant(tenant).filter(stripe_subscription_id=subscription_id))
+
+
+def _reconcile_open_changes(tenant: Tenant, license: License) -> None:
+    for pc in PlanChange.objects.for_tenant(tenant).filter(
+        license=license, state__in=[PlanChangeState.PENDING, PlanChangeState.SUBMITTED, PlanChangeState.FAILED]
+    ):
+        reconcile_plan_change(tenant, plan_change_id=pc.pk, via="webhook")
+
+
+def on_invoice(tenant: Tenant, event: StripeWebhookEvent) -> bool:
+    gateway = stripe_for(tenant)
+    invoice = gateway.retrieve_invoice(event.object_id)  # the truth now, not the event's snapshot
+    handled = False
+    for pc in (
+        PlanChange.objects.for_tenant(tenant)
+        .filter(stripe_invoice_id=invoice.id)
+        .exclude(state__in=[PlanChangeState.SETTLED, PlanChangeState.CANCELED])
+    ):
+        reconcile_plan_change(tenant, plan_change_id=pc.pk, via="webhook")
+        handled = True
+    if invoice.subscription_id:
+        for license in _licenses_for_subscription(tenant, invoice.subscription_id):
+            subscription = gateway.retrieve_subscription(invoice.subscription_id)
+            sync_license_from_subscription(
+                tenant, license=license, subscription=subscription, event_created=event.stripe_created
+            )
+            _reconcile_open_changes(tenant, license)
+            handled = True
+    return handled
+
+
+def on_subscription(tenant: Tenant, event: StripeWebhookEvent) -> bool:
+    licenses = _licenses_for_subscription(tenant, event.object_id)
+    if not licenses:
+        return False
+    subscription = stripe_for(tenant).retrieve_subscription(event.object_id)
+    for license in licenses:
+        sync_license_from_subscription(
+            tenant, license=license, subscription=subscription, event_created=event.stripe_created
+        )
+        _reconcile_open_changes(tenant, license)
+    return True
+
+
+def on_customer(tenant: Tenant, event: StripeWebhookEvent) -> bool:
+    licenses = License.objects.for_tenant(tenant).filter(stripe_customer_id=event.object_id)
+    if not licenses.exists():
+        return False
+    customer = stripe_for(tenant).retrieve_customer(event.object_id)
+    # Delinquency is shown to staff; the status itself follows the subscription (past_due), not the customer.
+    note = "Stripe marks the customer delinquent" if customer.delinquent else ""
+    for license in licenses:
+        if license.status_reason in ("", "Stripe marks the customer delinquent") and license.status_reason != note:
+            License.objects.filter(pk=license.pk).update(status_reason=note)
+    return True
+
+
+HANDLERS: dict[str, Callable[[Tenant, StripeWebhookEvent], bool]] = {
+    "invoice.paid": on_invoice,
+    "invoice.payment_succeeded": on_invoice,
+    "invoice.payment_failed": on_invoice,
+    "invoice.payment_action_required": on_invoice,
+    "invoice.voided": on_invoice,
+    "customer.subscription.created": on_subscription,
+    "customer.subscription.updated": on_subscription,
+    "customer.subscription.deleted": on_subscription,
+    "customer.updated": on_customer,
+}
+
+
+def process_webhook_event(tenant: Tenant, *, event_pk: int) -> StripeWebhookEvent:
+    """Run the handler once. A failure leaves the row `failed` for the task's retry; success is final."""
+    event = StripeWebhookEvent.objects.for_tenant(tenant).get(pk=event_pk)
+    if event.state in (WebhookEventState.PROCESSED, WebhookEventState.IGNORED):
+        return event
+    StripeWebhookEvent.objects.filter(pk=event.pk).update(attempts=F("attempts") + 1)
+    handler = HANDLERS.get(event.event_type)
+    state = WebhookEventState.IGNORED
+    error = ""
+    try:
+        if handler is not None and handler(tenant, event):
+            state = WebhookEventState.PROCESSED
+    except StripeRejected as exc:
+        # The object is not in this tenant's Stripe account (or is gone): nothing of ours to update.
+        state, error = WebhookEventState.IGNORED, exc.message
+    except Exception as exc:
+        StripeWebhookEvent.objects.filter(pk=event.pk).update(state=WebhookEventState.FAILED, error=str(exc)[:2000])
+        raise
+    StripeWebhookEvent.objects.filter(pk=event.pk).exclude(state=WebhookEventState.PROCESSED).update(
+        state=state, error=error, processed_at=timezone.now()
+    )
+    event.refresh_from_db()
+    return event
+
+
+__all__ = [
+    "HANDLERS",
+    "WebhookRefused",
+    "WebhookSignatureInvalid",
+    "process_webhook_event",
+    "record_webhook_event",
+    "verify_webhook",
+]

@@ -1,0 +1,107 @@
+"""Celery tasks: load by id, call one service. All idempotent, acks_late, enqueued on commit."""
+
+from __future__ import annotations
+
+import logging
+
+from celery import shared_task
+
+from accounts.models import Tenant
+from billing.stripe_client import StripeUnavailable
+
+log = logging.getLogger(__name__)
+STRIPE_RETRY = {
+    "autoretry_for": (StripeUnavailable,),
+    "retry_backoff": 2,
+    "retry_backoff_max": 120,
+    "retry_jitter": True,
+    "max_retries": 6,
+}
+
+
+@shared_task(acks_late=True, bind=True, **STRIPE_RETRY)
+def submit_plan_change(self, tenant_id: int, plan_change_id: int) -> str:
+    from billing.services import plan_changes
+
+    tenant = Tenant.objects.get(pk=tenant_id)
+    try:
+        return plan_changes.submit_plan_change(tenant, plan_change_id=plan_change_id).state
+    except StripeUnavailable as exc:
+        if self.request.retries >= self.max_retries:
+            # Give up visibly; a later retry reuses the same idempotency key, so it cannot charge twice.
+            return plan_changes.give_up_plan_change(tenant, plan_change_id=plan_change_id, message=exc.message).state
+        raise
+
+
+@shared_task(acks_late=True, bind=True, **STRIPE_RETRY)
+def retry_plan_change_payment(self, tenant_id: int, plan_change_id: int) -> str:
+    from billing.services import plan_changes
+
+    tenant = Tenant.objects.get(pk=tenant_id)
+    try:
+        return plan_changes.retry_plan_change_payment(tenant, plan_change_id=plan_change_id).state
+    except StripeUnavailable as exc:
+        if self.request.retries >= self.max_retries:
+            return plan_changes.give_up_plan_change(tenant, plan_change_id=plan_change_id, message=exc.message).state
+        raise
+
+
+@shared_task(acks_late=True, **STRIPE_RETRY)
+def reconcile_plan_change(tenant_id: int, plan_change_id: int) -> str:
+    from billing.services import plan_changes
+
+    tenant = Tenant.objects.get(pk=tenant_id)
+    return plan_changes.reconcile_plan_change(tenant, plan_change_id=plan_change_id, via="reconcile").state
+
+
+@shared_task(acks_late=True, **STRIPE_RETRY)
+def process_webhook_event(tenant_id: int, event_pk: int) -> str:
+    from billing.services import webhooks
+
+    tenant = Tenant.objects.get(pk=tenant_id)
+    return webhooks.process_webhook_event(tenant, event_pk=event_pk).state
+
+
+@shared_task(acks_late=True)
+def sync_stripe_catalog() -> int:
+    """Beat: fan out one sync per tenant that has Stripe keys."""
+    from billing.models import StripeAccount
+
+    tenant_ids = list(StripeAccount.objects.exclude(secret_key_encrypted="").values_list("tenant_id", flat=True))
+    for tenant_id in tenant_ids:
+        sync_stripe_catalog_for_tenant.delay(tenant_id)
+    return len(tenant_ids)
+
+
+@shared_task(acks_late=True, **STRIPE_RETRY)
+def sync_stripe_catalog_for_tenant(tenant_id: int) -> dict:
+    from billing.services.catalog_sync import sync_stripe_catalog as sync
+    from billing.services.stripe_accounts import stripe_for
+
+    tenant = Tenant.objects.get(pk=tenant_id)
+    report = sync(tenant, gateway=stripe_for(tenant))
+    return {"created": report.created, "deactivated": report.deactivated, "renamed": report.renamed}
+
+
+@shared_task(acks_late=True)
+def expire_license_grants() -> int:
+    """Beat: end trials and CSM grants past their end (the graceful sunset)."""
+    from billing.services.licenses import expire_grants
+
+    return expire_grants()
+
+
+@shared_task(acks_late=True)
+def apply_due_plan_changes() -> int:
+    """Beat: scheduled downgrades reach Stripe before the period end and the licence at it."""
+    from billing.services.plan_changes import apply_due_plan_changes as apply
+
+    return apply()
+
+
+@shared_task(acks_late=True)
+def reconcile_stale_plan_changes() -> int:
+    """Beat: changes whose webhook never came or whose task died are looked at again."""
+    from billing.services.plan_changes import reconcile_stale_plan_changes as reconcile
+
+    return reconcile()

@@ -1,0 +1,225 @@
+"""Admin form fields that let product managers write outcomes, scenarios and discount rules as text.
+
+JSON in a textarea is how a developer would enter these; a product manager writes one
+outcome per line, a scenario as a title line and a story, and "2 years: 10". Each field
+parses to exactly what the model stores and names the line it could not read.
+"""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from django import forms
+from django.core.exceptions import ValidationError
+
+from catalog import pricing
+from catalog.validation import PriceDraft, price_issues
+
+
+class LinesField(forms.CharField):
+    """A list of short strings, one per line (blank lines dropped)."""
+
+    widget = forms.Textarea(attrs={"rows": 4, "cols": 70})
+
+    def __init__(self, *args: Any, max_items: int = 12, **kwargs: Any) -> None:
+        self.max_items = max_items
+        kwargs.setdefault("required", False)
+        super().__init__(*args, **kwargs)
+
+    def prepare_value(self, value: Any) -> str:
+        if isinstance(value, list | tuple):
+            return "\n".join(str(v) for v in value)
+        return value or ""
+
+    def to_python(self, value: Any) -> list[str]:
+        if isinstance(value, list):
+            return value
+        lines = [line.strip(" -•\t") for line in (value or "").splitlines()]
+        lines = [line for line in lines if line]
+        if len(lines) > self.max_items:
+            raise ValidationError(f"Keep it to {self.max_items} lines or fewer; customers read the first few.")
+        for i, line in enumerate(lines, 1):
+            if len(line) > 200:
+                raise ValidationError(f"Line {i} is longer than 200 characters.")
+        return lines
+
+    def has_changed(self, initial: Any, data: Any) -> bool:
+        return self.to_python(initial or []) != self.to_python(data)
+
+
+class ScenariosField(forms.CharField):
+    """Scenarios as blocks separated by a blank line: the first line is the title, the rest the story."""
+
+    widget = forms.Textarea(attrs={"rows": 8, "cols": 70})
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("required", False)
+        kwargs.setdefault(
+            "help_text",
+            "One scenario per block, blocks separated by a blank line. First line: a "
+            "title (a team like the customer's). Following lines: what changes for them.",
+        )
+        super().__init__(*args, **kwargs)
+
+    def prepare_value(self, value: Any) -> str:
+        if isinstance(value, list):
+            return "\n\n".join(
+                f"{s.get('title', '')}\n{s.get('story', '')}".strip() for s in value if isinstance(s, dict)
+            )
+        return value or ""
+
+    def to_python(self, value: Any) -> list[dict[str, str]]:
+        if isinstance(value, list):
+            return value
+        blocks = [b.strip() for b in re.split(r"\n\s*\n", (value or "").replace("\r\n", "\n")) if b.strip()]
+        scenarios = []
+        for i, block in enumerate(blocks, 1):
+            title, _, story = block.partition("\n")
+            story = " ".join(line.strip() for line in story.splitlines() if line.strip())
+            if not story:
+                raise ValidationError(f"Scenario {i} ({title[:40]!r}) has a title but no story on the next line.")
+            scenarios.append({"title": title.strip(), "story": story})
+        return scenarios
+
+    def has_changed(self, initial: Any, data: Any) -> bool:
+        return self.to_python(initial or []) != self.to_python(data)
+
+
+TERM_LINE = re.compile(r"^\s*(\d+)\s*(?:y|yr|yrs|year|years)?\s*[:=]\s*([\d.]+)\s*%?\s*$", re.I)
+VOLUME_LINE = re.compile(r"^\s*(\d+)\s*(?:(?:-|–|to)\s*(\d+)|(\+))?\s*(?:seats?)?\s*[:=]\s*([\d.]+)\s*%?\s*$", re.I)
+
+
+def _percent(text: str, line_no: int) -> str:
+    try:
+        value = Decimal(text)
+    except InvalidOperation:
+        raise ValidationError(f"Line {line_no}: {text!r} is not a percentage.")
+    return f"{value.quantize(Decimal('0.01')).normalize():f}"
+
+
+class TermRulesField(forms.CharField):
+    """'2 years: 10' per line -> [{"years": 2, "percent": "10"}]."""
+
+    widget = forms.Textarea(attrs={"rows": 4, "cols": 40, "placeholder": "1 year: 0\n2 years: 10\n3 years: 15"})
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("required", False)
+        kwargs.setdefault(
+            "help_text",
+            "One line per commitment length, e.g. '2 years: 10' (percent off). "
+            "Longer terms get the rule of the longest term not above them.",
+        )
+        super().__init__(*args, **kwargs)
+
+    def prepare_value(self, value: Any) -> str:
+        if isinstance(value, list):
+            return "\n".join(f"{r['years']} year{'s' if int(r['years']) != 1 else ''}: {r['percent']}" for r in value)
+        return value or ""
+
+    def to_python(self, value: Any) -> list[dict[str, Any]]:
+        if isinstance(value, list):
+            return value
+        rules = []
+        for i, line in enumerate((value or "").splitlines(), 1):
+            if not line.strip():
+                continue
+            match = TERM_LINE.match(line)
+            if not match:
+                raise ValidationError(f"Line {i}: write it as '2 years: 10'.")
+            rules.append({"years": int(match.group(1)), "percent": _percent(match.group(2), i)})
+        try:
+            pricing.parse_term_rules(rules)
+        except ValueError as exc:
+            raise ValidationError(str(exc))
+        return rules
+
+    def has_changed(self, initial: Any, data: Any) -> bool:
+        return self.to_python(initial or []) != self.to_python(data)
+
+
+class VolumeRulesField(forms.CharField):
+    """'50-199: 5' or '200+: 10' per line -> [{"min_seats": 50, "max_seats": 199, "percent": "5"}]."""
+
+    widget = forms.Textarea(attrs={"rows": 4, "cols": 40, "placeholder": "1-49: 0\n50-199: 5\n200+: 10"})
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("required", False)
+        kwargs.setdefault(
+            "help_text", "One line per seat bracket, e.g. '50-199: 5' or '200+: 10'. Brackets may not overlap."
+        )
+        super().__init__(*args, **kwargs)
+
+    def prepare_value(self, value: Any) -> str:
+        if isinstance(value, list):
+            return "\n".join(
+                f"{r['min_seats']}{'+' if r.get('max_seats') in (None, '') else '-' + str(r['max_seats'])}: "
+                f"{r['percent']}"
+                for r in value
+            )
+        return value or ""
+
+    def to_python(self, value: Any) -> list[dict[str, Any]]:
+        if isinstance(value, list):
+            return value
+        rules = []
+        for i, line in enumerate((value or "").splitlines(), 1):
+            if not line.strip():
+                continue
+            match = VOLUME_LINE.match(line)
+            if not match:
+                raise ValidationError(f"Line {i}: write it as '50-199: 5' or '200+: 10'.")
+            low, high, _plus, pct = match.groups()
+            rules.append({"min_seats": int(low), "max_seats": int(high) if high else None, "percent": _percent(pct, i)})
+        try:
+            pricing.parse_volume_rules(rules)
+        except ValueError as exc:
+            raise ValidationError(str(exc))
+        return rules
+
+    def has_changed(self, initial: Any, data: Any) -> bool:
+        return self.to_python(initial or []) != self.to_python(data)
+
+
+class PriceInlineFormSet(forms.BaseInlineFormSet):
+    """Checks the prices of a tier/add-on as a set: currency, one per interval, annual <= 12 x monthly."""
+
+    def clean(self) -> None:
+        super().clean()
+        if any(self.errors):
+            return
+        drafts = []
+        for form in self.forms:
+            data = getattr(form, "cleaned_data", None)
+            if not data or data.get("DELETE") or not data.get("interval"):
+                continue
+            drafts.append(
+                PriceDraft(
+                    data["interval"],
+                    int(data.get("amount") or 0),
+                    data.get("currency") or self.instance.currency,
+                    bool(data.get("per_seat")),
+                )
+            )
+        issues = price_issues(self.instance, drafts)
+        if issues:
+            raise ValidationError([m for messages in issues.values() for m in messages])
+
+
+class EntitlementInlineFormSet(forms.BaseInlineFormSet):
+    def clean(self) -> None:
+        super().clean()
+        if any(self.errors):
+            return
+        seen = set()
+        for form in self.forms:
+            data = getattr(form, "cleaned_data", None)
+            if not data or data.get("DELETE") or not data.get("feature"):
+                continue
+            feature = data["feature"]
+            if feature.pk in seen:
+                raise ValidationError(f"{feature.name} is listed twice; keep one row per feature.")
+            seen.add(feature.pk)
+            if self.instance.product_id and feature.product_id != self.instance.product_id:
+                raise ValidationError(f"{feature.name} belongs to another product.")

@@ -1,0 +1,22 @@
+"""Signal receivers: how changes elsewhere reach cached entitlement answers and rollups."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import transaction
+
+from usage import cache
+
+
+def on_license_changed(sender: Any, *, tenant_id: int, account_id: int, **kwargs: Any) -> None:
+    """A licence or grant changed (sent after commit): the plan and the usage windows may differ now."""
+    cache.invalidate([cache.PLAN, cache.USAGE], tenant_id, [account_id])
+
+
+def on_meter_saved(sender: Any, *, instance: Any, created: bool, update_fields: Any = None, **kwargs: Any) -> None:
+    """A new or edited meter counts differently: rebuild its rollups from raw events after commit."""
+    from usage.tasks import rebuild_meter_rollups
+
+    tenant_id, meter_id = instance.tenant_id, instance.pk
+    transaction.on_commit(lambda: rebuild_meter_rollups.delay(tenant_id, meter_id))

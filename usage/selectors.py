@@ -1,0 +1,483 @@
+"""Reads of the usage app: effective entitlements, current usage, the check answer, event queries.
+
+Effective entitlements of an account = its licence's tier + add-ons + active grants
+(trials, CSM grants) applied to the catalog; no active licence -> the tenant's published
+free tier. The catalog combines a tier with add-ons (`catalog.selectors.entitlements_for`:
+add-on packs add to the tier's limit); a granted tier overlays the licence tier, so per
+feature the more generous of the two applies (a trial never takes anything away).
+
+Usage comes from daily rollups, never raw events. Windows are UTC days: a calendar month,
+the licence's billing period (from the UTC day it started up to the day it ends), or the
+last N days including today.
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from django.db.models import Count, Max, Q, Sum
+from django.db.models.query import QuerySet
+from django.utils import timezone
+
+from accounts.models import CustomerAccount, Tenant
+from billing.models import License, LicenseGrant, LicenseStatus
+from catalog import selectors as catalog_selectors
+from catalog.models import AddOn, Aggregation, Feature, FeatureKind, Meter, MeterWindow, Tier
+from usage import cache
+from usage.models import Event, UsageDistinctValue, UsageRollup
+
+UTC = datetime.UTC
+# Licences in these states carry their tier; cancelled or suspended ones fall back to the free tier.
+ENTITLED_STATUSES = frozenset({LicenseStatus.ACTIVE, LicenseStatus.TRIALING, LicenseStatus.PAST_DUE})
+# Bounds how long a plan is trusted even without a signal (e.g. a new free-tier version published).
+PLAN_MAX_AGE = datetime.timedelta(minutes=5)
+
+
+class EntitlementState(StrEnum):
+    OK = "ok"
+    SOFT_LIMIT = "soft_limit"  # at or above the soft threshold: warn and suggest
+    HARD_LIMIT = "hard_limit"  # the limit itself is reached
+    LOCKED = "locked"  # the plan doesn't include the feature
+
+
+@dataclass(frozen=True)
+class FeatureRule:
+    """What the account's plan allows for one feature, and how its usage is measured."""
+
+    key: str
+    name: str
+    kind: str
+    unit: str
+    enabled: bool
+    limit: int | None
+    enforcement: str
+    soft_limit_percent: int
+    sources: tuple[str, ...]
+    meter_id: int | None = None
+    aggregation: str | None = None
+    window: str | None = None
+    window_days: int | None = None
+
+
+@dataclass(frozen=True)
+class Plan:
+    account_id: int
+    tier_id: int | None
+    tier_key: str | None
+    tier_name: str | None
+    tier_rank: int | None
+    addon_keys: tuple[str, ...]
+    grant_labels: tuple[str, ...]
+    seats: int | None
+    billing_period: tuple[datetime.datetime, datetime.datetime] | None
+    features: dict[str, FeatureRule]
+    valid_until: datetime.datetime
+
+
+@dataclass(frozen=True)
+class MeterUsage:
+    value: int
+    period_start: datetime.datetime
+    period_end: datetime.datetime
+
+
+@dataclass(frozen=True)
+class FeatureState:
+    feature: str
+    name: str
+    kind: str
+    unit: str
+    allowed: bool
+    limit: int | None
+    used: int | None
+    remaining: int | None
+    state: str
+    enforcement: str
+    soft_limit_at: int | None
+    period_start: datetime.datetime | None
+    period_end: datetime.datetime | None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "feature": self.feature, "name": self.name, "kind": self.kind, "unit": self.unit,
+            "allowed": self.allowed, "limit": self.limit, "used": self.used, "remaining": self.remaining,
+            "state": self.state, "enforcement": self.enforcement, "soft_limit_at": self.soft_limit_at,
+            "period_start": _iso(self.period_start), "period_end": _iso(self.period_end),
+        }
+
+
+@dataclass(frozen=True)
+class UpgradeHint:
+    kind: str  # "tier" or "addon"
+    key: str
+    name: str
+    limit: int | None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, "key": self.key, "name": self.name, "limit": self.limit}
+
+
+@dataclass(frozen=True)
+class CheckAnswer:
+    account: str
+    feature: str
+    quantity: int
+    allowed: bool
+    state: str
+    reason: str
+    used: int | None
+    limit: int | None
+    remaining: int | None
+    period_end: datetime.datetime | None
+    upgrade: UpgradeHint | None = None
+    record_gate_hit: bool = False
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "account": self.account, "feature": self.feature, "quantity": self.quantity, "allowed": self.allowed,
+            "state": self.state, "reason": self.reason, "used": self.used, "limit": self.limit,
+            "remaining": self.remaining, "period_end": _iso(self.period_end),
+            "upgrade": self.upgrade.as_dict() if self.upgrade else None,
+        }
+
+
+@dataclass
+class AccountEntitlements:
+    account: CustomerAccount
+    plan: Plan
+    usage: dict[int, MeterUsage] = field(default_factory=dict)
+
+    def feature_state(self, rule: FeatureRule) -> FeatureState:
+        return _feature_state(rule, self.plan, self.usage)
+
+    def states(self) -> list[FeatureState]:
+        return [self.feature_state(rule) for rule in self.plan.features.values()]
+
+
+def _iso(value: datetime.datetime | None) -> str | None:
+    return value.isoformat().replace("+00:00", "Z") if value is not None else None
+
+
+def get_account(tenant: Tenant, external_id: str) -> CustomerAccount:
+    """The account by its external id, loading only what entitlement answers need (hot path)."""
+    from usage.errors import NotFound
+
+    account = (
+        CustomerAccount.objects.for_tenant(tenant).only("id", "tenant_id", "external_id")
+        .filter(external_id=external_id).first()
+    )
+    if account is None:
+        raise NotFound(f"No account {external_id!r}.")
+    return account
+
+
+# --- The plan: licence + add-ons + grants applied to the catalog -------------------------
+
+
+def _more_generous(a: catalog_selectors.FeatureEntitlement,
+                   b: catalog_selectors.FeatureEntitlement) -> catalog_selectors.FeatureEntitlement:
+    if a.enabled != b.enabled:
+        return a if a.enabled else b
+    if a.limit is None or b.limit is None:
+        return a if a.limit is None else b
+    return a if a.limit >= b.limit else b
+
+
+def compute_plan(tenant: Tenant, *, account: CustomerAccount, now: datetime.datetime) -> Plan:
+    license_ = (
+        License.objects.for_tenant(tenant).filter(account=account).select_related("tier")
+        .prefetch_related("addons").first()
+    )
+    grants = list(
+        LicenseGrant.objects.for_tenant(tenant).filter(account=account, ends_at__gt=now)
+        .filter(Q(ended_at__isnull=True) | Q(ended_at__gt=now)).select_related("tier", "addon")
+    )
+    valid_until = now + PLAN_MAX_AGE
+    active_grants = []
+    for grant in grants:
+        if grant.is_active_at(now):
+            active_grants.append(grant)
+            valid_until = min(valid_until, grant.ends_at, grant.ended_at or grant.ends_at)
+        elif grant.starts_at > now:
+            valid_until = min(valid_until, grant.starts_at)
+
+    tier: Tier | None = None
+    addons: list[AddOn] = []
+    seats = None
+    billing_period = None
+    if license_ is not None and license_.status in ENTITLED_STATUSES:
+        tier = license_.tier
+        addons = list(license_.addons.all())
+        seats = license_.seats
+        billing_period = (license_.current_period_start, license_.current_period_end)
+        if license_.current_period_end > now:
+            valid_until = min(valid_until, license_.current_period_end)
+    if tier is None:
+        tier = catalog_selectors.get_default_tier(tenant)
+    addons += [g.addon for g in active_grants if g.addon_id and g.addon_id not in {a.pk for a in addons}]
+
+    combined = catalog_selectors.entitlements_for(tenant, tier=tier, addons=addons) if (tier or addons) else {}
+    for grant in active_grants:
+        if grant.tier_id and (tier is None or grant.tier_id != tier.pk):
+            overlay = catalog_selectors.entitlements_for(tenant, tier=grant.tier, addons=addons)
+            for key, value in overlay.items():
+                combined[key] = _more_generous(combined[key], value) if key in combined else value
+
+    meters: dict[int, Meter] = {}
+    for meter in Meter.objects.for_tenant(tenant).filter(feature__isnull=False).order_by("id"):
+        meters.setdefault(meter.feature_id, meter)
+    feature_ids = dict(Feature.objects.for_tenant(tenant).filter(key__in=combined).values_list("key", "id"))
+    features: dict[str, FeatureRule] = {}
+    for key, ent in combined.items():
+        meter = meters.get(feature_ids.get(key))
+        features[key] = FeatureRule(
+            key=key, name=ent.feature_name, kind=ent.kind, unit=ent.unit, enabled=ent.enabled, limit=ent.limit,
+            enforcement=ent.enforcement, soft_limit_percent=ent.soft_limit_percent, sources=ent.sources,
+            meter_id=meter.pk if meter else None, aggregation=meter.aggregation if meter else None,
+            window=meter.window if meter else None, window_days=meter.window_days if meter else None,
+        )
+    return Plan(
+        account_id=account.pk, tier_id=tier.pk if tier else None, tier_key=tier.key if tier else None,
+        tier_name=tier.name if tier else None, tier_rank=tier.rank if tier else None,
+        addon_keys=tuple(sorted(a.key for a in addons)),
+        grant_labels=tuple(str(g) for g in active_grants), seats=seats, billing_period=billing_period,
+        features=features, valid_until=valid_until,
+    )
+
+
+# --- Usage from rollups ------------------------------------------------------------------------
+
+
+def _day_start(day: datetime.date) -> datetime.datetime:
+    return datetime.datetime(day.year, day.month, day.day, tzinfo=UTC)
+
+
+def meter_window(*, window: str, window_days: int | None, billing_period: tuple | None,
+                 now: datetime.datetime) -> tuple[datetime.date, datetime.date, datetime.datetime, datetime.datetime]:
+    """(first day, day after the last, period start, period end) of a meter's current window."""
+    today = now.astimezone(UTC).date()
+    if window == MeterWindow.ROLLING_DAYS:
+        first = today - datetime.timedelta(days=max(window_days or 1, 1) - 1)
+        after = today + datetime.timedelta(days=1)
+        return first, after, _day_start(first), _day_start(after)
+    if window == MeterWindow.BILLING_PERIOD and billing_period is not None and billing_period[0] <= now:
+        start, end = billing_period
+        if end > now:
+            first = start.astimezone(UTC).date()
+            after = max(end.astimezone(UTC).date(), first + datetime.timedelta(days=1))
+            return first, after, start, end
+    first = today.replace(day=1)
+    after = datetime.date(first.year + first.month // 12, first.month % 12 + 1, 1)
+    return first, after, _day_start(first), _day_start(after)
+
+
+def meter_value(tenant: Tenant | int, *, account_id: int, meter_id: int, aggregation: str,
+                first_day: datetime.date, after_day: datetime.date) -> int:
+    """One meter's number for one account over [first_day, after_day), from rollups only."""
+    if aggregation == Aggregation.UNIQUE_COUNT:
+        return (
+            UsageDistinctValue.objects.for_tenant(tenant)
+            .filter(account_id=account_id, meter_id=meter_id, day__gte=first_day, day__lt=after_day)
+            .aggregate(n=Count("value", distinct=True))["n"]
+        ) or 0
+    agg = Max("value") if aggregation == Aggregation.MAX else Sum("value")
+    return (
+        UsageRollup.objects.for_tenant(tenant)
+        .filter(account_id=account_id, meter_id=meter_id, day__gte=first_day, day__lt=after_day)
+        .aggregate(v=agg)["v"]
+    ) or 0
+
+
+def compute_usage(tenant: Tenant, *, plan: Plan,
+                  now: datetime.datetime) -> tuple[dict[int, MeterUsage], datetime.datetime]:
+    """Current values of the meters the plan's features use, and when they must be recomputed."""
+    usage: dict[int, MeterUsage] = {}
+    valid_until = now + datetime.timedelta(hours=1)
+    additive_filter = Q()
+    additive: dict[int, tuple[str, datetime.datetime, datetime.datetime]] = {}
+    for rule in plan.features.values():
+        if rule.meter_id is None or rule.meter_id in usage or rule.meter_id in additive:
+            continue
+        first, after, start, end = meter_window(window=rule.window, window_days=rule.window_days,
+                                                billing_period=plan.billing_period, now=now)
+        valid_until = min(valid_until, end)
+        if rule.aggregation == Aggregation.UNIQUE_COUNT:
+            value = meter_value(tenant, account_id=plan.account_id, meter_id=rule.meter_id,
+                                aggregation=rule.aggregation, first_day=first, after_day=after)
+            usage[rule.meter_id] = MeterUsage(value, start, end)
+        else:
+            additive[rule.meter_id] = (rule.aggregation, start, end)
+            additive_filter |= Q(meter_id=rule.meter_id, day__gte=first, day__lt=after)
+    if additive:
+        rows = (
+            UsageRollup.objects.for_tenant(tenant).filter(account_id=plan.account_id).filter(additive_filter)
+            .values("meter_id").annotate(total=Sum("value"), peak=Max("value"))
+        )
+        found = {r["meter_id"]: r for r in rows}
+        for meter_id, (aggregation, start, end) in additive.items():
+            row = found.get(meter_id)
+            value = 0 if row is None else (row["peak"] if aggregation == Aggregation.MAX else row["total"]) or 0
+            usage[meter_id] = MeterUsage(int(value), start, end)
+    return usage, valid_until
+
+
+# --- Answers --------------------------------------------------------------------------------
+
+
+def soft_threshold(limit: int, percent: int) -> int:
+    return -(-limit * percent // 100)
+
+
+def _feature_state(rule: FeatureRule, plan: Plan, usage: dict[int, MeterUsage]) -> FeatureState:
+    used = None
+    period_start = period_end = None
+    if rule.meter_id is not None:
+        meter_usage = usage.get(rule.meter_id)
+        if meter_usage is not None:
+            used, period_start, period_end = meter_usage.value, meter_usage.period_start, meter_usage.period_end
+    elif rule.kind == FeatureKind.SEATS and plan.seats is not None:
+        used = plan.seats  # seats held on the licence, when no meter counts active seats
+    elif rule.kind == FeatureKind.METERED:
+        used = 0  # no meter configured yet: nothing counted
+    limit = rule.limit if rule.enabled else 0
+    soft_at = soft_threshold(limit, rule.soft_limit_percent) if limit is not None and rule.enabled else None
+    if not rule.enabled:
+        state, allowed = EntitlementState.LOCKED, False
+    elif limit is None or used is None:
+        state, allowed = EntitlementState.OK, True
+    elif used >= limit:
+        state, allowed = EntitlementState.HARD_LIMIT, rule.enforcement == "soft"
+    elif soft_at is not None and used >= soft_at:
+        state, allowed = EntitlementState.SOFT_LIMIT, True
+    else:
+        state, allowed = EntitlementState.OK, True
+    remaining = max(limit - used, 0) if limit is not None and used is not None else None
+    return FeatureState(
+        feature=rule.key, name=rule.name, kind=rule.kind, unit=rule.unit, allowed=allowed,
+        limit=limit if rule.enabled else 0, used=used, remaining=remaining, state=state,
+        enforcement=rule.enforcement, soft_limit_at=soft_at, period_start=period_start, period_end=period_end,
+    )
+
+
+def get_account_entitlements(tenant: Tenant, *, account: CustomerAccount,
+                             now: datetime.datetime | None = None) -> AccountEntitlements:
+    """The account's plan and current usage, from the cache when its tokens are current."""
+    now = now or timezone.now()
+    found = cache.lookup(tenant.pk, account.pk, now=now)
+    plan = found.plan
+    if plan is None:
+        plan = compute_plan(tenant, account=account, now=now)
+        cache.store(cache.PLAN, tenant.pk, account.pk, version=found.plan_version, value=plan,
+                    valid_until=plan.valid_until, now=now)
+    usage = found.usage
+    if usage is not None and usage[0] != found.plan_version:
+        usage = None  # computed under another plan (its windows may differ)
+    if usage is None:
+        values, valid_until = compute_usage(tenant, plan=plan, now=now)
+        usage = (found.plan_version, values)
+        cache.store(cache.USAGE, tenant.pk, account.pk, version=found.usage_version, value=usage,
+                    valid_until=valid_until, now=now)
+    return AccountEntitlements(account=account, plan=plan, usage=usage[1])
+
+
+def upgrade_hint(tenant: Tenant, *, plan: Plan, feature_key: str, needed: int) -> UpgradeHint | None:
+    """The lowest published public tier above the account's, else the cheapest add-on, that allows `needed`."""
+    choice = catalog_selectors.lowest_tier_allowing(tenant, feature_key, max(needed, 1), above_rank=plan.tier_rank)
+    if choice is None:
+        return None
+    entitlement = choice.entitlements.filter(feature__key=feature_key).first()
+    return UpgradeHint(kind="tier" if isinstance(choice, Tier) else "addon", key=choice.key, name=choice.name,
+                       limit=entitlement.limit if entitlement else None)
+
+
+def check_entitlement(tenant: Tenant, *, account: CustomerAccount, feature_key: str, quantity: int,
+                      now: datetime.datetime | None = None) -> CheckAnswer:
+    """May the account use `quantity` more of the feature now? Reads only; the caller records gate hits."""
+    from usage.errors import InvalidInput, UsageErrorCode
+
+    now = now or timezone.now()
+    entitlements = get_account_entitlements(tenant, account=account, now=now)
+    rule = entitlements.plan.features.get(feature_key)
+    if rule is None:
+        if not Feature.objects.for_tenant(tenant).filter(key=feature_key).exists():
+            raise InvalidInput(f"Unknown feature {feature_key!r}.", code=UsageErrorCode.UNKNOWN_FEATURE,
+                               details={"feature": [f"No feature {feature_key!r} in this catalog."]})
+        # A feature of a product the plan doesn't cover at all: locked.
+        rule = FeatureRule(key=feature_key, name=feature_key, kind="", unit="", enabled=False, limit=0,
+                           enforcement="hard", soft_limit_percent=80, sources=())
+    state = entitlements.feature_state(rule)
+    hint_needed = None
+    if not rule.enabled:
+        allowed, reason, after_state, record = False, "not_in_plan", EntitlementState.LOCKED, True
+        hint_needed = quantity
+    elif state.limit is None or state.used is None:
+        allowed, reason, after_state, record = True, "ok", EntitlementState.OK, False
+    else:
+        after = state.used + quantity
+        soft_at = state.soft_limit_at
+        if after > state.limit:
+            soft = rule.enforcement == "soft"
+            allowed, reason, after_state, record = soft, ("over_soft_limit" if soft else "limit_reached"), \
+                EntitlementState.HARD_LIMIT, not soft
+            hint_needed = after
+        elif after == state.limit:
+            allowed, reason, after_state, record = True, "limit_reached_by_this_use", EntitlementState.HARD_LIMIT, False
+            hint_needed = after + 1
+        elif soft_at is not None and after >= soft_at:
+            allowed, reason, after_state, record = True, "soft_limit", EntitlementState.SOFT_LIMIT, False
+            hint_needed = after
+        else:
+            allowed, reason, after_state, record = True, "ok", EntitlementState.OK, False
+    hint = upgrade_hint(tenant, plan=entitlements.plan, feature_key=feature_key, needed=hint_needed) \
+        if hint_needed is not None else None
+    return CheckAnswer(
+        account=account.external_id, feature=feature_key, quantity=quantity, allowed=allowed, state=after_state,
+        reason=reason, used=state.used, limit=state.limit, remaining=state.remaining, period_end=state.period_end,
+        upgrade=hint, record_gate_hit=record,
+    )
+
+
+# --- Event queries (for trigger rules, the console and analytics) ---------------------------
+
+
+def list_events(tenant: Tenant, *, account: CustomerAccount | None = None, event: str | None = None,
+                since: datetime.datetime | None = None, until: datetime.datetime | None = None) -> QuerySet[Event]:
+    """Raw events, newest first. Give `since` so PostgreSQL prunes partitions."""
+    qs = Event.objects.for_tenant(tenant).order_by("-occurred_at", "-id")
+    if account is not None:
+        qs = qs.filter(account=account)
+    if event:
+        qs = qs.filter(event=event)
+    if since is not None:
+        qs = qs.filter(occurred_at__gte=since)
+    if until is not None:
+        qs = qs.filter(occurred_at__lt=until)
+    return qs
+
+
+def count_events(tenant: Tenant, *, event: str, since: datetime.datetime, until: datetime.datetime | None = None,
+                 account_ids: Iterable[int] | None = None) -> dict[int, int]:
+    """Events named `event` per account in [since, until): e.g. gate hits in the last 14 days."""
+    qs = Event.objects.for_tenant(tenant).filter(event=event, occurred_at__gte=since)
+    if until is not None:
+        qs = qs.filter(occurred_at__lt=until)
+    if account_ids is not None:
+        qs = qs.filter(account_id__in=list(account_ids))
+    return dict(qs.values("account_id").annotate(n=Count("id")).values_list("account_id", "n"))
+
+
+def daily_usage(tenant: Tenant, *, meter: Meter, first_day: datetime.date, last_day: datetime.date,
+                account_ids: Iterable[int] | None = None) -> dict[int, dict[datetime.date, int]]:
+    """Per account, per UTC day, the meter's daily number (for charts and 'N of the last M days' rules)."""
+    qs = UsageRollup.objects.for_tenant(tenant).filter(meter=meter, day__gte=first_day, day__lte=last_day)
+    if account_ids is not None:
+        qs = qs.filter(account_id__in=list(account_ids))
+    result: dict[int, dict[datetime.date, int]] = {}
+    for account_id, day, value in qs.values_list("account_id", "day", "value"):
+        result.setdefault(account_id, {})[day] = value
+    return result
+
