@@ -27,7 +27,6 @@ import os
 import random
 import signal
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -116,8 +115,16 @@ def seed(accounts: int) -> dict:
 
     tenant = Tenant.objects.create(slug="bench", name="Bench", event_late_arrival_days=35)
     product = Product.objects.create(tenant=tenant, key="app", name="App")
-    tier = Tier.objects.create(tenant=tenant, product=product, key="free", name="Free", rank=0, is_free=True,
-                               state=GovernanceState.PUBLISHED, published_at=timezone.now())
+    tier = Tier.objects.create(
+        tenant=tenant,
+        product=product,
+        key="free",
+        name="Free",
+        rank=0,
+        is_free=True,
+        state=GovernanceState.PUBLISHED,
+        published_at=timezone.now(),
+    )
     specs = [
         ("api_calls", "api_call", Aggregation.COUNT, "", FeatureKind.METERED, 10**9),
         ("data_sent", "data_sent", Aggregation.SUM, "bytes", FeatureKind.METERED, 10**15),
@@ -128,8 +135,16 @@ def seed(accounts: int) -> dict:
         feature = Feature.objects.create(tenant=tenant, product=product, key=key, name=key, kind=kind)
         Entitlement.objects.create(tenant=tenant, tier=tier, feature=feature, limit=limit)
         if event_name:
-            Meter.objects.create(tenant=tenant, feature=feature, key=key, name=key, event_name=event_name,
-                                 aggregation=aggregation, property=prop, window=MeterWindow.CALENDAR_MONTH)
+            Meter.objects.create(
+                tenant=tenant,
+                feature=feature,
+                key=key,
+                name=key,
+                event_name=event_name,
+                aggregation=aggregation,
+                property=prop,
+                window=MeterWindow.CALENDAR_MONTH,
+            )
     CustomerAccount.objects.bulk_create(
         [CustomerAccount(tenant=tenant, external_id=f"acct-{i:04d}", name=f"Account {i}") for i in range(accounts)]
     )
@@ -158,13 +173,15 @@ def make_events(n: int, accounts: int, seed_value: int = 42) -> list[dict]:
             name, properties = "data_sent", {"bytes": rng.randint(100, 10**6)}
         else:
             name, properties = "user_active", {"user_id": f"u{rng.randint(1, 50)}"}
-        events.append({
-            "event": name,
-            "account": f"acct-{rng.randrange(accounts):04d}",
-            "timestamp": at.isoformat(),
-            "idempotency_key": f"bench-{i}",
-            "properties": properties,
-        })
+        events.append(
+            {
+                "event": name,
+                "account": f"acct-{rng.randrange(accounts):04d}",
+                "timestamp": at.isoformat(),
+                "idempotency_key": f"bench-{i}",
+                "properties": properties,
+            }
+        )
     return events
 
 
@@ -175,11 +192,28 @@ class Server:
     def __init__(self, env: dict[str, str], workers: int, access_log: Path) -> None:
         self.port = free_port()
         self.access_log = access_log
+        self._stderr = access_log.with_suffix(".err").open("w")  # closed in stop()
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "config.wsgi:application", "-b", f"127.0.0.1:{self.port}",
-             "-w", str(workers), "--access-logfile", str(access_log),
-             "--access-logformat", "%(m)s %(U)s %(s)s %(D)s", "--log-level", "warning"],
-            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=open(access_log.with_suffix(".err"), "w"),
+            [
+                sys.executable,
+                "-m",
+                "gunicorn",
+                "config.wsgi:application",
+                "-b",
+                f"127.0.0.1:{self.port}",
+                "-w",
+                str(workers),
+                "--access-logfile",
+                str(access_log),
+                "--access-logformat",
+                "%(m)s %(U)s %(s)s %(D)s",
+                "--log-level",
+                "warning",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=self._stderr,
         )
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
@@ -234,8 +268,11 @@ class Server:
         self._sampling = False
         self._thread.join()
         hwm = {pid: self._status(pid, "VmHWM") for pid in self.pids()}
-        return {"peak_total_rss_bytes": self.peak_rss, "peak_worker_rss_bytes": max(hwm.values(), default=0),
-                "processes": len(hwm)}
+        return {
+            "peak_total_rss_bytes": self.peak_rss,
+            "peak_worker_rss_bytes": max(hwm.values(), default=0),
+            "processes": len(hwm),
+        }
 
     def stop(self) -> None:
         self.proc.send_signal(signal.SIGTERM)
@@ -243,6 +280,7 @@ class Server:
             self.proc.wait(timeout=20)
         except subprocess.TimeoutExpired:
             self.proc.kill()
+        self._stderr.close()
 
 
 def request(port: int, method: str, path: str, body: bytes | None, headers: dict) -> tuple[int, bytes]:
@@ -295,7 +333,7 @@ def percentile(values: list[float], pct: float) -> float:
 
 
 def bench_api_ingest(server: Server, key: str, events: list[dict], threads: int) -> float:
-    bodies = [json.dumps({"events": events[i:i + BATCH]}).encode() for i in range(0, len(events), BATCH)]
+    bodies = [json.dumps({"events": events[i : i + BATCH]}).encode() for i in range(0, len(events), BATCH)]
     headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
     totals = {"accepted": 0, "duplicates": 0, "rejected": 0}
     lock = threading.Lock()
@@ -312,10 +350,21 @@ def bench_api_ingest(server: Server, key: str, events: list[dict], threads: int)
     server.start_sampling()
     seconds = run_parallel(bodies, send, threads)
     rss = server.stop_sampling()
-    emit("ingest_api", events=len(events), batch=BATCH, client_threads=threads, seconds=round(seconds, 3),
-         events_per_s=round(len(events) / seconds), **totals)
-    emit("server_peak_rss", **rss, peak_total_rss_mib=round(rss["peak_total_rss_bytes"] / 2**20, 1),
-         peak_worker_rss_mib=round(rss["peak_worker_rss_bytes"] / 2**20, 1))
+    emit(
+        "ingest_api",
+        events=len(events),
+        batch=BATCH,
+        client_threads=threads,
+        seconds=round(seconds, 3),
+        events_per_s=round(len(events) / seconds),
+        **totals,
+    )
+    emit(
+        "server_peak_rss",
+        **rss,
+        peak_total_rss_mib=round(rss["peak_total_rss_bytes"] / 2**20, 1),
+        peak_worker_rss_mib=round(rss["peak_worker_rss_bytes"] / 2**20, 1),
+    )
     if totals["accepted"] != len(events):
         emit("warning", message="not every event was accepted", **totals)
     return len(events) / seconds
@@ -330,23 +379,37 @@ def bench_raw_copy(tenant_id: int, events: list[dict]) -> float:
     received = datetime.datetime.now(datetime.UTC).isoformat()
     buffer = io.StringIO()
     for e in events:
-        buffer.write(f"{tenant_id}\t{ids[e['account']]}\t{e['event']}\t{e['timestamp']}\t{received}\t"
-                     f"copy-{e['idempotency_key']}\t{json.dumps(e['properties'], separators=(',', ':'))}\n")
+        buffer.write(
+            f"{tenant_id}\t{ids[e['account']]}\t{e['event']}\t{e['timestamp']}\t{received}\t"
+            f"copy-{e['idempotency_key']}\t{json.dumps(e['properties'], separators=(',', ':'))}\n"
+        )
     buffer.seek(0)
     started = time.perf_counter()
     with transaction.atomic(), connection.cursor() as cursor:
-        cursor.copy_expert("COPY usage_event (tenant_id, account_id, event, occurred_at, received_at, "
-                           "idempotency_key, properties) FROM STDIN", buffer)
+        cursor.copy_expert(
+            "COPY usage_event (tenant_id, account_id, event, occurred_at, received_at, "
+            "idempotency_key, properties) FROM STDIN",
+            buffer,
+        )
     seconds = time.perf_counter() - started
-    emit("ingest_copy", events=len(events), seconds=round(seconds, 3), events_per_s=round(len(events) / seconds),
-         note="one COPY into the same partitioned, indexed events table; no idempotency, no rollups")
+    emit(
+        "ingest_copy",
+        events=len(events),
+        seconds=round(seconds, 3),
+        events_per_s=round(len(events) / seconds),
+        note="one COPY into the same partitioned, indexed events table; no idempotency, no rollups",
+    )
     return len(events) / seconds
 
 
 def check_bodies(accounts: int, features: list[str], n: int) -> list[bytes]:
     rng = random.Random(7)
-    return [json.dumps({"account": f"acct-{rng.randrange(accounts):04d}", "feature": rng.choice(features),
-                        "quantity": 1}).encode() for _ in range(n)]
+    return [
+        json.dumps(
+            {"account": f"acct-{rng.randrange(accounts):04d}", "feature": rng.choice(features), "quantity": 1}
+        ).encode()
+        for _ in range(n)
+    ]
 
 
 def bench_checks_in_process(key: str, bodies: list[bytes]) -> None:
@@ -361,12 +424,24 @@ def bench_checks_in_process(key: str, bodies: list[bytes]) -> None:
 
     def call(body: bytes) -> None:
         environ = {
-            "REQUEST_METHOD": "POST", "PATH_INFO": "/api/v1/entitlements/check", "QUERY_STRING": "",
-            "SERVER_NAME": "127.0.0.1", "SERVER_PORT": "443", "SERVER_PROTOCOL": "HTTP/1.1",
-            "HTTP_HOST": "127.0.0.1", "HTTP_X_FORWARDED_PROTO": "https", "HTTP_AUTHORIZATION": f"Bearer {key}",
-            "CONTENT_TYPE": "application/json", "CONTENT_LENGTH": str(len(body)),
-            "wsgi.input": io.BytesIO(body), "wsgi.url_scheme": "http", "wsgi.errors": sys.stderr,
-            "wsgi.multithread": False, "wsgi.multiprocess": True, "wsgi.run_once": False, "wsgi.version": (1, 0),
+            "REQUEST_METHOD": "POST",
+            "PATH_INFO": "/api/v1/entitlements/check",
+            "QUERY_STRING": "",
+            "SERVER_NAME": "127.0.0.1",
+            "SERVER_PORT": "443",
+            "SERVER_PROTOCOL": "HTTP/1.1",
+            "HTTP_HOST": "127.0.0.1",
+            "HTTP_X_FORWARDED_PROTO": "https",
+            "HTTP_AUTHORIZATION": f"Bearer {key}",
+            "CONTENT_TYPE": "application/json",
+            "CONTENT_LENGTH": str(len(body)),
+            "wsgi.input": io.BytesIO(body),
+            "wsgi.url_scheme": "http",
+            "wsgi.errors": sys.stderr,
+            "wsgi.multithread": False,
+            "wsgi.multiprocess": True,
+            "wsgi.run_once": False,
+            "wsgi.version": (1, 0),
         }
         response = handler(environ, start_response)
         b"".join(response)
@@ -386,9 +461,16 @@ def bench_checks_in_process(key: str, bodies: list[bytes]) -> None:
     if bad:
         raise RuntimeError(f"{len(bad)} checks failed, e.g. {bad[0]}")
     p99 = percentile(timings, 99)
-    emit("check_in_process", calls=len(bodies), p50_ms=round(percentile(timings, 50), 3), p99_ms=round(p99, 3),
-         checks_per_s=round(len(bodies) / seconds), target_p99_ms=TARGET_P99_MS, met=p99 < TARGET_P99_MS,
-         note="warm cache; Django's WSGI handler called directly (auth, throttle, cache, account lookup, JSON)")
+    emit(
+        "check_in_process",
+        calls=len(bodies),
+        p50_ms=round(percentile(timings, 50), 3),
+        p99_ms=round(p99, 3),
+        checks_per_s=round(len(bodies) / seconds),
+        target_p99_ms=TARGET_P99_MS,
+        met=p99 < TARGET_P99_MS,
+        note="warm cache; Django's WSGI handler called directly (auth, throttle, cache, account lookup, JSON)",
+    )
 
 
 def bench_checks_http(server: Server, key: str, bodies: list[bytes], threads: int) -> None:
@@ -412,15 +494,23 @@ def bench_checks_http(server: Server, key: str, bodies: list[bytes], threads: in
     time.sleep(0.5)  # let gunicorn flush its access log
     with server.access_log.open() as log:
         log.seek(log_offset)
-        server_ms = [int(line.split()[3]) / 1000 for line in log
-                     if line.startswith("POST /api/v1/entitlements/check 200")]
+        server_ms = [
+            int(line.split()[3]) / 1000 for line in log if line.startswith("POST /api/v1/entitlements/check 200")
+        ]
     p99 = percentile(server_ms, 99) if server_ms else None
-    emit("check_http", calls=len(bodies), client_threads=threads, checks_per_s=round(len(bodies) / seconds),
-         server_p50_ms=round(percentile(server_ms, 50), 3) if server_ms else None,
-         server_p99_ms=round(p99, 3) if p99 is not None else None,
-         client_p50_ms=round(percentile(client_ms, 50), 3), client_p99_ms=round(percentile(client_ms, 99), 3),
-         target_p99_ms=TARGET_P99_MS, met=p99 is not None and p99 < TARGET_P99_MS,
-         note="server_* from gunicorn's per-request time (%(D)s); client_* include a new TCP connection per call")
+    emit(
+        "check_http",
+        calls=len(bodies),
+        client_threads=threads,
+        checks_per_s=round(len(bodies) / seconds),
+        server_p50_ms=round(percentile(server_ms, 50), 3) if server_ms else None,
+        server_p99_ms=round(p99, 3) if p99 is not None else None,
+        client_p50_ms=round(percentile(client_ms, 50), 3),
+        client_p99_ms=round(percentile(client_ms, 99), 3),
+        target_p99_ms=TARGET_P99_MS,
+        met=p99 is not None and p99 < TARGET_P99_MS,
+        note="server_* from gunicorn's per-request time (%(D)s); client_* include a new TCP connection per call",
+    )
 
 
 def main() -> None:
@@ -430,6 +520,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=int(os.environ.get("BENCH_WORKERS", 3)))
     parser.add_argument("--client-threads", type=int, default=int(os.environ.get("BENCH_CLIENT_THREADS", 3)))
     parser.add_argument("--checks", type=int, default=10_000)
+    parser.add_argument("--check-threads", type=int, default=int(os.environ.get("BENCH_CHECK_THREADS", 2)))
     parser.add_argument("--keep", action="store_true", help="keep the bench database afterwards")
     args = parser.parse_args()
 
@@ -439,7 +530,9 @@ def main() -> None:
     url, name, maintenance = bench_database_url(base)
     recreate_database(maintenance, name)
     env = server_env(url)
-    os.environ.update({k: env[k] for k in ("DATABASE_URL", "DJANGO_SETTINGS_MODULE", "DEBUG", "SECRET_KEY", "LOG_LEVEL")})
+    os.environ.update(
+        {k: env[k] for k in ("DATABASE_URL", "DJANGO_SETTINGS_MODULE", "DEBUG", "SECRET_KEY", "LOG_LEVEL")}
+    )
     sys.path.insert(0, str(ROOT))
     subprocess.run([sys.executable, "manage.py", "migrate", "--verbosity", "0"], cwd=ROOT, env=env, check=True)
 
@@ -450,9 +543,15 @@ def main() -> None:
     from django.core.cache import cache
 
     cache.clear()
-    emit("machine", cpus=os.cpu_count(), python=sys.version.split()[0], postgres_db=name,
-         cache=settings.CACHES["default"]["BACKEND"].rsplit(".", 1)[-1], debug=settings.DEBUG,
-         date=datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"))
+    emit(
+        "machine",
+        cpus=os.cpu_count(),
+        python=sys.version.split()[0],
+        postgres_db=name,
+        cache=settings.CACHES["default"]["BACKEND"].rsplit(".", 1)[-1],
+        debug=settings.DEBUG,
+        date=datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+    )
     world = seed(args.accounts)
     events = make_events(args.events, args.accounts)
     server = None
@@ -465,7 +564,7 @@ def main() -> None:
             emit("ingest_ratio", api_over_copy=round(ratio, 3), target=TARGET_RATIO, met=ratio >= TARGET_RATIO)
             bodies = check_bodies(args.accounts, world["features"], args.checks)
             bench_checks_in_process(world["keys"]["check_local"], bodies)
-            bench_checks_http(server, world["keys"]["check_http"], bodies, args.client_threads)
+            bench_checks_http(server, world["keys"]["check_http"], bodies, args.check_threads)
         finally:
             if server is not None:
                 server.stop()

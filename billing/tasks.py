@@ -105,3 +105,11 @@ def reconcile_stale_plan_changes() -> int:
     from billing.services.plan_changes import reconcile_stale_plan_changes as reconcile
 
     return reconcile()
+
+
+@shared_task(acks_late=True)
+def renew_due_license_terms() -> int:
+    """Beat: multi-year commitments that ended renew for another term, with the loyalty discount."""
+    from billing.services.licenses import renew_due_terms
+
+    return renew_due_terms()

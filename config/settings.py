@@ -181,6 +181,7 @@ CELERY_BEAT_SCHEDULE.update({
     "billing-expire-license-grants": {"task": "billing.tasks.expire_license_grants", "schedule": 5 * 60},
     "billing-apply-due-plan-changes": {"task": "billing.tasks.apply_due_plan_changes", "schedule": 10 * 60},
     "billing-reconcile-plan-changes": {"task": "billing.tasks.reconcile_stale_plan_changes", "schedule": 5 * 60},
+    "billing-renew-license-terms": {"task": "billing.tasks.renew_due_license_terms", "schedule": 60 * 60},
 })
 
 # --- Stripe --------------------------------------------------------------------------

@@ -98,16 +98,18 @@ def read_json_body(request: Request, *, max_bytes: int) -> Any:
     except ValueError:
         raise InvalidInput("Bad Content-Length header.", code=UsageErrorCode.INVALID_BATCH)
     if length > max_bytes:
-        raise PayloadTooLarge(f"The body is {length} bytes; the limit is {max_bytes}.",
-                              details={"max_bytes": max_bytes})
+        raise PayloadTooLarge(
+            f"The body is {length} bytes; the limit is {max_bytes}.", details={"max_bytes": max_bytes}
+        )
     body = request._request.read(max_bytes + 1)
     if len(body) > max_bytes:
         raise PayloadTooLarge(f"The body exceeds {max_bytes} bytes.", details={"max_bytes": max_bytes})
     try:
         return json.loads(body)
     except (ValueError, UnicodeDecodeError) as exc:
-        raise InvalidInput("The body is not valid JSON.", code=UsageErrorCode.MALFORMED_JSON,
-                           details={"body": [str(exc)[:200]]})
+        raise InvalidInput(
+            "The body is not valid JSON.", code=UsageErrorCode.MALFORMED_JSON, details={"body": [str(exc)[:200]]}
+        )
 
 
 class EventIngestViewSet(TenantScopedViewSet):
@@ -121,8 +123,11 @@ class EventIngestViewSet(TenantScopedViewSet):
     def create(self, request: Request) -> Response:
         payload = read_json_body(request, max_bytes=services.MAX_BATCH_BYTES)
         if not isinstance(payload, dict) or "events" not in payload:
-            raise InvalidInput('Send {"events": [...]}.', code=UsageErrorCode.INVALID_BATCH,
-                               details={"events": ["This field is required."]})
+            raise InvalidInput(
+                'Send {"events": [...]}.',
+                code=UsageErrorCode.INVALID_BATCH,
+                details={"events": ["This field is required."]},
+            )
         result = services.ingest_events(self.tenant, events=payload["events"], actor=self.actor)
         return Response(result.as_dict())
 
@@ -132,32 +137,43 @@ class AccountEntitlementsViewSet(TenantScopedViewSet):
 
     throttle_classes = [ApiKeyWindowThrottle]
 
-    @extend_schema(responses=inline_serializer("AccountEntitlements", {
-        "account": serializers.CharField(),
-        "tier": inline_serializer("PlanTier", {"key": serializers.CharField(), "name": serializers.CharField()},
-                                  allow_null=True),
-        "addons": serializers.ListField(child=serializers.CharField()),
-        "grants": serializers.ListField(child=serializers.CharField()),
-        "features": FeatureStateSerializer(many=True),
-    }))
+    @extend_schema(
+        responses=inline_serializer(
+            "AccountEntitlements",
+            {
+                "account": serializers.CharField(),
+                "tier": inline_serializer(
+                    "PlanTier", {"key": serializers.CharField(), "name": serializers.CharField()}, allow_null=True
+                ),
+                "addons": serializers.ListField(child=serializers.CharField()),
+                "grants": serializers.ListField(child=serializers.CharField()),
+                "features": FeatureStateSerializer(many=True),
+            },
+        )
+    )
     def retrieve(self, request: Request, external_id: str) -> Response:
         account = selectors.get_account(self.tenant, external_id)
         entitlements = selectors.get_account_entitlements(self.tenant, account=account)
         plan = entitlements.plan
-        return Response({
-            "account": account.external_id,
-            "tier": {"key": plan.tier_key, "name": plan.tier_name} if plan.tier_key else None,
-            "addons": list(plan.addon_keys),
-            "grants": list(plan.grant_labels),
-            "features": [state.as_dict() for state in entitlements.states()],
-        })
+        return Response(
+            {
+                "account": account.external_id,
+                "tier": {"key": plan.tier_key, "name": plan.tier_name} if plan.tier_key else None,
+                "addons": list(plan.addon_keys),
+                "grants": list(plan.grant_labels),
+                "features": [state.as_dict() for state in entitlements.states()],
+            }
+        )
 
 
 def _parse_check(data: Any) -> tuple[str, str, int]:
     errors: dict[str, list[str]] = {}
     if not isinstance(data, dict):
-        raise InvalidInput("Send a JSON object.", code=UsageErrorCode.INVALID_CHECK,
-                           details={"non_field_errors": ["Expected {\"account\", \"feature\", \"quantity\"}."]})
+        raise InvalidInput(
+            "Send a JSON object.",
+            code=UsageErrorCode.INVALID_CHECK,
+            details={"non_field_errors": ['Expected {"account", "feature", "quantity"}.']},
+        )
     account, feature, quantity = data.get("account"), data.get("feature"), data.get("quantity", 1)
     if not isinstance(account, str) or not account or len(account) > 128:
         errors["account"] = ["Required: the account's external id."]
@@ -184,6 +200,7 @@ class EntitlementCheckViewSet(TenantScopedViewSet):
         account = selectors.get_account(self.tenant, external_id)
         answer = selectors.check_entitlement(self.tenant, account=account, feature_key=feature, quantity=quantity)
         if answer.record_gate_hit:
-            services.record_feature_gate_hit(self.tenant, account=account, feature_key=feature, quantity=quantity,
-                                             reason=answer.reason)
+            services.record_feature_gate_hit(
+                self.tenant, account=account, feature_key=feature, quantity=quantity, reason=answer.reason
+            )
         return Response(answer.as_dict())

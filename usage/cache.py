@@ -52,8 +52,12 @@ class Lookup:
 
 
 def lookup(tenant_id: int, account_id: int, *, now: datetime.datetime) -> Lookup:
-    keys = [_version_key(PLAN, tenant_id, account_id), _version_key(USAGE, tenant_id, account_id),
-            _entry_key(PLAN, tenant_id, account_id), _entry_key(USAGE, tenant_id, account_id)]
+    keys = [
+        _version_key(PLAN, tenant_id, account_id),
+        _version_key(USAGE, tenant_id, account_id),
+        _entry_key(PLAN, tenant_id, account_id),
+        _entry_key(USAGE, tenant_id, account_id),
+    ]
     found = cache.get_many(keys)
     versions = []
     for key in keys[:2]:
@@ -75,8 +79,16 @@ def lookup(tenant_id: int, account_id: int, *, now: datetime.datetime) -> Lookup
     return Lookup(tenant_id, account_id, versions[0], versions[1], entries[0], entries[1])
 
 
-def store(kind: str, tenant_id: int, account_id: int, *, version: str, value: Any,
-          valid_until: datetime.datetime | None, now: datetime.datetime) -> None:
+def store(
+    kind: str,
+    tenant_id: int,
+    account_id: int,
+    *,
+    version: str,
+    value: Any,
+    valid_until: datetime.datetime | None,
+    now: datetime.datetime,
+) -> None:
     timeout = ENTRY_TTL_SECONDS
     if valid_until is not None:
         timeout = max(1, min(timeout, int((valid_until - now).total_seconds()) + 1))

@@ -58,8 +58,14 @@ class IngestKey(TenantOwned):
     # The primary key leads with tenant_id, so no second index. No database-level FK either:
     # its per-row check would share-lock the tenant row 1,000 times a batch, from every
     # concurrent ingest. Tenant deletion still cascades here through the ORM.
-    tenant = models.ForeignKey("accounts.Tenant", on_delete=models.CASCADE, related_name="+", editable=False,
-                               db_index=False, db_constraint=False)
+    tenant = models.ForeignKey(
+        "accounts.Tenant",
+        on_delete=models.CASCADE,
+        related_name="+",
+        editable=False,
+        db_index=False,
+        db_constraint=False,
+    )
     key = models.CharField(max_length=255)
     created_at = models.DateTimeField(default=timezone.now)
 
@@ -76,10 +82,10 @@ class UsageRollup(TenantOwned):
     """
 
     pk = models.CompositePrimaryKey("tenant_id", "account_id", "meter_id", "day")
-    tenant = models.ForeignKey("accounts.Tenant", on_delete=models.CASCADE, related_name="+", editable=False,
-                               db_index=False)
-    account = models.ForeignKey("accounts.CustomerAccount", on_delete=models.CASCADE, related_name="+",
-                                db_index=False)
+    tenant = models.ForeignKey(
+        "accounts.Tenant", on_delete=models.CASCADE, related_name="+", editable=False, db_index=False
+    )
+    account = models.ForeignKey("accounts.CustomerAccount", on_delete=models.CASCADE, related_name="+", db_index=False)
     meter = models.ForeignKey("catalog.Meter", on_delete=models.CASCADE, related_name="+", db_index=False)
     day = models.DateField()
     value = models.BigIntegerField(default=0)
@@ -94,10 +100,10 @@ class UsageDistinctValue(TenantOwned):
     """A property value seen by a unique-count meter for an account on a day."""
 
     pk = models.CompositePrimaryKey("tenant_id", "account_id", "meter_id", "day", "value")
-    tenant = models.ForeignKey("accounts.Tenant", on_delete=models.CASCADE, related_name="+", editable=False,
-                               db_index=False)
-    account = models.ForeignKey("accounts.CustomerAccount", on_delete=models.CASCADE, related_name="+",
-                                db_index=False)
+    tenant = models.ForeignKey(
+        "accounts.Tenant", on_delete=models.CASCADE, related_name="+", editable=False, db_index=False
+    )
+    account = models.ForeignKey("accounts.CustomerAccount", on_delete=models.CASCADE, related_name="+", db_index=False)
     meter = models.ForeignKey("catalog.Meter", on_delete=models.CASCADE, related_name="+", db_index=False)
     day = models.DateField()
     value = models.CharField(max_length=200)

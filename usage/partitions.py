@@ -68,8 +68,9 @@ def ensure_event_partitions(months: Iterable[datetime.date], *, using: str = "de
     return created
 
 
-def ensure_partitions_around(today: datetime.date, *, months_back: int, months_ahead: int,
-                             using: str = "default") -> list[str]:
+def ensure_partitions_around(
+    today: datetime.date, *, months_back: int, months_ahead: int, using: str = "default"
+) -> list[str]:
     first = month_start(today)
     months = [first]
     back = first

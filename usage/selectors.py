@@ -103,10 +103,19 @@ class FeatureState:
 
     def as_dict(self) -> dict[str, Any]:
         return {
-            "feature": self.feature, "name": self.name, "kind": self.kind, "unit": self.unit,
-            "allowed": self.allowed, "limit": self.limit, "used": self.used, "remaining": self.remaining,
-            "state": self.state, "enforcement": self.enforcement, "soft_limit_at": self.soft_limit_at,
-            "period_start": _iso(self.period_start), "period_end": _iso(self.period_end),
+            "feature": self.feature,
+            "name": self.name,
+            "kind": self.kind,
+            "unit": self.unit,
+            "allowed": self.allowed,
+            "limit": self.limit,
+            "used": self.used,
+            "remaining": self.remaining,
+            "state": self.state,
+            "enforcement": self.enforcement,
+            "soft_limit_at": self.soft_limit_at,
+            "period_start": _iso(self.period_start),
+            "period_end": _iso(self.period_end),
         }
 
 
@@ -138,9 +147,16 @@ class CheckAnswer:
 
     def as_dict(self) -> dict[str, Any]:
         return {
-            "account": self.account, "feature": self.feature, "quantity": self.quantity, "allowed": self.allowed,
-            "state": self.state, "reason": self.reason, "used": self.used, "limit": self.limit,
-            "remaining": self.remaining, "period_end": _iso(self.period_end),
+            "account": self.account,
+            "feature": self.feature,
+            "quantity": self.quantity,
+            "allowed": self.allowed,
+            "state": self.state,
+            "reason": self.reason,
+            "used": self.used,
+            "limit": self.limit,
+            "remaining": self.remaining,
+            "period_end": _iso(self.period_end),
             "upgrade": self.upgrade.as_dict() if self.upgrade else None,
         }
 
@@ -167,8 +183,10 @@ def get_account(tenant: Tenant, external_id: str) -> CustomerAccount:
     from usage.errors import NotFound
 
     account = (
-        CustomerAccount.objects.for_tenant(tenant).only("id", "tenant_id", "external_id")
-        .filter(external_id=external_id).first()
+        CustomerAccount.objects.for_tenant(tenant)
+        .only("id", "tenant_id", "external_id")
+        .filter(external_id=external_id)
+        .first()
     )
     if account is None:
         raise NotFound(f"No account {external_id!r}.")
@@ -178,8 +196,9 @@ def get_account(tenant: Tenant, external_id: str) -> CustomerAccount:
 # --- The plan: licence + add-ons + grants applied to the catalog -------------------------
 
 
-def _more_generous(a: catalog_selectors.FeatureEntitlement,
-                   b: catalog_selectors.FeatureEntitlement) -> catalog_selectors.FeatureEntitlement:
+def _more_generous(
+    a: catalog_selectors.FeatureEntitlement, b: catalog_selectors.FeatureEntitlement
+) -> catalog_selectors.FeatureEntitlement:
     if a.enabled != b.enabled:
         return a if a.enabled else b
     if a.limit is None or b.limit is None:
@@ -189,12 +208,17 @@ def _more_generous(a: catalog_selectors.FeatureEntitlement,
 
 def compute_plan(tenant: Tenant, *, account: CustomerAccount, now: datetime.datetime) -> Plan:
     license_ = (
-        License.objects.for_tenant(tenant).filter(account=account).select_related("tier")
-        .prefetch_related("addons").first()
+        License.objects.for_tenant(tenant)
+        .filter(account=account)
+        .select_related("tier")
+        .prefetch_related("addons")
+        .first()
     )
     grants = list(
-        LicenseGrant.objects.for_tenant(tenant).filter(account=account, ends_at__gt=now)
-        .filter(Q(ended_at__isnull=True) | Q(ended_at__gt=now)).select_related("tier", "addon")
+        LicenseGrant.objects.for_tenant(tenant)
+        .filter(account=account, ends_at__gt=now)
+        .filter(Q(ended_at__isnull=True) | Q(ended_at__gt=now))
+        .select_related("tier", "addon")
     )
     valid_until = now + PLAN_MAX_AGE
     active_grants = []
@@ -235,17 +259,32 @@ def compute_plan(tenant: Tenant, *, account: CustomerAccount, now: datetime.date
     for key, ent in combined.items():
         meter = meters.get(feature_ids.get(key))
         features[key] = FeatureRule(
-            key=key, name=ent.feature_name, kind=ent.kind, unit=ent.unit, enabled=ent.enabled, limit=ent.limit,
-            enforcement=ent.enforcement, soft_limit_percent=ent.soft_limit_percent, sources=ent.sources,
-            meter_id=meter.pk if meter else None, aggregation=meter.aggregation if meter else None,
-            window=meter.window if meter else None, window_days=meter.window_days if meter else None,
+            key=key,
+            name=ent.feature_name,
+            kind=ent.kind,
+            unit=ent.unit,
+            enabled=ent.enabled,
+            limit=ent.limit,
+            enforcement=ent.enforcement,
+            soft_limit_percent=ent.soft_limit_percent,
+            sources=ent.sources,
+            meter_id=meter.pk if meter else None,
+            aggregation=meter.aggregation if meter else None,
+            window=meter.window if meter else None,
+            window_days=meter.window_days if meter else None,
         )
     return Plan(
-        account_id=account.pk, tier_id=tier.pk if tier else None, tier_key=tier.key if tier else None,
-        tier_name=tier.name if tier else None, tier_rank=tier.rank if tier else None,
+        account_id=account.pk,
+        tier_id=tier.pk if tier else None,
+        tier_key=tier.key if tier else None,
+        tier_name=tier.name if tier else None,
+        tier_rank=tier.rank if tier else None,
         addon_keys=tuple(sorted(a.key for a in addons)),
-        grant_labels=tuple(str(g) for g in active_grants), seats=seats, billing_period=billing_period,
-        features=features, valid_until=valid_until,
+        grant_labels=tuple(str(g) for g in active_grants),
+        seats=seats,
+        billing_period=billing_period,
+        features=features,
+        valid_until=valid_until,
     )
 
 
@@ -256,8 +295,9 @@ def _day_start(day: datetime.date) -> datetime.datetime:
     return datetime.datetime(day.year, day.month, day.day, tzinfo=UTC)
 
 
-def meter_window(*, window: str, window_days: int | None, billing_period: tuple | None,
-                 now: datetime.datetime) -> tuple[datetime.date, datetime.date, datetime.datetime, datetime.datetime]:
+def meter_window(
+    *, window: str, window_days: int | None, billing_period: tuple | None, now: datetime.datetime
+) -> tuple[datetime.date, datetime.date, datetime.datetime, datetime.datetime]:
     """(first day, day after the last, period start, period end) of a meter's current window."""
     today = now.astimezone(UTC).date()
     if window == MeterWindow.ROLLING_DAYS:
@@ -275,25 +315,39 @@ def meter_window(*, window: str, window_days: int | None, billing_period: tuple 
     return first, after, _day_start(first), _day_start(after)
 
 
-def meter_value(tenant: Tenant | int, *, account_id: int, meter_id: int, aggregation: str,
-                first_day: datetime.date, after_day: datetime.date) -> int:
+def meter_value(
+    tenant: Tenant | int,
+    *,
+    account_id: int,
+    meter_id: int,
+    aggregation: str,
+    first_day: datetime.date,
+    after_day: datetime.date,
+) -> int:
     """One meter's number for one account over [first_day, after_day), from rollups only."""
     if aggregation == Aggregation.UNIQUE_COUNT:
         return (
-            UsageDistinctValue.objects.for_tenant(tenant)
-            .filter(account_id=account_id, meter_id=meter_id, day__gte=first_day, day__lt=after_day)
-            .aggregate(n=Count("value", distinct=True))["n"]
-        ) or 0
+            (
+                UsageDistinctValue.objects.for_tenant(tenant)
+                .filter(account_id=account_id, meter_id=meter_id, day__gte=first_day, day__lt=after_day)
+                .aggregate(n=Count("value", distinct=True))["n"]
+            )
+            or 0
+        )
     agg = Max("value") if aggregation == Aggregation.MAX else Sum("value")
     return (
-        UsageRollup.objects.for_tenant(tenant)
-        .filter(account_id=account_id, meter_id=meter_id, day__gte=first_day, day__lt=after_day)
-        .aggregate(v=agg)["v"]
-    ) or 0
+        (
+            UsageRollup.objects.for_tenant(tenant)
+            .filter(account_id=account_id, meter_id=meter_id, day__gte=first_day, day__lt=after_day)
+            .aggregate(v=agg)["v"]
+        )
+        or 0
+    )
 
 
-def compute_usage(tenant: Tenant, *, plan: Plan,
-                  now: datetime.datetime) -> tuple[dict[int, MeterUsage], datetime.datetime]:
+def compute_usage(
+    tenant: Tenant, *, plan: Plan, now: datetime.datetime
+) -> tuple[dict[int, MeterUsage], datetime.datetime]:
     """Current values of the meters the plan's features use, and when they must be recomputed."""
     usage: dict[int, MeterUsage] = {}
     valid_until = now + datetime.timedelta(hours=1)
@@ -302,20 +356,30 @@ def compute_usage(tenant: Tenant, *, plan: Plan,
     for rule in plan.features.values():
         if rule.meter_id is None or rule.meter_id in usage or rule.meter_id in additive:
             continue
-        first, after, start, end = meter_window(window=rule.window, window_days=rule.window_days,
-                                                billing_period=plan.billing_period, now=now)
+        first, after, start, end = meter_window(
+            window=rule.window, window_days=rule.window_days, billing_period=plan.billing_period, now=now
+        )
         valid_until = min(valid_until, end)
         if rule.aggregation == Aggregation.UNIQUE_COUNT:
-            value = meter_value(tenant, account_id=plan.account_id, meter_id=rule.meter_id,
-                                aggregation=rule.aggregation, first_day=first, after_day=after)
+            value = meter_value(
+                tenant,
+                account_id=plan.account_id,
+                meter_id=rule.meter_id,
+                aggregation=rule.aggregation,
+                first_day=first,
+                after_day=after,
+            )
             usage[rule.meter_id] = MeterUsage(value, start, end)
         else:
             additive[rule.meter_id] = (rule.aggregation, start, end)
             additive_filter |= Q(meter_id=rule.meter_id, day__gte=first, day__lt=after)
     if additive:
         rows = (
-            UsageRollup.objects.for_tenant(tenant).filter(account_id=plan.account_id).filter(additive_filter)
-            .values("meter_id").annotate(total=Sum("value"), peak=Max("value"))
+            UsageRollup.objects.for_tenant(tenant)
+            .filter(account_id=plan.account_id)
+            .filter(additive_filter)
+            .values("meter_id")
+            .annotate(total=Sum("value"), peak=Max("value"))
         )
         found = {r["meter_id"]: r for r in rows}
         for meter_id, (aggregation, start, end) in additive.items():
@@ -357,30 +421,55 @@ def _feature_state(rule: FeatureRule, plan: Plan, usage: dict[int, MeterUsage]) 
         state, allowed = EntitlementState.OK, True
     remaining = max(limit - used, 0) if limit is not None and used is not None else None
     return FeatureState(
-        feature=rule.key, name=rule.name, kind=rule.kind, unit=rule.unit, allowed=allowed,
-        limit=limit if rule.enabled else 0, used=used, remaining=remaining, state=state,
-        enforcement=rule.enforcement, soft_limit_at=soft_at, period_start=period_start, period_end=period_end,
+        feature=rule.key,
+        name=rule.name,
+        kind=rule.kind,
+        unit=rule.unit,
+        allowed=allowed,
+        limit=limit if rule.enabled else 0,
+        used=used,
+        remaining=remaining,
+        state=state,
+        enforcement=rule.enforcement,
+        soft_limit_at=soft_at,
+        period_start=period_start,
+        period_end=period_end,
     )
 
 
-def get_account_entitlements(tenant: Tenant, *, account: CustomerAccount,
-                             now: datetime.datetime | None = None) -> AccountEntitlements:
+def get_account_entitlements(
+    tenant: Tenant, *, account: CustomerAccount, now: datetime.datetime | None = None
+) -> AccountEntitlements:
     """The account's plan and current usage, from the cache when its tokens are current."""
     now = now or timezone.now()
     found = cache.lookup(tenant.pk, account.pk, now=now)
     plan = found.plan
     if plan is None:
         plan = compute_plan(tenant, account=account, now=now)
-        cache.store(cache.PLAN, tenant.pk, account.pk, version=found.plan_version, value=plan,
-                    valid_until=plan.valid_until, now=now)
+        cache.store(
+            cache.PLAN,
+            tenant.pk,
+            account.pk,
+            version=found.plan_version,
+            value=plan,
+            valid_until=plan.valid_until,
+            now=now,
+        )
     usage = found.usage
     if usage is not None and usage[0] != found.plan_version:
         usage = None  # computed under another plan (its windows may differ)
     if usage is None:
         values, valid_until = compute_usage(tenant, plan=plan, now=now)
         usage = (found.plan_version, values)
-        cache.store(cache.USAGE, tenant.pk, account.pk, version=found.usage_version, value=usage,
-                    valid_until=valid_until, now=now)
+        cache.store(
+            cache.USAGE,
+            tenant.pk,
+            account.pk,
+            version=found.usage_version,
+            value=usage,
+            valid_until=valid_until,
+            now=now,
+        )
     return AccountEntitlements(account=account, plan=plan, usage=usage[1])
 
 
@@ -390,12 +479,17 @@ def upgrade_hint(tenant: Tenant, *, plan: Plan, feature_key: str, needed: int) -
     if choice is None:
         return None
     entitlement = choice.entitlements.filter(feature__key=feature_key).first()
-    return UpgradeHint(kind="tier" if isinstance(choice, Tier) else "addon", key=choice.key, name=choice.name,
-                       limit=entitlement.limit if entitlement else None)
+    return UpgradeHint(
+        kind="tier" if isinstance(choice, Tier) else "addon",
+        key=choice.key,
+        name=choice.name,
+        limit=entitlement.limit if entitlement else None,
+    )
 
 
-def check_entitlement(tenant: Tenant, *, account: CustomerAccount, feature_key: str, quantity: int,
-                      now: datetime.datetime | None = None) -> CheckAnswer:
+def check_entitlement(
+    tenant: Tenant, *, account: CustomerAccount, feature_key: str, quantity: int, now: datetime.datetime | None = None
+) -> CheckAnswer:
     """May the account use `quantity` more of the feature now? Reads only; the caller records gate hits."""
     from usage.errors import InvalidInput, UsageErrorCode
 
@@ -404,11 +498,23 @@ def check_entitlement(tenant: Tenant, *, account: CustomerAccount, feature_key: 
     rule = entitlements.plan.features.get(feature_key)
     if rule is None:
         if not Feature.objects.for_tenant(tenant).filter(key=feature_key).exists():
-            raise InvalidInput(f"Unknown feature {feature_key!r}.", code=UsageErrorCode.UNKNOWN_FEATURE,
-                               details={"feature": [f"No feature {feature_key!r} in this catalog."]})
+            raise InvalidInput(
+                f"Unknown feature {feature_key!r}.",
+                code=UsageErrorCode.UNKNOWN_FEATURE,
+                details={"feature": [f"No feature {feature_key!r} in this catalog."]},
+            )
         # A feature of a product the plan doesn't cover at all: locked.
-        rule = FeatureRule(key=feature_key, name=feature_key, kind="", unit="", enabled=False, limit=0,
-                           enforcement="hard", soft_limit_percent=80, sources=())
+        rule = FeatureRule(
+            key=feature_key,
+            name=feature_key,
+            kind="",
+            unit="",
+            enabled=False,
+            limit=0,
+            enforcement="hard",
+            soft_limit_percent=80,
+            sources=(),
+        )
     state = entitlements.feature_state(rule)
     hint_needed = None
     if not rule.enabled:
@@ -421,8 +527,12 @@ def check_entitlement(tenant: Tenant, *, account: CustomerAccount, feature_key: 
         soft_at = state.soft_limit_at
         if after > state.limit:
             soft = rule.enforcement == "soft"
-            allowed, reason, after_state, record = soft, ("over_soft_limit" if soft else "limit_reached"), \
-                EntitlementState.HARD_LIMIT, not soft
+            allowed, reason, after_state, record = (
+                soft,
+                ("over_soft_limit" if soft else "limit_reached"),
+                EntitlementState.HARD_LIMIT,
+                not soft,
+            )
             hint_needed = after
         elif after == state.limit:
             allowed, reason, after_state, record = True, "limit_reached_by_this_use", EntitlementState.HARD_LIMIT, False
@@ -432,20 +542,38 @@ def check_entitlement(tenant: Tenant, *, account: CustomerAccount, feature_key: 
             hint_needed = after
         else:
             allowed, reason, after_state, record = True, "ok", EntitlementState.OK, False
-    hint = upgrade_hint(tenant, plan=entitlements.plan, feature_key=feature_key, needed=hint_needed) \
-        if hint_needed is not None else None
+    hint = (
+        upgrade_hint(tenant, plan=entitlements.plan, feature_key=feature_key, needed=hint_needed)
+        if hint_needed is not None
+        else None
+    )
     return CheckAnswer(
-        account=account.external_id, feature=feature_key, quantity=quantity, allowed=allowed, state=after_state,
-        reason=reason, used=state.used, limit=state.limit, remaining=state.remaining, period_end=state.period_end,
-        upgrade=hint, record_gate_hit=record,
+        account=account.external_id,
+        feature=feature_key,
+        quantity=quantity,
+        allowed=allowed,
+        state=after_state,
+        reason=reason,
+        used=state.used,
+        limit=state.limit,
+        remaining=state.remaining,
+        period_end=state.period_end,
+        upgrade=hint,
+        record_gate_hit=record,
     )
 
 
 # --- Event queries (for trigger rules, the console and analytics) ---------------------------
 
 
-def list_events(tenant: Tenant, *, account: CustomerAccount | None = None, event: str | None = None,
-                since: datetime.datetime | None = None, until: datetime.datetime | None = None) -> QuerySet[Event]:
+def list_events(
+    tenant: Tenant,
+    *,
+    account: CustomerAccount | None = None,
+    event: str | None = None,
+    since: datetime.datetime | None = None,
+    until: datetime.datetime | None = None,
+) -> QuerySet[Event]:
     """Raw events, newest first. Give `since` so PostgreSQL prunes partitions."""
     qs = Event.objects.for_tenant(tenant).order_by("-occurred_at", "-id")
     if account is not None:
@@ -459,8 +587,14 @@ def list_events(tenant: Tenant, *, account: CustomerAccount | None = None, event
     return qs
 
 
-def count_events(tenant: Tenant, *, event: str, since: datetime.datetime, until: datetime.datetime | None = None,
-                 account_ids: Iterable[int] | None = None) -> dict[int, int]:
+def count_events(
+    tenant: Tenant,
+    *,
+    event: str,
+    since: datetime.datetime,
+    until: datetime.datetime | None = None,
+    account_ids: Iterable[int] | None = None,
+) -> dict[int, int]:
     """Events named `event` per account in [since, until): e.g. gate hits in the last 14 days."""
     qs = Event.objects.for_tenant(tenant).filter(event=event, occurred_at__gte=since)
     if until is not None:
@@ -470,8 +604,14 @@ def count_events(tenant: Tenant, *, event: str, since: datetime.datetime, until:
     return dict(qs.values("account_id").annotate(n=Count("id")).values_list("account_id", "n"))
 
 
-def daily_usage(tenant: Tenant, *, meter: Meter, first_day: datetime.date, last_day: datetime.date,
-                account_ids: Iterable[int] | None = None) -> dict[int, dict[datetime.date, int]]:
+def daily_usage(
+    tenant: Tenant,
+    *,
+    meter: Meter,
+    first_day: datetime.date,
+    last_day: datetime.date,
+    account_ids: Iterable[int] | None = None,
+) -> dict[int, dict[datetime.date, int]]:
     """Per account, per UTC day, the meter's daily number (for charts and 'N of the last M days' rules)."""
     qs = UsageRollup.objects.for_tenant(tenant).filter(meter=meter, day__gte=first_day, day__lte=last_day)
     if account_ids is not None:
@@ -480,4 +620,3 @@ def daily_usage(tenant: Tenant, *, meter: Meter, first_day: datetime.date, last_
     for account_id, day, value in qs.values_list("account_id", "day", "value"):
         result.setdefault(account_id, {})[day] = value
     return result
-

@@ -70,8 +70,12 @@ class IngestResult:
     touched_account_ids: set[int] = field(default_factory=set)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"accepted": self.accepted, "duplicates": self.duplicates, "rejected": self.rejected,
-                "results": self.results}
+        return {
+            "accepted": self.accepted,
+            "duplicates": self.duplicates,
+            "rejected": self.rejected,
+            "results": self.results,
+        }
 
 
 # A validated event: (index, account_id, event, occurred_at (aware UTC), key, properties, properties_json)
@@ -112,8 +116,9 @@ def _meter_errors(specs: list[MeterSpec], properties: dict) -> dict[str, list[st
     return errors or None
 
 
-def ingest_events(tenant: Tenant, *, events: Sequence[Any], actor: Actor = None,
-                  now: datetime.datetime | None = None) -> IngestResult:
+def ingest_events(
+    tenant: Tenant, *, events: Sequence[Any], actor: Actor = None, now: datetime.datetime | None = None
+) -> IngestResult:
     """Validate and store a batch of events; answer each one. The valid ones commit together.
 
     `events` is the parsed JSON list. Rejections name the field and the reason; the whole
@@ -122,14 +127,21 @@ def ingest_events(tenant: Tenant, *, events: Sequence[Any], actor: Actor = None,
     from usage.errors import InvalidInput, UsageErrorCode
 
     if not isinstance(events, list):
-        raise InvalidInput("Send {\"events\": [...]}.", code=UsageErrorCode.INVALID_BATCH,
-                           details={"events": ["Must be a list of events."]})
+        raise InvalidInput(
+            'Send {"events": [...]}.',
+            code=UsageErrorCode.INVALID_BATCH,
+            details={"events": ["Must be a list of events."]},
+        )
     if not events:
-        raise InvalidInput("The batch is empty.", code=UsageErrorCode.INVALID_BATCH,
-                           details={"events": ["Send at least one event."]})
+        raise InvalidInput(
+            "The batch is empty.", code=UsageErrorCode.INVALID_BATCH, details={"events": ["Send at least one event."]}
+        )
     if len(events) > MAX_EVENTS_PER_BATCH:
-        raise InvalidInput(f"At most {MAX_EVENTS_PER_BATCH} events per batch.", code=UsageErrorCode.INVALID_BATCH,
-                           details={"events": [f"Got {len(events)}; send at most {MAX_EVENTS_PER_BATCH} per batch."]})
+        raise InvalidInput(
+            f"At most {MAX_EVENTS_PER_BATCH} events per batch.",
+            code=UsageErrorCode.INVALID_BATCH,
+            details={"events": [f"Got {len(events)}; send at most {MAX_EVENTS_PER_BATCH} per batch."]},
+        )
 
     now = now or timezone.now()
     earliest = now - datetime.timedelta(days=tenant.event_late_arrival_days)
@@ -144,8 +156,11 @@ def ingest_events(tenant: Tenant, *, events: Sequence[Any], actor: Actor = None,
     # The tight loop: plain type checks, no serializer objects.
     for index, raw in enumerate(events):
         if type(raw) is not dict:
-            results[index] = {"index": index, "status": REJECTED,
-                              "errors": {"non_field_errors": ["Each event must be a JSON object."]}}
+            results[index] = {
+                "index": index,
+                "status": REJECTED,
+                "errors": {"non_field_errors": ["Each event must be a JSON object."]},
+            }
             continue
         errors: dict[str, list[str]] = {}
         name = raw.get("event")
@@ -202,13 +217,19 @@ def ingest_events(tenant: Tenant, *, events: Sequence[Any], actor: Actor = None,
     for index, account, name, occurred_at, key, properties in pending:
         account_id = accounts.get(account)
         if account_id is None:
-            results[index] = {"index": index, "status": REJECTED,
-                              "errors": {"account": [f"Unknown account {account!r}."]}}
+            results[index] = {
+                "index": index,
+                "status": REJECTED,
+                "errors": {"account": [f"Unknown account {account!r}."]},
+            }
             continue
         encoded = dumps(properties, separators=(",", ":"), ensure_ascii=False)
         if len(encoded) > MAX_PROPERTIES_BYTES and len(encoded.encode()) > MAX_PROPERTIES_BYTES:
-            results[index] = {"index": index, "status": REJECTED,
-                              "errors": {"properties": [f"Oversized: at most {MAX_PROPERTIES_BYTES} bytes as JSON."]}}
+            results[index] = {
+                "index": index,
+                "status": REJECTED,
+                "errors": {"properties": [f"Oversized: at most {MAX_PROPERTIES_BYTES} bytes as JSON."]},
+            }
             continue
         specs = specs_by_event.get(name)
         if specs:
@@ -244,8 +265,7 @@ def _resolve_accounts(tenant: Tenant, external_ids: set[str], *, actor: Actor) -
     if not external_ids:
         return {}
     found = dict(
-        CustomerAccount.objects.for_tenant(tenant).filter(external_id__in=external_ids)
-        .values_list("external_id", "id")
+        CustomerAccount.objects.for_tenant(tenant).filter(external_id__in=external_ids).values_list("external_id", "id")
     )
     missing = external_ids - found.keys()
     if missing and tenant.auto_create_accounts:
@@ -255,8 +275,13 @@ def _resolve_accounts(tenant: Tenant, external_ids: set[str], *, actor: Actor) -
             )
             created = CustomerAccount.objects.for_tenant(tenant).filter(external_id__in=missing)
             for account in created:
-                record_audit(tenant, actor=actor, action="account.auto_created", obj=account,
-                             after=snapshot(account, ["external_id", "name"]))
+                record_audit(
+                    tenant,
+                    actor=actor,
+                    action="account.auto_created",
+                    obj=account,
+                    after=snapshot(account, ["external_id", "name"]),
+                )
                 found[account.external_id] = account.pk
     return found
 
@@ -265,8 +290,9 @@ def _copy_escape(value: str) -> str:
     return value.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
 
 
-def write_events(tenant_id: int, rows: Sequence[_Row], *, specs_by_event: dict[str, list[MeterSpec]],
-                 received_at: datetime.datetime) -> tuple[set[str], set[int]]:
+def write_events(
+    tenant_id: int, rows: Sequence[_Row], *, specs_by_event: dict[str, list[MeterSpec]], received_at: datetime.datetime
+) -> tuple[set[str], set[int]]:
     """Store validated events whose key is new for the tenant, and their rollups, in one transaction.
 
     Returns the keys that were new (accepted) and the accounts whose meter values changed.
@@ -290,7 +316,7 @@ def write_events(tenant_id: int, rows: Sequence[_Row], *, specs_by_event: dict[s
             new_keys = set()
             stamp = connection.ops.adapt_datetimefield_value(received_at)
             for start in range(0, len(keys), 500):
-                chunk = keys[start:start + 500]
+                chunk = keys[start : start + 500]
                 values = ", ".join(["(%s, %s, %s)"] * len(chunk))
                 cursor.execute(
                     f"INSERT INTO usage_ingestkey (tenant_id, key, created_at) VALUES {values} "  # noqa: S608
@@ -306,8 +332,10 @@ def write_events(tenant_id: int, rows: Sequence[_Row], *, specs_by_event: dict[s
             buffer = io.StringIO()
             write = buffer.write
             for _, account_id, name, occurred_at, key, _, encoded in fresh:
-                write(f"{tenant_id}\t{account_id}\t{name}\t{occurred_at.isoformat()}\t{received}\t"
-                      f"{_copy_escape(key)}\t{_copy_escape(encoded)}\n")
+                write(
+                    f"{tenant_id}\t{account_id}\t{name}\t{occurred_at.isoformat()}\t{received}\t"
+                    f"{_copy_escape(key)}\t{_copy_escape(encoded)}\n"
+                )
             buffer.seek(0)
             cursor.copy_expert(
                 "COPY usage_event (tenant_id, account_id, event, occurred_at, received_at, idempotency_key, "
@@ -328,8 +356,15 @@ def write_events(tenant_id: int, rows: Sequence[_Row], *, specs_by_event: dict[s
     return new_keys, touched
 
 
-def _upsert_rollups(cursor, tenant_id: int, rows: Iterable[_Row], specs_by_event: dict[str, list[MeterSpec]], *,
-                    vendor: str, now: datetime.datetime) -> set[int]:
+def _upsert_rollups(
+    cursor,
+    tenant_id: int,
+    rows: Iterable[_Row],
+    specs_by_event: dict[str, list[MeterSpec]],
+    *,
+    vendor: str,
+    now: datetime.datetime,
+) -> set[int]:
     additive: dict[tuple[int, int, datetime.date], list[int]] = {}  # (account, meter, day) -> [value, events]
     maxima: dict[tuple[int, int, datetime.date], list[int]] = {}
     distinct: dict[tuple[int, int, datetime.date, str], None] = {}
@@ -365,7 +400,7 @@ def _upsert_rollups(cursor, tenant_id: int, rows: Iterable[_Row], specs_by_event
         new_per_bucket: dict[tuple[int, int, datetime.date], int] = defaultdict(int)
         ordered = sorted(distinct)
         for start in range(0, len(ordered), 1000):
-            chunk = ordered[start:start + 1000]
+            chunk = ordered[start : start + 1000]
             values = ", ".join(["(%s, %s, %s, %s, %s)"] * len(chunk))
             cursor.execute(
                 f"INSERT INTO usage_usagedistinctvalue (tenant_id, account_id, meter_id, day, value) VALUES {values} "  # noqa: S608
@@ -391,15 +426,19 @@ def _upsert_rollups(cursor, tenant_id: int, rows: Iterable[_Row], specs_by_event
         # Sorted: concurrent batches lock rollup rows in the same order (no deadlock).
         ordered = sorted(buckets.items())
         for start in range(0, len(ordered), 1000):
-            chunk = ordered[start:start + 1000]
+            chunk = ordered[start : start + 1000]
             cursor.execute(
                 "INSERT INTO usage_usagerollup (tenant_id, account_id, meter_id, day, value, event_count, updated_at) "
-                "VALUES " + ", ".join(["(%s, %s, %s, %s, %s, %s, %s)"] * len(chunk))
+                "VALUES "
+                + ", ".join(["(%s, %s, %s, %s, %s, %s, %s)"] * len(chunk))
                 + " ON CONFLICT (tenant_id, account_id, meter_id, day) DO UPDATE SET "
                 f"value = {value_sql}, event_count = usage_usagerollup.event_count + EXCLUDED.event_count, "
                 "updated_at = EXCLUDED.updated_at",
-                [v for ((a, m, d), (value, events)) in chunk
-                 for v in (tenant_id, a, m, d.isoformat(), value, events, stamp)],
+                [
+                    v
+                    for ((a, m, d), (value, events)) in chunk
+                    for v in (tenant_id, a, m, d.isoformat(), value, events, stamp)
+                ],
             )
     return {bucket[0] for bucket in additive} | {bucket[0] for bucket in maxima}
 
@@ -407,8 +446,15 @@ def _upsert_rollups(cursor, tenant_id: int, rows: Iterable[_Row], specs_by_event
 # --- Feature-gate hits -----------------------------------------------------------------
 
 
-def record_feature_gate_hit(tenant: Tenant, *, account: CustomerAccount, feature_key: str, quantity: int,
-                            reason: str, now: datetime.datetime | None = None) -> None:
+def record_feature_gate_hit(
+    tenant: Tenant,
+    *,
+    account: CustomerAccount,
+    feature_key: str,
+    quantity: int,
+    reason: str,
+    now: datetime.datetime | None = None,
+) -> None:
     """A denied check or a use of a locked feature, stored as an ordinary event for trigger rules."""
     now = now or timezone.now()
     properties = {"feature": feature_key, "quantity": quantity, "reason": reason}
@@ -474,16 +520,20 @@ def rebuild_rollups(tenant: Tenant, *, meter_ids: Iterable[int] | None = None) -
             params: list[Any] = [tenant.pk, meter.event_name]
             if meter.aggregation == Aggregation.COUNT or not meter.property:
                 cursor.execute(
-                    insert + f"SELECT tenant_id, account_id, %s, {day_sql}, COUNT(*), COUNT(*), {now_sql} "
-                    + base + f" GROUP BY tenant_id, account_id, {day_sql}",
+                    insert
+                    + f"SELECT tenant_id, account_id, %s, {day_sql}, COUNT(*), COUNT(*), {now_sql} "
+                    + base
+                    + f" GROUP BY tenant_id, account_id, {day_sql}",
                     [meter.pk, *params],
                 )
             elif meter.aggregation in (Aggregation.SUM, Aggregation.MAX):
                 agg = "SUM" if meter.aggregation == Aggregation.SUM else "MAX"
                 p = path(meter.property)
                 cursor.execute(
-                    insert + f"SELECT tenant_id, account_id, %s, {day_sql}, {agg}({int_sql}), COUNT(*), {now_sql} "
-                    + base + f" AND {prop_type(True)} GROUP BY tenant_id, account_id, {day_sql}",
+                    insert
+                    + f"SELECT tenant_id, account_id, %s, {day_sql}, {agg}({int_sql}), COUNT(*), {now_sql} "
+                    + base
+                    + f" AND {prop_type(True)} GROUP BY tenant_id, account_id, {day_sql}",
                     [meter.pk, p, *params, p],
                 )
             else:
@@ -491,7 +541,8 @@ def rebuild_rollups(tenant: Tenant, *, meter_ids: Iterable[int] | None = None) -
                 cursor.execute(
                     "INSERT INTO usage_usagedistinctvalue (tenant_id, account_id, meter_id, day, value) "
                     f"SELECT DISTINCT tenant_id, account_id, %s, {day_sql}, {text_sql} "
-                    + base + f" AND {prop_type(False)}",
+                    + base
+                    + f" AND {prop_type(False)}",
                     [meter.pk, p, *params, p],
                 )
                 cursor.execute(

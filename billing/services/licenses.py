@@ -588,3 +588,31 @@ def renew_license_term(
     _audit(license, actor=actor, action="license.renewed", before=before)
     announce(license)
     return license
+
+
+def renew_due_terms(*, now: datetime | None = None) -> int:
+    """Beat: renew every committed term that has ended (not cancelling), with the tenant's loyalty discount."""
+    from catalog.models import DiscountPolicy
+
+    now = now or timezone.now()
+    due = License.objects.filter(
+        commitment_ends_at__lte=now,
+        cancel_at_period_end=False,
+        status__in=[LicenseStatus.ACTIVE, LicenseStatus.PAST_DUE],
+        held_from_status="",
+    ).select_related("tenant")
+    count = 0
+    for license in due[:500]:
+        policy = (
+            DiscountPolicy.objects.for_tenant(license.tenant_id)
+            .filter(state=GovernanceState.PUBLISHED)
+            .order_by("-published_at", "-version")
+            .first()
+        )
+        loyalty = Decimal(policy.loyalty_percent) if policy is not None else Decimal(0)
+        try:
+            renew_license_term(license.tenant, license=license, actor="system", loyalty_percent=loyalty, at=now)
+            count += 1
+        except Conflict:
+            continue  # renewed meanwhile by another run
+    return count

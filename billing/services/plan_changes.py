@@ -523,7 +523,9 @@ def reconcile_plan_change(tenant: Tenant, *, plan_change_id: int, via: str) -> P
                 code="quote_expired",
                 message="Stripe discarded the unpaid change; ask for a new quote.",
             )
-        if invoice is not None and invoice.status == "open":
+        # A PENDING change belongs to its task (a first call or a retry is under way): an old failure must not
+        # overwrite it. Only a SUBMITTED change (Stripe has answered) is failed from here.
+        if invoice is not None and invoice.status == "open" and plan_change.state == PlanChangeState.SUBMITTED:
             failure = gateway.payment_failure(invoice.id or "")
             if failure is not None:
                 return mark_plan_change_failed(

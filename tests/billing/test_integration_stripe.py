@@ -5,12 +5,14 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from celery.exceptions import Retry
 
 from billing.errors import Conflict, InvalidInput
 from billing.models import LicenseChange, PlanChangeState, StripePrice
 from billing.services import licenses, plan_changes
 from billing.services.catalog_sync import ensure_stripe_price, sync_stripe_catalog
 from billing.services.stripe_accounts import stripe_for
+from billing.stripe_client import ItemChange, StripeUnavailable
 from catalog.models import GovernanceState, Price
 from tests.billing.factories import configure_stripe, make_catalog
 from tests.billing.helpers import billed_license
@@ -133,3 +135,52 @@ def test_cancel_at_period_end_and_reactivation_reach_stripe_and_the_end_zeroes_m
     wait_for(lambda: billed.refresh().status == "canceled", timeout=30)
     assert billed.license.mrr == 0
     assert LicenseChange.objects.filter(license=billed.license, kind="cancel").count() == 1
+
+
+def test_a_lost_answer_and_an_unreachable_stripe_never_lead_to_a_second_charge(world_a, standin, settings):
+    billed = billed_license(world_a.tenant, world_a.account, standin)
+    quote = plan_changes.quote_plan_change(
+        world_a.tenant, license=billed.license, target_price=billed.catalog.prices["business-month"], requested_by="t"
+    )
+    settings.STRIPE_API_BASE = "http://127.0.0.1:9"  # nothing listens: the confirm's task cannot reach Stripe
+    with pytest.raises((StripeUnavailable, Retry)):  # the (eager) task asks Celery to try again later
+        plan_changes.confirm_plan_change(world_a.tenant, plan_change=quote, actor="t")
+    quote.refresh_from_db()
+    assert (quote.state, quote.failure_code) == (PlanChangeState.PENDING, "stripe_unavailable")
+    plan_changes.give_up_plan_change(world_a.tenant, plan_change_id=quote.pk, message="unreachable")
+    assert billed.refresh().tier.key == "team"
+
+    # Suppose the first call had in fact reached Stripe and only its answer was lost:
+    settings.STRIPE_API_BASE = standin.url
+    quote.refresh_from_db()
+    stripe_for(world_a.tenant).change_subscription(
+        subscription_id=billed.license.stripe_subscription_id,
+        changes=[ItemChange.from_dict(c) for c in quote.local_estimate["stripe_items"]],
+        proration_date=quote.proration_date,
+        proration_behavior="always_invoice",
+        idempotency_key=quote.idempotency_key,
+    )
+    invoices = len(standin.invoices(billed.api_key, billed.license.stripe_customer_id))
+    plan_changes.retry_plan_change(world_a.tenant, plan_change=quote, actor="t")  # same key: Stripe replays
+    quote.refresh_from_db()
+    assert quote.state == PlanChangeState.SETTLED and quote.charge_mismatch == {}
+    assert len(standin.invoices(billed.api_key, billed.license.stripe_customer_id)) == invoices
+    paid = [c for c in standin.charges(billed.api_key, billed.license.stripe_customer_id) if c["status"] == "succeeded"]
+    assert [c["amount"] for c in paid].count(quote.quote_amount_due) == 1
+
+
+def test_a_card_that_needs_authentication_fails_visibly_and_leaves_the_licence(world_a, standin):
+    billed = billed_license(world_a.tenant, world_a.account, standin)
+    standin.set_card(billed.license.stripe_customer_id, "4000002500003155")
+    quote = plan_changes.quote_plan_change(
+        world_a.tenant, license=billed.license, target_price=billed.catalog.prices["business-month"], requested_by="t"
+    )
+    plan_changes.confirm_plan_change(world_a.tenant, plan_change=quote, actor="t")
+    quote.refresh_from_db()
+    assert (quote.state, quote.failure_code) == (PlanChangeState.FAILED, "authentication_required")
+    assert billed.refresh().tier.key == "team"
+    plan_changes.cancel_plan_change(world_a.tenant, plan_change=quote, actor="t", reason="Customer gave up")
+    invoice = stripe_for(world_a.tenant).retrieve_invoice(quote.stripe_invoice_id)
+    assert invoice.status == "void"  # Stripe drops the pending update with it
+    subscription = stripe_for(world_a.tenant).retrieve_subscription(billed.license.stripe_subscription_id)
+    assert not subscription.has_pending_update

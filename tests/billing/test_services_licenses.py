@@ -140,6 +140,16 @@ def test_a_multi_year_term_renews_with_the_loyalty_discount_in_its_mrr(held):
         licenses.renew_license_term(world.tenant, license=renewed, actor="system")
 
 
+def test_the_renewal_sweep_renews_only_ended_terms_once(held):
+    world, _, license = held
+    license.term_years = 2
+    license.commitment_ends_at = timezone.now() - timedelta(hours=1)
+    license.save()
+    assert licenses.renew_due_terms() == 1
+    assert licenses.renew_due_terms() == 0
+    assert LicenseChange.objects.filter(license=license, kind="renewal").count() == 1
+
+
 def test_an_ended_subscription_takes_mrr_to_zero_once(held):
     world, _, license = held
     licenses.end_license(world.tenant, license=license, actor="stripe", reason="Canceled at period end")

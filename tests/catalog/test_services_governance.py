@@ -258,8 +258,14 @@ def test_retiring_counts_real_licences_through_the_counter_billing_registers(lad
     from billing.models import License
 
     end = timezone.now() + timedelta(days=30)
-    License.objects.create(tenant=world_a.tenant, account=world_a.account, tier=ladder.team,
-                           price=ladder.team.prices.get(interval="month"), seats=4, current_period_end=end)
+    License.objects.create(
+        tenant=world_a.tenant,
+        account=world_a.account,
+        tier=ladder.team,
+        price=ladder.team.prices.get(interval="month"),
+        seats=4,
+        current_period_end=end,
+    )
     result = services.retire(ladder.tenant, obj=ladder.team, actor=ladder.pm)
     assert any(w.startswith("1 active licence(s) still hold Team v1") for w in result.warnings)
     licence = License.objects.get(account=world_a.account)

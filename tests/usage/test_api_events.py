@@ -148,14 +148,18 @@ def test_unknown_accounts_are_created_when_the_tenant_says_so(world_a, catalog):
     body = post(world_a.api("ingest"), [event(account="new-co"), event(account="bad id!")]).json()
     assert [r["status"] for r in body["results"]] == ["accepted", "rejected"]
     created = CustomerAccount.objects.for_tenant(world_a.tenant).get(external_id="new-co")
-    assert AuditEntry.objects.for_tenant(world_a.tenant).filter(action="account.auto_created",
-                                                                object_id=str(created.pk)).exists()
+    assert (
+        AuditEntry.objects.for_tenant(world_a.tenant)
+        .filter(action="account.auto_created", object_id=str(created.pk))
+        .exists()
+    )
 
 
 def test_a_body_over_the_cap_is_413_and_stores_nothing(world_a, catalog):
     padding = "x" * (MAX_BATCH_BYTES + 10)
-    response = world_a.api("ingest").post(URL, data=json.dumps({"events": [event()], "pad": padding}),
-                                          content_type="application/json")
+    response = world_a.api("ingest").post(
+        URL, data=json.dumps({"events": [event()], "pad": padding}), content_type="application/json"
+    )
     assert response.status_code == 413
     assert response.json()["error"]["code"] == "payload_too_large"
     assert not Event.objects.exists()

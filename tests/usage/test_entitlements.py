@@ -27,7 +27,10 @@ def catalog(world_a):
 def set_usage(world, meter, value: int) -> None:
     """Usage as rollups say it (the ingest path is tested elsewhere); then the cache is told."""
     UsageRollup.objects.update_or_create(
-        tenant=world.tenant, account=world.account, meter=meter, day=timezone.now().date(),
+        tenant=world.tenant,
+        account=world.account,
+        meter=meter,
+        day=timezone.now().date(),
         defaults={"value": value, "event_count": value},
     )
     cache.invalidate([cache.USAGE], world.tenant.pk, [world.account.pk])
@@ -40,15 +43,17 @@ def features(world, client=None) -> dict[str, dict]:
 
 
 def check(world, feature: str, quantity: int = 1, client=None) -> dict:
-    response = (client or world.api("read")).post(CHECK, {"account": "acct-1", "feature": feature,
-                                                          "quantity": quantity}, format="json")
+    response = (client or world.api("read")).post(
+        CHECK, {"account": "acct-1", "feature": feature, "quantity": quantity}, format="json"
+    )
     assert response.status_code == 200, response.content
     return response.json()
 
 
 def gate_hits(world) -> list[dict]:
-    return list(Event.objects.for_tenant(world.tenant).filter(event=FEATURE_GATE_HIT_EVENT)
-                .values_list("properties", flat=True))
+    return list(
+        Event.objects.for_tenant(world.tenant).filter(event=FEATURE_GATE_HIT_EVENT).values_list("properties", flat=True)
+    )
 
 
 # --- What the plan is ---------------------------------------------------------------------
@@ -85,20 +90,26 @@ def test_an_active_trial_grant_overlays_the_licence_and_its_expiry_is_not_served
     assert during.plan.features["sso"].enabled is True
     assert during.plan.features["api_calls"].limit is None
     # No signal fires when a grant simply runs out: the cached plan must not outlive it.
-    after = selectors.get_account_entitlements(world_a.tenant, account=world_a.account,
-                                               now=now + datetime.timedelta(hours=1, seconds=1))
+    after = selectors.get_account_entitlements(
+        world_a.tenant, account=world_a.account, now=now + datetime.timedelta(hours=1, seconds=1)
+    )
     assert after.plan.features["sso"].enabled is False
     assert after.plan.features["api_calls"].limit == 10_000
 
 
 def test_a_future_grant_starts_on_time_even_with_a_warm_cache(world_a, catalog):
     now = timezone.now()
-    give_grant(world_a.account, addon=catalog.sso_addon, starts_at=now + datetime.timedelta(minutes=10),
-               ends_at=now + datetime.timedelta(days=14))
+    give_grant(
+        world_a.account,
+        addon=catalog.sso_addon,
+        starts_at=now + datetime.timedelta(minutes=10),
+        ends_at=now + datetime.timedelta(days=14),
+    )
     before = selectors.get_account_entitlements(world_a.tenant, account=world_a.account, now=now)
     assert before.plan.features["sso"].enabled is False
-    later = selectors.get_account_entitlements(world_a.tenant, account=world_a.account,
-                                               now=now + datetime.timedelta(minutes=11))
+    later = selectors.get_account_entitlements(
+        world_a.tenant, account=world_a.account, now=now + datetime.timedelta(minutes=11)
+    )
     assert later.plan.features["sso"].enabled is True
 
 
@@ -179,11 +190,20 @@ def test_a_boolean_feature_in_the_plan_is_allowed(world_a, catalog):
 
 def test_max_and_unique_meters_report_their_own_numbers(world_a, catalog):
     client = world_a.api("ingest")
-    client.post("/api/v1/events", {"events": [
-        event(name="storage_used", gb=3), event(name="storage_used", gb=4), event(name="storage_used", gb=2),
-        event(name="user_active", user_id="a"), event(name="user_active", user_id="b"),
-        event(name="user_active", user_id="a"),
-    ]}, format="json")
+    client.post(
+        "/api/v1/events",
+        {
+            "events": [
+                event(name="storage_used", gb=3),
+                event(name="storage_used", gb=4),
+                event(name="storage_used", gb=2),
+                event(name="user_active", user_id="a"),
+                event(name="user_active", user_id="b"),
+                event(name="user_active", user_id="a"),
+            ]
+        },
+        format="json",
+    )
     by_key = features(world_a)
     assert by_key["storage"]["used"] == 4 and by_key["storage"]["state"] == "soft_limit"  # 80 % of 5 is 4
     assert by_key["active_users"]["used"] == 2 and by_key["active_users"]["limit"] == 3
@@ -274,7 +294,14 @@ def test_a_reader_racing_an_invalidation_cannot_put_a_stale_answer_back(world_a,
     stale = selectors.compute_plan(world_a.tenant, account=world_a.account, now=now)  # ... and the old rows
     give_license(world_a.account, catalog.business)
     license_changed.send(sender=None, tenant_id=world_a.tenant.pk, account_id=world_a.account.pk)
-    cache.store(cache.PLAN, world_a.tenant.pk, world_a.account.pk, version=racing.plan_version, value=stale,
-                valid_until=stale.valid_until, now=now)  # ... and stores late
+    cache.store(
+        cache.PLAN,
+        world_a.tenant.pk,
+        world_a.account.pk,
+        version=racing.plan_version,
+        value=stale,
+        valid_until=stale.valid_until,
+        now=now,
+    )  # ... and stores late
     fresh = selectors.get_account_entitlements(world_a.tenant, account=world_a.account)
     assert fresh.plan.tier_key == "business"

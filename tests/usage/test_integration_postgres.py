@@ -56,8 +56,11 @@ def test_two_workers_sending_the_same_batch_at_once_count_it_once(world_a):
         assert sum(a["duplicates"] for a in answers) == 400
         total += 400
         assert Event.objects.for_tenant(world_a.tenant).count() == total
-        rolled = sum(UsageRollup.objects.for_tenant(world_a.tenant).filter(meter=catalog.api_meter)
-                     .values_list("value", flat=True))
+        rolled = sum(
+            UsageRollup.objects.for_tenant(world_a.tenant)
+            .filter(meter=catalog.api_meter)
+            .values_list("value", flat=True)
+        )
         assert rolled == total
 
 
@@ -66,14 +69,18 @@ def test_the_same_events_racing_in_opposite_orders_neither_deadlock_nor_double_c
     require_postgres()
     catalog = make_catalog(world_a.tenant)
     for round_no in range(3):
-        forward = [event(key=f"o-{round_no}-{i}", at=timezone.now() - datetime.timedelta(days=i % 3))
-                   for i in range(300)]
-        answers = _race([world_a.api("ingest"), world_a.api("ingest")],
-                        payloads=[{"events": forward}, {"events": list(reversed(forward))}])
+        forward = [
+            event(key=f"o-{round_no}-{i}", at=timezone.now() - datetime.timedelta(days=i % 3)) for i in range(300)
+        ]
+        answers = _race(
+            [world_a.api("ingest"), world_a.api("ingest")],
+            payloads=[{"events": forward}, {"events": list(reversed(forward))}],
+        )
         assert sum(a["accepted"] for a in answers) == 300
         assert sum(a["duplicates"] for a in answers) == 300
-    rolled = sum(UsageRollup.objects.for_tenant(world_a.tenant).filter(meter=catalog.api_meter)
-                 .values_list("value", flat=True))
+    rolled = sum(
+        UsageRollup.objects.for_tenant(world_a.tenant).filter(meter=catalog.api_meter).values_list("value", flat=True)
+    )
     assert rolled == 900
 
 
@@ -87,8 +94,9 @@ def test_events_are_stored_in_the_partition_of_their_month(world_a):
         last_month = now - datetime.timedelta(days=20)
     world_a.api("ingest").post("/api/v1/events", {"events": [event(at=now), event(at=last_month)]}, format="json")
     with connection.cursor() as cursor:
-        cursor.execute("SELECT tableoid::regclass::text, occurred_at FROM usage_event WHERE tenant_id = %s",
-                       [world_a.tenant.pk])
+        cursor.execute(
+            "SELECT tableoid::regclass::text, occurred_at FROM usage_event WHERE tenant_id = %s", [world_a.tenant.pk]
+        )
         rows = cursor.fetchall()
     assert {name for name, _ in rows} == {partition_name(at.date().replace(day=1)) for _, at in rows}
     assert len(rows) == 2
@@ -101,8 +109,9 @@ def test_missing_monthly_partitions_are_created_once_and_idempotently():
     assert ensure_event_partitions([far]) == [partition_name(far)]
     assert ensure_event_partitions([far]) == []
     with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_get_expr(c.relpartbound, c.oid) FROM pg_class c WHERE relname = %s",
-                       [partition_name(far)])
+        cursor.execute(
+            "SELECT pg_get_expr(c.relpartbound, c.oid) FROM pg_class c WHERE relname = %s", [partition_name(far)]
+        )
         bound = cursor.fetchone()[0]
     assert "2040-02-01" in bound and "2040-03-01" in bound
 
@@ -111,11 +120,13 @@ def test_missing_monthly_partitions_are_created_once_and_idempotently():
 def test_the_idempotency_arbiter_is_a_unique_key_outside_the_partitioned_table():
     require_postgres()
     with connection.cursor() as cursor:
-        cursor.execute("SELECT relkind FROM pg_class WHERE relname IN ('usage_event', 'usage_ingestkey') "
-                       "ORDER BY relname")
+        cursor.execute(
+            "SELECT relkind FROM pg_class WHERE relname IN ('usage_event', 'usage_ingestkey') ORDER BY relname"
+        )
         kinds = [row[0] for row in cursor.fetchall()]
-        cursor.execute("SELECT indexdef FROM pg_indexes WHERE tablename = 'usage_ingestkey' AND indexdef LIKE "
-                       "'%UNIQUE%'")
+        cursor.execute(
+            "SELECT indexdef FROM pg_indexes WHERE tablename = 'usage_ingestkey' AND indexdef LIKE '%UNIQUE%'"
+        )
         unique = [row[0] for row in cursor.fetchall()]
     assert kinds == ["p", "r"]  # events partitioned; the key table an ordinary table
     assert any("(tenant_id, key)" in definition for definition in unique)

@@ -56,8 +56,14 @@ def metered(world_a):
     catalog = make_catalog(world_a.tenant)
     CustomerAccount.objects.create(tenant=world_a.tenant, external_id="acct-2", name="Two")
     # Two meters read the same event: both must be maintained.
-    Meter.objects.create(tenant=world_a.tenant, key="storage-total", name="Storage written", event_name="storage_used",
-                         aggregation=Aggregation.SUM, property="gb")
+    Meter.objects.create(
+        tenant=world_a.tenant,
+        key="storage-total",
+        name="Storage written",
+        event_name="storage_used",
+        aggregation=Aggregation.SUM,
+        property="gb",
+    )
     return world_a, catalog
 
 
@@ -81,10 +87,14 @@ def test_rollups_maintained_at_ingest_equal_a_rebuild_from_raw_events(metered, b
 
 def test_the_rebuild_command_repairs_damaged_rollups(metered):
     world, catalog = metered
-    services.ingest_events(world.tenant, events=[
-        {"event": "api_call", "account": "acct-1", "timestamp": NOW.isoformat(), "idempotency_key": f"c{i}"}
-        for i in range(5)
-    ], now=NOW)
+    services.ingest_events(
+        world.tenant,
+        events=[
+            {"event": "api_call", "account": "acct-1", "timestamp": NOW.isoformat(), "idempotency_key": f"c{i}"}
+            for i in range(5)
+        ],
+        now=NOW,
+    )
     UsageRollup.objects.for_tenant(world.tenant).update(value=999)
     call_command("rebuild_rollups", "--tenant", world.tenant.slug, "--meter", "api_calls")
     assert UsageRollup.objects.for_tenant(world.tenant).get(meter=catalog.api_meter).value == 5
@@ -92,10 +102,14 @@ def test_the_rebuild_command_repairs_damaged_rollups(metered):
 
 def test_a_meter_created_after_its_events_is_rebuilt_from_them(metered, django_capture_on_commit_callbacks):
     world, catalog = metered
-    services.ingest_events(world.tenant, events=[
-        {"event": "project_created", "account": "acct-1", "timestamp": NOW.isoformat(), "idempotency_key": f"p{i}"}
-        for i in range(3)
-    ], now=NOW)
+    services.ingest_events(
+        world.tenant,
+        events=[
+            {"event": "project_created", "account": "acct-1", "timestamp": NOW.isoformat(), "idempotency_key": f"p{i}"}
+            for i in range(3)
+        ],
+        now=NOW,
+    )
     with django_capture_on_commit_callbacks(execute=True):
         meter = Meter.objects.create(tenant=world.tenant, key="projects", name="Projects", event_name="project_created")
     assert UsageRollup.objects.for_tenant(world.tenant).get(meter=meter).value == 3

@@ -6,6 +6,7 @@ from django.db import transaction
 from accounts.demo import seed_tenant
 from billing.demo import seed_billing
 from catalog.demo import seed_catalogs
+from usage.demo import seed_usage
 
 
 class Command(BaseCommand):
@@ -22,6 +23,7 @@ class Command(BaseCommand):
             # Each app adds its demo data below, in dependency order (catalog, billing, usage).
             seed_catalogs(demo, other)
             seed_billing(demo, other)
+            seed_usage(demo, other)
         self.stdout.write(f"Demo tenant: {demo.tenant.name} — slug: {demo.tenant.slug}")
         self.stdout.write(f"Second tenant (for isolation): {other.tenant.slug}")
         self.stdout.write("Demo logins (sign in at /admin/):")
