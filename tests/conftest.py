@@ -176,6 +176,7 @@ def wait_for(predicate: Callable[[], object], timeout: float = 20.0, interval: f
 def browser_page(live_server) -> Iterator:
     """A Playwright page in Debian's headless Chromium, pointed at the live test server."""
     executable = chromium_path()
+    previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
     os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"  # Playwright's sync API runs an event loop
     from playwright.sync_api import sync_playwright
 
@@ -198,3 +199,7 @@ def browser_page(live_server) -> Iterator:
             yield page
         finally:
             browser.close()
+            if previous is None:
+                os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+            else:
+                os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
