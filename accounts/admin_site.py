@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
+from typing import Any
+
 from django import forms
 from django.contrib import admin
 from django.contrib.admin.forms import AdminAuthenticationForm
@@ -24,6 +27,25 @@ class MemberAuthenticationForm(AdminAuthenticationForm):
             )
 
 
+IndexContextProvider = Callable[[HttpRequest], Mapping[str, Any]]
+
+# Apps above accounts (upgrades) feed the admin index without accounts importing them: each
+# registers a callable from its AppConfig.ready() that returns extra template context.
+_index_context_providers: list[IndexContextProvider] = []
+
+
+def register_index_context(provider: IndexContextProvider) -> IndexContextProvider:
+    """Add `provider(request) -> dict` to the admin index's context. Idempotent (ready() may run twice)."""
+    if provider not in _index_context_providers:
+        _index_context_providers.append(provider)
+    return provider
+
+
+def unregister_index_context(provider: IndexContextProvider) -> None:
+    if provider in _index_context_providers:
+        _index_context_providers.remove(provider)
+
+
 class TierwiseAdminSite(admin.AdminSite):
     site_header = "Tierwise"
     site_title = "Tierwise"
@@ -37,6 +59,13 @@ class TierwiseAdminSite(admin.AdminSite):
             and user.is_authenticated
             and (user.is_superuser or getattr(request, "membership", None) is not None)
         )
+
+    def index(self, request: HttpRequest, extra_context: dict[str, Any] | None = None):
+        context: dict[str, Any] = {}
+        for provider in _index_context_providers:
+            context.update(provider(request))
+        context.update(extra_context or {})
+        return super().index(request, extra_context=context)
 
     def get_urls(self):
         return [path("switch-tenant/", self.admin_view(self.switch_tenant), name="switch_tenant"), *super().get_urls()]

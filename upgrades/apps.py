@@ -3,3 +3,11 @@ from django.apps import AppConfig
 
 class UpgradesConfig(AppConfig):
     name = "upgrades"
+
+    def ready(self) -> None:
+        # The admin index (accounts.admin_site) shows the staff workspace; accounts may not import
+        # upgrades, so upgrades hands it the context provider here.
+        from accounts.admin_site import register_index_context
+        from upgrades.admin_index import workspace_context
+
+        register_index_context(workspace_context)
