@@ -1,8 +1,10 @@
 from __future__ import annotations
 
+import zoneinfo
 from collections.abc import Callable
 
 from django.http import HttpRequest, HttpResponse
+from django.utils import timezone
 
 from accounts.models import Membership, Tenant
 
@@ -39,4 +41,11 @@ class StaffTenantMiddleware:
             request.tenant, request.membership = None, None
         else:
             request.tenant, request.membership = resolve_staff_tenant(request)
-        return self.get_response(request)
+        if request.tenant is None:
+            return self.get_response(request)
+        # Stored in UTC, shown in the tenant's time zone.
+        timezone.activate(zoneinfo.ZoneInfo(request.tenant.time_zone))
+        try:
+            return self.get_response(request)
+        finally:
+            timezone.deactivate()

@@ -183,6 +183,10 @@ CELERY_BEAT_SCHEDULE.update({
     "billing-reconcile-plan-changes": {"task": "billing.tasks.reconcile_stale_plan_changes", "schedule": 5 * 60},
     "billing-renew-license-terms": {"task": "billing.tasks.renew_due_license_terms", "schedule": 60 * 60},
 })
+# usage: next months' event partitions exist before events need them (PostgreSQL; a no-op elsewhere).
+CELERY_BEAT_SCHEDULE["usage-ensure-event-partitions"] = {
+    "task": "usage.tasks.ensure_event_partitions", "schedule": 24 * 60 * 60,
+}
 
 # --- Stripe --------------------------------------------------------------------------
 STRIPE_API_BASE = env.str("STRIPE_API_BASE", default="")
@@ -223,5 +227,6 @@ LOGGING = {
     "formatters": {"json": {"()": "config.logging.JsonFormatter"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "json"}},
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    # The stripe library logs every request at INFO; our client logs what matters.
+    "loggers": {"django.db.backends": {"level": "WARNING"}, "stripe": {"level": "WARNING"}},
 }

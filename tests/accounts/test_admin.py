@@ -223,3 +223,14 @@ def test_people_without_membership_cannot_log_in(db):
     response = Client().post("/admin/login/", {"username": "stranger@nowhere.test", "password": "pw-for-tests-123"})
     assert response.status_code == 200
     assert "correct" in response.content.decode()
+
+
+def test_admin_shows_times_in_the_tenants_time_zone(world_a):
+    from datetime import UTC, datetime
+
+    world_a.tenant.time_zone = "Asia/Tokyo"
+    world_a.tenant.save()
+    AuditEntry.objects.create(tenant=world_a.tenant, actor_label="test", action="clock.check",
+                              created_at=datetime(2026, 3, 1, 23, 30, tzinfo=UTC))
+    html = world_a.staff_client(Role.OWNER).get(admin_url(AuditEntry, "changelist")).content.decode()
+    assert "March 2, 2026, 8:30" in html  # 23:30 UTC is 08:30 next day in Tokyo
