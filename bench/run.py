@@ -11,8 +11,8 @@ What it does, in one run (about a minute on a 2-core machine):
    directly: the server-side cost) and over HTTP (gunicorn's own per-request time from its
    access log, plus what the client saw and checks/s).
 
-Needs DATABASE_URL (PostgreSQL). Uses REDIS_URL for the cache when set (recommended: the
-production shape); otherwise the file cache of the embedded default.
+Needs DATABASE_URL (PostgreSQL). Caches in Redis like production: REDIS_URL when set, else a
+Redis on 127.0.0.1:6379 (db 15) when one answers, else the embedded default's file cache.
 A benchmark, not a test: nothing here asserts; targets are printed beside the figures.
 """
 
@@ -42,13 +42,23 @@ TARGET_P99_MS = 5.0
 
 
 def emit(figure: str, **values) -> None:
-    print(json.dumps({"figure": figure, **values}), flush=True)
+    # The 1-minute load average says whether something else shared the cores during the figure.
+    print(json.dumps({"figure": figure, **values, "load_avg_1m": round(os.getloadavg()[0], 2)}), flush=True)
 
 
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def redis_answers(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=0.5) as sock:
+            sock.sendall(b"PING\r\n")
+            return sock.recv(16).startswith(b"+PONG")
+    except OSError:
+        return False
 
 
 def bench_database_url(base: str) -> tuple[str, str, str]:
@@ -113,7 +123,8 @@ def seed(accounts: int) -> dict:
         Tier,
     )
 
-    tenant = Tenant.objects.create(slug="bench", name="Bench", event_late_arrival_days=35)
+    # A fresh tenant id per run: cache keys carry it, and the Redis db may outlive the bench database.
+    tenant = Tenant.objects.create(pk=int(time.time()) % 10**9, slug="bench", name="Bench", event_late_arrival_days=35)
     product = Product.objects.create(tenant=tenant, key="app", name="App")
     tier = Tier.objects.create(
         tenant=tenant,
@@ -347,6 +358,15 @@ def bench_api_ingest(server: Server, key: str, events: list[dict], threads: int)
             for name in totals:
                 totals[name] += answer[name]
 
+    # A running server is warm: every worker has imported, connected and seen the partitions once.
+    warm = make_events(100 * threads * 3, 10, seed_value=1)
+    for e in warm:
+        e["idempotency_key"] = "warm-" + e["idempotency_key"]
+    run_parallel(
+        [json.dumps({"events": warm[i : i + 100]}).encode() for i in range(0, len(warm), 100)],
+        lambda body: request(server.port, "POST", "/api/v1/events", body, headers),
+        threads,
+    )
     server.start_sampling()
     seconds = run_parallel(bodies, send, threads)
     rss = server.stop_sampling()
@@ -450,12 +470,13 @@ def bench_checks_in_process(key: str, bodies: list[bytes]) -> None:
     for body in set(bodies):  # warm the cache for every account x feature used
         call(body)
     statuses.clear()
-    timings = []
+    timings, cpu = [], []
     started = time.perf_counter()
     for body in bodies:
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.thread_time()
         call(body)
         timings.append((time.perf_counter() - t0) * 1000)
+        cpu.append((time.thread_time() - c0) * 1000)
     seconds = time.perf_counter() - started
     bad = [s for s in statuses if not s.startswith("200")]
     if bad:
@@ -466,10 +487,12 @@ def bench_checks_in_process(key: str, bodies: list[bytes]) -> None:
         calls=len(bodies),
         p50_ms=round(percentile(timings, 50), 3),
         p99_ms=round(p99, 3),
+        cpu_p50_ms=round(percentile(cpu, 50), 3),
+        cpu_p99_ms=round(percentile(cpu, 99), 3),
         checks_per_s=round(len(bodies) / seconds),
         target_p99_ms=TARGET_P99_MS,
         met=p99 < TARGET_P99_MS,
-        note="warm cache; Django's WSGI handler called directly (auth, throttle, cache, account lookup, JSON)",
+        note="warm cache; Django's WSGI handler called directly: API-key auth (1 query), throttle + cache (Redis)",
     )
 
 
@@ -507,9 +530,8 @@ def bench_checks_http(server: Server, key: str, bodies: list[bytes], threads: in
         server_p99_ms=round(p99, 3) if p99 is not None else None,
         client_p50_ms=round(percentile(client_ms, 50), 3),
         client_p99_ms=round(percentile(client_ms, 99), 3),
-        target_p99_ms=TARGET_P99_MS,
-        met=p99 is not None and p99 < TARGET_P99_MS,
-        note="server_* from gunicorn's per-request time (%(D)s); client_* include a new TCP connection per call",
+        note="server_* is gunicorn's own per-request time (%(D)s) while client, workers, PostgreSQL and Redis "
+        "share the cores; client_* add a new TCP connection per call. The 5 ms p99 target is the in-process figure.",
     )
 
 
@@ -517,8 +539,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--events", type=int, default=int(os.environ.get("BENCH_EVENTS", 200_000)))
     parser.add_argument("--accounts", type=int, default=200)
-    parser.add_argument("--workers", type=int, default=int(os.environ.get("BENCH_WORKERS", 3)))
-    parser.add_argument("--client-threads", type=int, default=int(os.environ.get("BENCH_CLIENT_THREADS", 3)))
+    parser.add_argument("--workers", type=int, default=int(os.environ.get("BENCH_WORKERS", 4)))
+    parser.add_argument("--client-threads", type=int, default=int(os.environ.get("BENCH_CLIENT_THREADS", 4)))
     parser.add_argument("--checks", type=int, default=10_000)
     parser.add_argument("--check-threads", type=int, default=int(os.environ.get("BENCH_CHECK_THREADS", 2)))
     parser.add_argument("--keep", action="store_true", help="keep the bench database afterwards")
@@ -529,6 +551,8 @@ def main() -> None:
         sys.exit("Set DATABASE_URL=postgres://user@host:5432/name (the bench makes <name>_bench next to it).")
     url, name, maintenance = bench_database_url(base)
     recreate_database(maintenance, name)
+    if not os.environ.get("REDIS_URL") and redis_answers("127.0.0.1", 6379):
+        os.environ["REDIS_URL"] = "redis://127.0.0.1:6379/15"  # the production shape caches in Redis
     env = server_env(url)
     os.environ.update(
         {k: env[k] for k in ("DATABASE_URL", "DJANGO_SETTINGS_MODULE", "DEBUG", "SECRET_KEY", "LOG_LEVEL")}
@@ -540,9 +564,7 @@ def main() -> None:
 
     django.setup()
     from django.conf import settings
-    from django.core.cache import cache
 
-    cache.clear()
     emit(
         "machine",
         cpus=os.cpu_count(),

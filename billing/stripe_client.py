@@ -20,11 +20,13 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any, Literal
 
 import stripe
 from django.conf import settings
 from stripe.params import (
+    CouponCreateParams,
     CustomerCreateParams,
     InvoiceCreatePreviewParams,
     InvoiceCreatePreviewParamsSubscriptionDetails,
@@ -37,7 +39,9 @@ from stripe.params import (
     ProductUpdateParams,
     SubscriptionCreateParams,
     SubscriptionCreateParamsItem,
+    SubscriptionListParams,
     SubscriptionUpdateParams,
+    SubscriptionUpdateParamsDiscount,
     SubscriptionUpdateParamsItem,
 )
 
@@ -113,11 +117,13 @@ class InvoiceLine:
     proration: bool
     price_id: str | None
     quantity: int | None
+    discount: int = 0  # minor units taken off `amount` by discounts (a coupon); the line costs amount - discount
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "description": self.description,
             "amount": self.amount,
+            "discount": self.discount,
             "currency": self.currency,
             "period_start": self.period_start.isoformat(),
             "period_end": self.period_end.isoformat(),
@@ -141,6 +147,7 @@ class Invoice:
     lines: tuple[InvoiceLine, ...]
     created: datetime | None
     billing_reason: str | None
+    total_discount: int = 0  # minor units: subtotal - total (before tax)
 
     @property
     def is_paid(self) -> bool:
@@ -169,6 +176,8 @@ class Subscription:
     canceled_at: datetime | None
     ended_at: datetime | None
     metadata: dict[str, str] = field(default_factory=dict)
+    collection_paused: bool = False  # `pause_collection` is set: invoices are voided instead of charged
+    discount_count: int = 0  # subscription-level discounts (coupons) in force
 
     @property
     def current_period_start(self) -> datetime | None:
@@ -262,6 +271,7 @@ def _line(line: stripe.InvoiceLineItem) -> InvoiceLine:
     return InvoiceLine(
         description=line.description or "",
         amount=int(line.amount),
+        discount=sum(int(d.amount) for d in (getattr(line, "discount_amounts", None) or ())),
         currency=_currency(line.currency),
         period_start=_dt(line.period.start) or datetime.fromtimestamp(0, UTC),
         period_end=_dt(line.period.end) or datetime.fromtimestamp(0, UTC),
@@ -288,6 +298,7 @@ def _invoice(obj: stripe.Invoice) -> Invoice:
         lines=tuple(_line(line) for line in obj.lines.data),
         created=_dt(obj.created),
         billing_reason=obj.billing_reason,
+        total_discount=sum(int(d.amount) for d in (getattr(obj, "total_discount_amounts", None) or ())),
     )
 
 
@@ -316,6 +327,8 @@ def _subscription(obj: stripe.Subscription) -> Subscription:
         canceled_at=_dt(obj.canceled_at),
         ended_at=_dt(obj.ended_at),
         metadata=dict(obj.metadata or {}),
+        collection_paused=getattr(obj, "pause_collection", None) is not None,
+        discount_count=len(getattr(obj, "discounts", None) or ()),
     )
 
 
@@ -448,12 +461,18 @@ class StripeGateway:
         idempotency_key: str,
         metadata: dict[str, str],
         backdate_start: datetime | None = None,
+        payment_behavior: Literal["error_if_incomplete", "allow_incomplete"] = "error_if_incomplete",
     ) -> Subscription:
-        """A new subscription that exists only if its first payment succeeds (error_if_incomplete)."""
+        """A new subscription, its first invoice charged at once.
+
+        `error_if_incomplete`: it exists only if that payment succeeds (a 402 otherwise).
+        `allow_incomplete`: a refused payment leaves it `incomplete` with its first invoice open,
+        so a retry pays that same invoice (never a second subscription); Stripe expires it after 23 h.
+        """
         params: SubscriptionCreateParams = {
             "customer": customer_id,
             "items": [SubscriptionCreateParamsItem(price=i.price_id, quantity=i.quantity) for i in items],
-            "payment_behavior": "error_if_incomplete",
+            "payment_behavior": payment_behavior,
             "metadata": metadata,
         }
         if backdate_start is not None:
@@ -463,6 +482,84 @@ class StripeGateway:
         except stripe.StripeError as exc:
             raise _translate(exc) from exc
         return _subscription(obj)
+
+    def find_subscription(self, *, customer_id: str, metadata_key: str, metadata_value: str) -> Subscription | None:
+        """The customer's subscription tagged `metadata_key=metadata_value` (a creation whose answer was lost)."""
+        params: SubscriptionListParams = {"customer": customer_id, "status": "all", "limit": 100}
+        try:
+            found = self.client.v1.subscriptions.list(params)
+        except stripe.StripeError as exc:
+            raise _translate(exc) from exc
+        for obj in found.data:
+            if (obj.metadata or {}).get(metadata_key) == metadata_value:
+                return _subscription(obj)
+        return None
+
+    def cancel_subscription(self, subscription_id: str) -> Subscription:
+        """End a subscription now (used for an incomplete first subscription the customer gave up on)."""
+        try:
+            return _subscription(self.client.v1.subscriptions.cancel(subscription_id))
+        except stripe.StripeError as exc:
+            raise _translate(exc) from exc
+
+    def set_collection_paused(self, subscription_id: str, *, paused: bool, idempotency_key: str) -> Subscription:
+        """Stop (or resume) charging: while paused, Stripe voids each invoice it creates instead of collecting it.
+
+        The subscription, its items and its billing dates stay as they are, so resuming is exact.
+        """
+        params: SubscriptionUpdateParams = {"pause_collection": {"behavior": "void"} if paused else ""}
+        try:
+            obj = self.client.v1.subscriptions.update(subscription_id, params, {"idempotency_key": idempotency_key})
+        except stripe.StripeError as exc:
+            raise _translate(exc) from exc
+        return _subscription(obj)
+
+    def ensure_percent_coupon(self, percent: Decimal, *, currency: str) -> str:
+        """A `forever` percent-off coupon with a deterministic id (created once per account, then reused)."""
+        basis = int((percent * 100).to_integral_value())
+        if not 0 < basis <= 10_000:
+            raise ValueError("A coupon takes more than 0 and at most 100 percent")
+        coupon_id = f"tw-loyalty-{basis}"
+        try:
+            return self.client.v1.coupons.retrieve(coupon_id).id
+        except stripe.InvalidRequestError as exc:
+            if getattr(exc, "http_status", None) != 404:
+                raise _translate(exc) from exc
+        except stripe.StripeError as exc:
+            raise _translate(exc) from exc
+        params: CouponCreateParams = {
+            "id": coupon_id,
+            "percent_off": float(percent),
+            "duration": "forever",
+            "name": f"Loyalty {percent}%",
+            "metadata": {"tierwise": "renewal-loyalty"},
+        }
+        try:
+            return self.client.v1.coupons.create(params, {"idempotency_key": f"tw-coupon-{coupon_id}"}).id
+        except stripe.StripeError as exc:
+            raise _translate(exc) from exc
+
+    def set_subscription_coupon(
+        self, subscription_id: str, *, coupon_id: str | None, idempotency_key: str
+    ) -> Subscription:
+        """Replace the subscription's discounts by this coupon (None: remove them). Applies to invoices from now on."""
+        params: SubscriptionUpdateParams = {
+            "discounts": [SubscriptionUpdateParamsDiscount(coupon=coupon_id)] if coupon_id else "",
+            "proration_behavior": "none",
+        }
+        try:
+            obj = self.client.v1.subscriptions.update(subscription_id, params, {"idempotency_key": idempotency_key})
+        except stripe.StripeError as exc:
+            raise _translate(exc) from exc
+        return _subscription(obj)
+
+    def preview_next_invoice(self, *, customer_id: str, subscription_id: str) -> Invoice:
+        """The subscription's next regular invoice as Stripe will issue it (discounts and credit included)."""
+        params: InvoiceCreatePreviewParams = {"customer": customer_id, "subscription": subscription_id}
+        try:
+            return _invoice(self.client.v1.invoices.create_preview(params))
+        except stripe.StripeError as exc:
+            raise _translate(exc) from exc
 
     def retrieve_subscription(self, subscription_id: str) -> Subscription:
         try:
@@ -502,14 +599,13 @@ class StripeGateway:
         self, *, customer_id: str, subscription_id: str | None, changes: Sequence[ItemChange], proration_date: datetime
     ) -> Invoice:
         """The invoice the change would create at once (always_invoice), with its proration date pinned."""
-        details: InvoiceCreatePreviewParamsSubscriptionDetails = {
-            "items": self._preview_items(changes),
-            "proration_behavior": "always_invoice",
-            "proration_date": _ts(proration_date),
-        }
+        details: InvoiceCreatePreviewParamsSubscriptionDetails = {"items": self._preview_items(changes)}
         params: InvoiceCreatePreviewParams = {"customer": customer_id, "subscription_details": details}
         if subscription_id is not None:
             params["subscription"] = subscription_id
+            details["proration_behavior"] = "always_invoice"
+            details["proration_date"] = _ts(proration_date)
+        # A new subscription has nothing to prorate: its first invoice is the full first period from when it starts.
         try:
             return _invoice(self.client.v1.invoices.create_preview(params))
         except stripe.StripeError as exc:

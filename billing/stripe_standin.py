@@ -14,10 +14,15 @@ This layer owns what localstripe gets wrong or lacks:
   `proration_date`, `payment_behavior="pending_if_incomplete"` (the update is applied
   only when its invoice is paid; otherwise `pending_update` is set), interval changes
   that reset the cycle, `invoices/create_preview`, `invoices/{id}/pay|void`,
-  `invoice_payments`, `Idempotency-Key` replay (same key + same body = same answer).
+  `invoice_payments`, `Idempotency-Key` replay (same key + same body = same answer),
+  percent-off coupons (`/v1/coupons`) and subscription `discounts` (every invoice line
+  discounted, rounded once), `pause_collection` (invoices voided / left draft / uncollectible).
 - Proration as Stripe computes it, written independently of billing/proration.py so the
   two cross-check each other: by the second, unused time credited, remaining time charged.
-- Objects are scoped to the secret key that created them (one key = one Stripe account).
+- Objects are scoped to the secret key that created them (one key = one Stripe account),
+  localstripe's own charges, payment intents, payment methods, refunds, products and setup
+  intents included (owner recorded at creation, or derived from their customer); other
+  localstripe resources are refused rather than served unscoped.
 - Webhooks: `POST /_config/webhooks/{id}` (url, secret, optional events, and optional
   `api_key` to receive only that account's events), signed like Stripe
   (`Stripe-Signature: t=...,v1=HMAC-SHA256(secret, "t.payload")`), retried on failure.
@@ -76,6 +81,7 @@ def reset_state() -> None:
         pending_items={},
         webhook_accounts={},
         balances={},
+        coupons={},
     )
     ls.store.clear()
     ls_webhooks._webhooks.clear()
@@ -101,8 +107,11 @@ def _load(path: Path) -> None:
     with path.open("rb") as fh:
         blob = pickle.load(fh)  # noqa: S301 - our own dev-only state file
     STATE.update(blob["standin"])
+    STATE.setdefault("coupons", {})
     dict.update(ls.store, blob["localstripe"])
     ls_webhooks._webhooks.update(blob["webhooks"])
+    for price in STATE["prices"].values():  # state files from before products were scoped
+        STATE["owners"].setdefault(price["product"], price["_account"])
 
 
 # localstripe writes its whole store to /tmp/localstripe.pickle on every change, which
@@ -215,6 +224,8 @@ def export_item(sub: dict[str, Any], item: dict[str, Any]) -> dict[str, Any]:
 
 def export_subscription(sub: dict[str, Any]) -> dict[str, Any]:
     out = {k: v for k, v in sub.items() if not k.startswith("_") and k not in ("items",)}
+    out.setdefault("pause_collection", None)
+    out["discounts"] = [d["id"] for d in sub.get("_discounts") or []]
     out["items"] = list_object(
         [export_item(sub, i) for i in sub["items"]], f"/v1/subscription_items?subscription={sub['id']}"
     )
@@ -364,6 +375,7 @@ def charge_invoice(inv: dict[str, Any]) -> tuple[bool, dict[str, Any] | None]:
     pm = cus._get_default_payment_method_or_source()
     if pm is None:
         intent = ls.PaymentIntent(amount=due, currency=inv["currency"], customer=cus.id)
+        STATE["owners"][intent.id] = inv["_account"]
         inv["_payments"].append(intent.id)
         emit(inv["_account"], "invoice.payment_failed", export_invoice(inv))
         return False, {
@@ -372,6 +384,7 @@ def charge_invoice(inv: dict[str, Any]) -> tuple[bool, dict[str, Any] | None]:
             "message": "The customer has no default payment method.",
         }
     intent = ls.PaymentIntent(amount=due, currency=inv["currency"], customer=cus.id, payment_method=pm.id)
+    STATE["owners"][intent.id] = inv["_account"]
     intent._confirm(on_failure_now=lambda: None)
     inv["_payments"].append(intent.id)
     if intent.status == "succeeded":
@@ -417,14 +430,22 @@ def new_invoice(
     reason: str,
     period: tuple[int, int],
     preview: bool = False,
+    discounts: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     invoice_id = ("upcoming_in_" if preview else "in_") + secrets.token_hex(8)
+    in_force = [d for d in discounts or [] if d.get("end") is None or d["end"] > now()]
     for line in lines:
         line["invoice"] = None if preview else invoice_id
+        line["discount_amounts"] = [
+            {"amount": share(line["amount"], d["_basis"], 10_000), "discount": d["id"]}
+            for d in in_force
+            if line.get("discountable", True)
+        ]
     subtotal = sum(line["amount"] for line in lines)
+    discounted = sum(da["amount"] for line in lines for da in line["discount_amounts"])
     balance = STATE["balances"].get(customer, 0)  # negative = credit the customer holds
-    applied = max(balance, -subtotal) if subtotal > 0 else 0
-    total = subtotal
+    total = subtotal - discounted
+    applied = max(balance, -total) if total > 0 else 0
     due = max(total + applied, 0)
     inv = {
         "id": invoice_id,
@@ -440,6 +461,16 @@ def new_invoice(
         "subtotal_excluding_tax": subtotal,
         "total": total,
         "total_excluding_tax": total,
+        "discounts": [d["id"] for d in in_force],
+        "total_discount_amounts": [
+            {
+                "amount": sum(
+                    da["amount"] for line in lines for da in line["discount_amounts"] if da["discount"] == d["id"]
+                ),
+                "discount": d["id"],
+            }
+            for d in in_force
+        ],
         "amount_due": due,
         "amount_paid": 0,
         "amount_remaining": due,
@@ -472,7 +503,10 @@ def new_invoice(
     }
     if not preview:
         # Credit is consumed, and a negative total becomes more credit (Stripe never refunds it here).
-        STATE["balances"][customer] = min(balance + subtotal, 0) if subtotal < 0 else balance - applied
+        STATE["balances"][customer] = min(balance + total, 0) if total < 0 else balance - applied
+        for d in in_force:  # a `once` coupon is spent by the first invoice it discounts
+            if d["_duration"] == "once":
+                d["end"] = now()
         inv["ending_balance"] = STATE["balances"][customer]
         inv["status"] = "open"
         inv["number"] = f"SI-{len(STATE['invoices']) + 1:05d}"
@@ -724,6 +758,70 @@ def after_invoice_paid(inv: dict[str, Any]) -> None:
         emit(sub["_account"], "customer.subscription.updated", export_subscription(sub), {"status": "past_due"})
 
 
+def parse_pause_collection(value: Any) -> dict[str, Any] | None:
+    if value in ("", None):
+        return None
+    behavior = value.get("behavior") if isinstance(value, dict) else None
+    if behavior not in ("keep_as_draft", "mark_uncollectible", "void"):
+        raise StripeHTTPError(400, "pause_collection[behavior] must be keep_as_draft, mark_uncollectible or void.")
+    resumes_at = value.get("resumes_at")
+    return {"behavior": behavior, "resumes_at": as_int(resumes_at, "resumes_at") if resumes_at else None}
+
+
+def collect_paused(inv: dict[str, Any], sub: dict[str, Any]) -> bool:
+    """Stripe's pause_collection: the invoice is created but not charged (voided, left draft or uncollectible)."""
+    pause = sub.get("pause_collection")
+    if not pause or (pause.get("resumes_at") and pause["resumes_at"] <= now()):
+        return False
+    if pause["behavior"] == "void":
+        void(inv)
+    elif pause["behavior"] == "mark_uncollectible":
+        inv["status"] = "uncollectible"
+        inv["status_transitions"]["marked_uncollectible_at"] = now()
+        emit(inv["_account"], "invoice.marked_uncollectible", export_invoice(inv))
+    else:
+        inv["status"] = "draft"
+    return True
+
+
+def make_discounts(
+    account: str, specs: Any, *, subscription: str | None = None, customer: str | None = None
+) -> list[dict[str, Any]]:
+    """`discounts=[{coupon}]` (or "" for none) -> discount objects applied to every later invoice."""
+    if specs in ("", None):
+        return []
+    if not isinstance(specs, list):
+        raise StripeHTTPError(400, "discounts must be a list.", param="discounts")
+    out = []
+    for spec in specs:
+        coupon_id = spec.get("coupon") if isinstance(spec, dict) else None
+        if not coupon_id:
+            raise StripeHTTPError(400, "Each discount needs a coupon.", param="discounts")
+        coupon = coupon_of(account, str(coupon_id))
+        months = coupon.get("duration_in_months")
+        out.append(
+            {
+                "id": new_id("di_"),
+                "object": "discount",
+                "source": {"type": "coupon", "coupon": coupon["id"]},
+                "subscription": subscription,
+                "customer": customer,
+                "start": now(),
+                "end": add_interval(now(), "month", months) if coupon["duration"] == "repeating" and months else None,
+                "_basis": round(float(coupon["percent_off"]) * 100),
+                "_duration": coupon["duration"],
+            }
+        )
+    return out
+
+
+def coupon_of(account: str, coupon_id: str) -> dict[str, Any]:
+    coupon = STATE["coupons"].get(account, {}).get(coupon_id)
+    if coupon is None:
+        raise missing("coupon", coupon_id)
+    return coupon
+
+
 # --- Handlers -----------------------------------------------------------------------------------
 
 
@@ -782,10 +880,7 @@ async def create_price(request: web.Request) -> web.Response:
         raise StripeHTTPError(400, "recurring[interval] must be day, week, month or year.", param="recurring")
     if not data.get("product") or not data.get("currency"):
         raise StripeHTTPError(400, "product and currency are required.", param="product")
-    try:
-        ls.Product._api_retrieve(data["product"])
-    except UserError:
-        raise missing("product", data["product"]) from None
+    scoped_object(account, "products", str(data["product"]))
     lookup_key = data.get("lookup_key")
     if lookup_key and any(p["lookup_key"] == lookup_key and p["_account"] == account for p in STATE["prices"].values()):
         raise StripeHTTPError(400, f"A price with lookup_key {lookup_key!r} already exists.", param="lookup_key")
@@ -820,6 +915,52 @@ async def create_price(request: web.Request) -> web.Response:
     STATE["prices"][price["id"]] = price
     emit(account, "price.created", export_price(price))
     return json_ok(export_price(price))
+
+
+async def create_coupon(request: web.Request) -> web.Response:
+    account = account_of(request)
+    data = await form(request)
+    unknown = set(data) - {"id", "percent_off", "duration", "duration_in_months", "name", "metadata", "expand"}
+    if unknown:  # amount_off, currency_options, applies_to...: not simulated here
+        name = sorted(unknown)[0]
+        raise StripeHTTPError(400, f"Received unknown parameter: {name}", param=name)
+    try:
+        percent = float(data.get("percent_off", ""))
+    except ValueError:
+        raise StripeHTTPError(400, "percent_off is required (0 < percent_off <= 100).", param="percent_off") from None
+    if not 0 < percent <= 100:
+        raise StripeHTTPError(400, "percent_off must be more than 0 and at most 100.", param="percent_off")
+    duration = data.get("duration", "once")
+    if duration not in ("forever", "once", "repeating"):
+        raise StripeHTTPError(400, "duration must be forever, once or repeating.", param="duration")
+    coupon_id = str(data.get("id") or secrets.token_hex(4))
+    coupons = STATE["coupons"].setdefault(account, {})
+    if coupon_id in coupons:
+        raise StripeHTTPError(400, "Coupon already exists.", code="resource_already_exists", param="id")
+    coupons[coupon_id] = {
+        "id": coupon_id,
+        "object": "coupon",
+        "amount_off": None,
+        "created": now(),
+        "currency": None,
+        "duration": duration,
+        "duration_in_months": as_int(data["duration_in_months"], "duration_in_months")
+        if data.get("duration_in_months")
+        else None,
+        "livemode": False,
+        "max_redemptions": None,
+        "metadata": data.get("metadata") or {},
+        "name": data.get("name"),
+        "percent_off": percent,
+        "redeem_by": None,
+        "times_redeemed": 0,
+        "valid": True,
+    }
+    return json_ok(coupons[coupon_id])
+
+
+async def retrieve_coupon(request: web.Request) -> web.Response:
+    return json_ok(coupon_of(account_of(request), request.match_info["id"]))
 
 
 async def retrieve_price(request: web.Request) -> web.Response:
@@ -891,13 +1032,14 @@ async def create_subscription(request: web.Request) -> web.Response:
         "collection_method": "charge_automatically",
         "livemode": False,
         "default_payment_method": None,
-        "discounts": [],
         "trial_end": None,
         "trial_start": None,
+        "pause_collection": None,
         "items": items,
         "_account": account,
         "_pending": None,
     }
+    sub["_discounts"] = make_discounts(account, data.get("discounts"), subscription=sub["id"], customer=cus.id)
     lines = [
         line(
             sub_id=sub["id"],
@@ -921,6 +1063,7 @@ async def create_subscription(request: web.Request) -> web.Response:
         currency=currency,
         reason="subscription_create",
         period=(start, end),
+        discounts=sub["_discounts"],
     )
     sub["latest_invoice"] = inv["id"]
     if behavior == "default_incomplete":
@@ -963,6 +1106,8 @@ async def update_subscription(request: web.Request) -> web.Response:
         "cancel_at_period_end",
         "metadata",
         "cancel_at",
+        "discounts",
+        "pause_collection",
     }
     unknown = set(data) - known
     if unknown:  # Stripe rejects what it does not know; so do we (e.g. localstripe's old `prorate`)
@@ -981,7 +1126,9 @@ async def update_subscription(request: web.Request) -> web.Response:
         "pending_if_incomplete",
     ):
         raise StripeHTTPError(400, "Invalid payment_behavior.", param="payment_behavior")
-    if payment_behavior == "pending_if_incomplete" and ({"metadata", "cancel_at_period_end", "cancel_at"} & set(data)):
+    if payment_behavior == "pending_if_incomplete" and (
+        {"metadata", "cancel_at_period_end", "cancel_at", "discounts", "pause_collection"} & set(data)
+    ):
         raise StripeHTTPError(
             400, "pending_if_incomplete updates may only change items and proration.", param="payment_behavior"
         )
@@ -997,6 +1144,12 @@ async def update_subscription(request: web.Request) -> web.Response:
     if data.get("metadata"):
         previous["metadata"] = dict(sub["metadata"])
         sub["metadata"].update(data["metadata"])
+    if "pause_collection" in data:
+        previous["pause_collection"] = sub.get("pause_collection")
+        sub["pause_collection"] = parse_pause_collection(data["pause_collection"])
+    if "discounts" in data:
+        previous["discounts"] = [d["id"] for d in sub.get("_discounts") or []]
+        sub["_discounts"] = make_discounts(account, data["discounts"], subscription=sub["id"], customer=sub["customer"])
     if "items" in data:
         at = as_int(data["proration_date"], "proration_date") if data.get("proration_date") else now()
         new_items = resolve_items(account, sub, data["items"])
@@ -1015,9 +1168,13 @@ async def update_subscription(request: web.Request) -> web.Response:
                 currency=sub["currency"],
                 reason="subscription_update",
                 period=period or (at, sub["current_period_end"]),
+                discounts=sub.get("_discounts"),
             )
             sub["latest_invoice"] = inv["id"]
-            paid, error = charge_invoice(inv)
+            if collect_paused(inv, sub):
+                paid, error = True, None  # nothing collected while paused; the change itself applies
+            else:
+                paid, error = charge_invoice(inv)
             if paid:
                 previous.update(apply_items(sub, new_items, period))
             elif payment_behavior == "pending_if_incomplete":
@@ -1100,6 +1257,7 @@ async def preview_invoice(request: web.Request) -> web.Response:
             reason="subscription_update",
             period=period or (at, sub["current_period_end"]),
             preview=True,
+            discounts=sub.get("_discounts"),
         )
     else:
         items = resolve_items(account, None, details.get("items") or [])
@@ -1128,6 +1286,7 @@ async def preview_invoice(request: web.Request) -> web.Response:
             reason="subscription_create",
             period=(at, end),
             preview=True,
+            discounts=make_discounts(account, details.get("discounts") or data.get("discounts"), customer=cus.id),
         )
     return json_ok(export_invoice(inv))
 
@@ -1276,9 +1435,10 @@ async def advance_subscription(request: web.Request) -> web.Response:
         currency=sub["currency"],
         reason="subscription_cycle",
         period=(start, end),
+        discounts=sub.get("_discounts"),
     )
     sub["latest_invoice"] = inv["id"]
-    paid, _ = charge_invoice(inv)
+    paid = collect_paused(inv, sub) or charge_invoice(inv)[0]
     if not paid:
         previous["status"] = sub["status"]
         sub["status"] = "past_due"
@@ -1371,8 +1531,118 @@ async def persist_middleware(request: web.Request, handler: Any) -> web.StreamRe
             _save()
 
 
+# localstripe's own resources, reachable through this layer only scoped to the key's account: an object is
+# visible to the account that created it, or whose customer (or charge / payment intent) it belongs to.
+SCOPED_RESOURCES: dict[str, Any] = {
+    "charges": ls.Charge,
+    "payment_intents": ls.PaymentIntent,
+    "payment_methods": ls.PaymentMethod,
+    "refunds": ls.Refund,
+    "products": ls.Product,
+    "setup_intents": ls.SetupIntent,
+}
+LIST_FILTERS = {"customer", "payment_intent", "charge", "type", "active"}
+
+
+def owner_of(obj: Any, _depth: int = 0) -> str | None:
+    """The account (secret key) an object of localstripe's belongs to; None: nobody's (invisible)."""
+    direct = STATE["owners"].get(obj.id)
+    if direct:
+        return direct
+    customer = getattr(obj, "customer", None)
+    if isinstance(customer, str) and customer:
+        return STATE["owners"].get(customer)
+    for ref, cls in (("charge", ls.Charge), ("payment_intent", ls.PaymentIntent)):
+        ref_id = getattr(obj, ref, None)
+        if isinstance(ref_id, str) and ref_id and _depth < 2:
+            try:
+                return owner_of(cls._api_retrieve(ref_id), _depth + 1)
+            except UserError:
+                return None
+    return None
+
+
+def scoped_object(account: str, collection: str, obj_id: str) -> Any:
+    cls = SCOPED_RESOURCES[collection]
+    try:
+        obj = cls._api_retrieve(obj_id)
+    except UserError:
+        raise missing(cls.object, obj_id) from None
+    if owner_of(obj) != account:
+        raise missing(cls.object, obj_id)  # another account's object does not exist for this key
+    return obj
+
+
+def scoped_list(account: str, collection: str, data: dict[str, Any], url: str) -> web.Response:
+    cls = SCOPED_RESOURCES[collection]
+    data.pop("expand", None)
+    limit = as_int(data.pop("limit", 10), "limit")
+    data.pop("starting_after", None)
+    unknown = set(data) - LIST_FILTERS
+    if unknown:
+        name = sorted(unknown)[0]
+        raise StripeHTTPError(400, f"Received unknown parameter: {name}", param=name)
+    if data.get("customer"):
+        customer_of(account, str(data["customer"]))  # 404 for a customer of another account
+    objects = [
+        obj
+        for key, obj in ls.store.items()
+        if key.startswith(cls.object + ":")
+        and owner_of(obj) == account
+        and all(str(getattr(obj, name, None)) == str(value) for name, value in data.items() if name != "active")
+        and ("active" not in data or bool(getattr(obj, "active", True)) == as_bool(data["active"]))
+    ]
+    objects.sort(key=lambda o: o.created, reverse=True)
+    return json_ok(list_object([o._export() for o in objects[: max(1, min(limit, 100))]], url))
+
+
+def check_references(account: str, data: dict[str, Any]) -> None:
+    """A new object may only point at the key's own customer, charge, payment intent or payment method."""
+    if data.get("customer"):
+        customer_of(account, str(data["customer"]))
+    for name, collection in (("charge", "charges"), ("payment_intent", "payment_intents")):
+        if data.get(name):
+            scoped_object(account, collection, str(data[name]))
+    payment_method = str(data.get("payment_method") or "")
+    if ls.store.get(f"payment_method:{payment_method}") is not None:  # test tokens (pm_card_visa) are not objects
+        scoped_object(account, "payment_methods", payment_method)
+
+
 async def localstripe_fallback(request: web.Request) -> web.StreamResponse:
-    """Everything this layer does not own goes to localstripe's own handlers (with its middlewares)."""
+    """What this layer does not own goes to localstripe's own handlers (with its middlewares), scoped per key.
+
+    Under /v1/ only the resources in SCOPED_RESOURCES (and a customer's own sub-resources) are
+    offered, each checked against the key's account; localstripe's other resources (plans,
+    subscription items, invoice items, events, balance...) are not part of the API billing speaks
+    and are refused rather than served unscoped.
+    """
+    parts = request.path.strip("/").split("/")
+    if parts[0] == "v1":
+        account = account_of(request)
+        collection = parts[1] if len(parts) > 1 else ""
+        obj_id = parts[2] if len(parts) > 2 else ""
+        if collection == "customers" and obj_id:
+            customer_of(account, obj_id)
+        elif collection in SCOPED_RESOURCES:
+            if obj_id:
+                scoped_object(account, collection, obj_id)
+                if request.method == "POST":
+                    check_references(account, await form(request))
+            elif request.method == "GET":
+                return scoped_list(account, collection, dict(await form(request)), request.path)
+            elif request.method == "POST":
+                check_references(account, await form(request))
+                response = await _dispatch_to_localstripe(request)
+                if response.status < 300 and isinstance(response, web.Response) and response.body:
+                    created = json.loads(bytes(response.body))  # type: ignore[arg-type]
+                    STATE["owners"][created["id"]] = account
+                return response
+        else:
+            raise StripeHTTPError(404, f"Unrecognized request URL ({request.method}: {request.path}).")
+    return await _dispatch_to_localstripe(request)
+
+
+async def _dispatch_to_localstripe(request: web.Request) -> web.StreamResponse:
     match = await ls_server.app.router.resolve(request)
     if match.http_exception is not None:
         raise StripeHTTPError(
@@ -1397,6 +1667,8 @@ def build_app() -> web.Application:
     r.add_get("/v1/prices", list_prices)
     r.add_get("/v1/prices/{id}", retrieve_price)
     r.add_post("/v1/prices/{id}", update_price)
+    r.add_post("/v1/coupons", create_coupon)
+    r.add_get("/v1/coupons/{id}", retrieve_coupon)
     r.add_post("/v1/subscriptions", create_subscription)
     r.add_get("/v1/subscriptions", list_subscriptions)
     r.add_get("/v1/subscriptions/{id}", retrieve_subscription)

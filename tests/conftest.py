@@ -178,8 +178,10 @@ def browser_page(live_server) -> Iterator:
     executable = chromium_path()
     previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
     os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"  # Playwright's sync API runs an event loop
+    from django.db import connections
     from playwright.sync_api import sync_playwright
 
+    connections.close_all()  # else the pre-Playwright connection is orphaned and blocks dropping the test DB
     with sync_playwright() as pw:
         browser = pw.chromium.launch(
             executable_path=executable,
@@ -199,6 +201,8 @@ def browser_page(live_server) -> Iterator:
             yield page
         finally:
             browser.close()
+            # Playwright's greenlets give Django a fresh connection context; close what it opened.
+            connections.close_all()
             if previous is None:
                 os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
             else:

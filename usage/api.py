@@ -152,12 +152,11 @@ class AccountEntitlementsViewSet(TenantScopedViewSet):
         )
     )
     def retrieve(self, request: Request, external_id: str) -> Response:
-        account = selectors.get_account(self.tenant, external_id)
-        entitlements = selectors.get_account_entitlements(self.tenant, account=account)
+        entitlements = selectors.get_account_entitlements(self.tenant, external_id=external_id)
         plan = entitlements.plan
         return Response(
             {
-                "account": account.external_id,
+                "account": entitlements.external_id,
                 "tier": {"key": plan.tier_key, "name": plan.tier_name} if plan.tier_key else None,
                 "addons": list(plan.addon_keys),
                 "grants": list(plan.grant_labels),
@@ -197,10 +196,11 @@ class EntitlementCheckViewSet(TenantScopedViewSet):
     @extend_schema(request=CheckInSerializer, responses={200: CheckOutSerializer})
     def create(self, request: Request) -> Response:
         external_id, feature, quantity = _parse_check(read_json_body(request, max_bytes=16 * 1024))
-        account = selectors.get_account(self.tenant, external_id)
-        answer = selectors.check_entitlement(self.tenant, account=account, feature_key=feature, quantity=quantity)
+        answer = selectors.check_entitlement(
+            self.tenant, external_id=external_id, feature_key=feature, quantity=quantity
+        )
         if answer.record_gate_hit:
             services.record_feature_gate_hit(
-                self.tenant, account=account, feature_key=feature, quantity=quantity, reason=answer.reason
+                self.tenant, account_id=answer.account_id, feature_key=feature, quantity=quantity, reason=answer.reason
             )
         return Response(answer.as_dict())

@@ -1,11 +1,12 @@
 from django.apps import AppConfig
-from django.db.models.signals import post_save
+from django.db.models.signals import post_delete, post_save
 
 
 class UsageConfig(AppConfig):
     name = "usage"
 
     def ready(self) -> None:
+        from accounts.models import CustomerAccount
         from billing.signals import license_changed
         from catalog.models import Meter
         from usage import receivers
@@ -14,3 +15,10 @@ class UsageConfig(AppConfig):
         license_changed.connect(receivers.on_license_changed, dispatch_uid="usage.on_license_changed")
         # Rollups only exist for meters known at ingest time; a new or changed meter is rebuilt.
         post_save.connect(receivers.on_meter_saved, sender=Meter, dispatch_uid="usage.on_meter_saved")
+        # Answers are cached by external id: deleting or editing an account must drop them.
+        post_save.connect(
+            receivers.on_account_saved_or_deleted, sender=CustomerAccount, dispatch_uid="usage.on_account_saved"
+        )
+        post_delete.connect(
+            receivers.on_account_saved_or_deleted, sender=CustomerAccount, dispatch_uid="usage.on_account_deleted"
+        )

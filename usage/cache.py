@@ -1,6 +1,8 @@
 """Cached entitlement answers with version tokens, so a stale answer can't survive a change.
 
-Two parts are cached per account, because they change at different rates:
+Entries are keyed by (tenant id, the account's external id), the vendor's own handle, so
+a warm check reads no table at all. Two parts are cached per account, because they change
+at different rates:
 - the *plan* (licence + add-ons + grants applied to the catalog): changes on licence change;
 - the *usage* (current meter values): changes on every ingest that touches a meter.
 
@@ -31,12 +33,12 @@ USAGE = "usage"
 ENTRY_TTL_SECONDS = 3600
 
 
-def _version_key(kind: str, tenant_id: int, account_id: int) -> str:
-    return f"tw:usage:{kind}:ver:{tenant_id}:{account_id}"
+def _version_key(kind: str, tenant_id: int, ref: str) -> str:
+    return f"tw:usage:{kind}:ver:{tenant_id}:{ref}"
 
 
-def _entry_key(kind: str, tenant_id: int, account_id: int) -> str:
-    return f"tw:usage:{kind}:entry:{tenant_id}:{account_id}"
+def _entry_key(kind: str, tenant_id: int, ref: str) -> str:
+    return f"tw:usage:{kind}:entry:{tenant_id}:{ref}"
 
 
 @dataclass
@@ -44,19 +46,19 @@ class Lookup:
     """What one round trip found: current tokens and any entries still valid under them."""
 
     tenant_id: int
-    account_id: int
+    ref: str
     plan_version: str
     usage_version: str
     plan: Any | None
     usage: Any | None
 
 
-def lookup(tenant_id: int, account_id: int, *, now: datetime.datetime) -> Lookup:
+def lookup(tenant_id: int, ref: str, *, now: datetime.datetime) -> Lookup:
     keys = [
-        _version_key(PLAN, tenant_id, account_id),
-        _version_key(USAGE, tenant_id, account_id),
-        _entry_key(PLAN, tenant_id, account_id),
-        _entry_key(USAGE, tenant_id, account_id),
+        _version_key(PLAN, tenant_id, ref),
+        _version_key(USAGE, tenant_id, ref),
+        _entry_key(PLAN, tenant_id, ref),
+        _entry_key(USAGE, tenant_id, ref),
     ]
     found = cache.get_many(keys)
     versions = []
@@ -76,13 +78,13 @@ def lookup(tenant_id: int, account_id: int, *, now: datetime.datetime) -> Lookup
             expired = valid_until is not None and now >= valid_until
             entry = None if stored_version != version or expired else value
         entries.append(entry)
-    return Lookup(tenant_id, account_id, versions[0], versions[1], entries[0], entries[1])
+    return Lookup(tenant_id, ref, versions[0], versions[1], entries[0], entries[1])
 
 
 def store(
     kind: str,
     tenant_id: int,
-    account_id: int,
+    ref: str,
     *,
     version: str,
     value: Any,
@@ -92,14 +94,14 @@ def store(
     timeout = ENTRY_TTL_SECONDS
     if valid_until is not None:
         timeout = max(1, min(timeout, int((valid_until - now).total_seconds()) + 1))
-    cache.set(_entry_key(kind, tenant_id, account_id), (version, valid_until, value), timeout=timeout)
+    cache.set(_entry_key(kind, tenant_id, ref), (version, valid_until, value), timeout=timeout)
 
 
-def invalidate(kinds: Iterable[str], tenant_id: int, account_ids: Iterable[int]) -> None:
+def invalidate(kinds: Iterable[str], tenant_id: int, refs: Iterable[str]) -> None:
     """Give the accounts new tokens. Call after commit (transaction.on_commit)."""
     tokens = {}
-    for account_id in set(account_ids):
+    for ref in set(refs):
         for kind in kinds:
-            tokens[_version_key(kind, tenant_id, account_id)] = uuid.uuid4().hex
+            tokens[_version_key(kind, tenant_id, ref)] = uuid.uuid4().hex
     if tokens:
         cache.set_many(tokens, timeout=None)

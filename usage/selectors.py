@@ -133,6 +133,7 @@ class UpgradeHint:
 @dataclass(frozen=True)
 class CheckAnswer:
     account: str
+    account_id: int
     feature: str
     quantity: int
     allowed: bool
@@ -163,9 +164,13 @@ class CheckAnswer:
 
 @dataclass
 class AccountEntitlements:
-    account: CustomerAccount
+    external_id: str
     plan: Plan
     usage: dict[int, MeterUsage] = field(default_factory=dict)
+
+    @property
+    def account_id(self) -> int:
+        return self.plan.account_id
 
     def feature_state(self, rule: FeatureRule) -> FeatureState:
         return _feature_state(rule, self.plan, self.usage)
@@ -438,22 +443,27 @@ def _feature_state(rule: FeatureRule, plan: Plan, usage: dict[int, MeterUsage]) 
 
 
 def get_account_entitlements(
-    tenant: Tenant, *, account: CustomerAccount, now: datetime.datetime | None = None
+    tenant: Tenant,
+    *,
+    external_id: str | None = None,
+    account: CustomerAccount | None = None,
+    now: datetime.datetime | None = None,
 ) -> AccountEntitlements:
-    """The account's plan and current usage, from the cache when its tokens are current."""
+    """The account's plan and current usage, from the cache when its tokens are current.
+
+    Cached by the vendor's external id, so a warm answer needs no database read at all;
+    an unknown (or another tenant's) external id is NotFound, from the database on a miss.
+    """
     now = now or timezone.now()
-    found = cache.lookup(tenant.pk, account.pk, now=now)
+    ref = external_id if external_id is not None else account.external_id
+    found = cache.lookup(tenant.pk, ref, now=now)
     plan = found.plan
     if plan is None:
+        if account is None:
+            account = get_account(tenant, ref)
         plan = compute_plan(tenant, account=account, now=now)
         cache.store(
-            cache.PLAN,
-            tenant.pk,
-            account.pk,
-            version=found.plan_version,
-            value=plan,
-            valid_until=plan.valid_until,
-            now=now,
+            cache.PLAN, tenant.pk, ref, version=found.plan_version, value=plan, valid_until=plan.valid_until, now=now
         )
     usage = found.usage
     if usage is not None and usage[0] != found.plan_version:
@@ -462,15 +472,9 @@ def get_account_entitlements(
         values, valid_until = compute_usage(tenant, plan=plan, now=now)
         usage = (found.plan_version, values)
         cache.store(
-            cache.USAGE,
-            tenant.pk,
-            account.pk,
-            version=found.usage_version,
-            value=usage,
-            valid_until=valid_until,
-            now=now,
+            cache.USAGE, tenant.pk, ref, version=found.usage_version, value=usage, valid_until=valid_until, now=now
         )
-    return AccountEntitlements(account=account, plan=plan, usage=usage[1])
+    return AccountEntitlements(external_id=ref, plan=plan, usage=usage[1])
 
 
 def upgrade_hint(tenant: Tenant, *, plan: Plan, feature_key: str, needed: int) -> UpgradeHint | None:
@@ -488,13 +492,13 @@ def upgrade_hint(tenant: Tenant, *, plan: Plan, feature_key: str, needed: int) -
 
 
 def check_entitlement(
-    tenant: Tenant, *, account: CustomerAccount, feature_key: str, quantity: int, now: datetime.datetime | None = None
+    tenant: Tenant, *, external_id: str, feature_key: str, quantity: int, now: datetime.datetime | None = None
 ) -> CheckAnswer:
     """May the account use `quantity` more of the feature now? Reads only; the caller records gate hits."""
     from usage.errors import InvalidInput, UsageErrorCode
 
     now = now or timezone.now()
-    entitlements = get_account_entitlements(tenant, account=account, now=now)
+    entitlements = get_account_entitlements(tenant, external_id=external_id, now=now)
     rule = entitlements.plan.features.get(feature_key)
     if rule is None:
         if not Feature.objects.for_tenant(tenant).filter(key=feature_key).exists():
@@ -548,7 +552,8 @@ def check_entitlement(
         else None
     )
     return CheckAnswer(
-        account=account.external_id,
+        account=external_id,
+        account_id=entitlements.account_id,
         feature=feature_key,
         quantity=quantity,
         allowed=allowed,

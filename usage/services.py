@@ -16,6 +16,7 @@ from __future__ import annotations
 import datetime
 import io
 import json
+import re
 import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
@@ -44,6 +45,10 @@ MAX_DISTINCT_VALUE_LENGTH = 200
 MAX_FUTURE_SKEW = datetime.timedelta(minutes=5)
 # Integers a meter adds up; kept well inside bigint so a day's sum can't overflow.
 MAX_METER_VALUE = 10**15
+# external_id_validator.regex is lazy (a proxy per access): compile it once for the hot loop.
+_EXTERNAL_ID = re.compile(external_id_validator.regex.pattern)
+# One encoder: json.dumps(..., separators=...) would build a new JSONEncoder per event.
+_encode_properties = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 _EVENT_NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.:/-")
 _ADVISORY_LOCK_NAMESPACE = 0x75736167  # "usag": ingest takes it shared, rebuild exclusive, per tenant
 
@@ -149,9 +154,8 @@ def ingest_events(
     results: list[dict[str, Any]] = [None] * len(events)  # type: ignore[list-item]
     pending: list[tuple[int, str, str, datetime.datetime, str, dict]] = []
     external_ids: set[str] = set()
-    dumps = json.dumps
     fromisoformat = datetime.datetime.fromisoformat
-    id_regex = external_id_validator.regex
+    id_regex = _EXTERNAL_ID
 
     # The tight loop: plain type checks, no serializer objects.
     for index, raw in enumerate(events):
@@ -178,6 +182,8 @@ def ingest_events(
             errors["idempotency_key"] = ["Required: a non-empty string unique per event."]
         elif len(key) > MAX_KEY_LENGTH:
             errors["idempotency_key"] = [f"At most {MAX_KEY_LENGTH} characters."]
+        elif not key.isprintable():
+            errors["idempotency_key"] = ["Use printable characters only."]
         stamp = raw.get("timestamp")
         occurred_at = None
         if type(stamp) is not str:
@@ -185,20 +191,21 @@ def ingest_events(
         else:
             try:
                 occurred_at = fromisoformat(stamp)
-            except ValueError:
-                errors["timestamp"] = ["Not an ISO 8601 date-time."]
+                if occurred_at.tzinfo is not None:
+                    occurred_at = occurred_at.astimezone(UTC)
+            except (ValueError, OverflowError):  # overflow: e.g. year 9999 at UTC-5
+                errors["timestamp"] = ["Not an ISO 8601 date-time (or out of range)."]
+                occurred_at = None
             else:
                 if occurred_at.tzinfo is None:
                     errors["timestamp"] = ["Include a time zone (e.g. 'Z' or '+00:00')."]
                     occurred_at = None
-                else:
-                    occurred_at = occurred_at.astimezone(UTC)
-                    if occurred_at > latest:
-                        errors["timestamp"] = ["Too far in the future (more than 5 minutes ahead)."]
-                    elif occurred_at < earliest:
-                        errors["timestamp"] = [
-                            f"Older than this tenant's late-arrival window of {tenant.event_late_arrival_days} days."
-                        ]
+                elif occurred_at > latest:
+                    errors["timestamp"] = ["Too far in the future (more than 5 minutes ahead)."]
+                elif occurred_at < earliest:
+                    errors["timestamp"] = [
+                        f"Older than this tenant's late-arrival window of {tenant.event_late_arrival_days} days."
+                    ]
         properties = raw.get("properties")
         if properties is None:
             properties = {}
@@ -223,8 +230,19 @@ def ingest_events(
                 "errors": {"account": [f"Unknown account {account!r}."]},
             }
             continue
-        encoded = dumps(properties, separators=(",", ":"), ensure_ascii=False)
-        if len(encoded) > MAX_PROPERTIES_BYTES and len(encoded.encode()) > MAX_PROPERTIES_BYTES:
+        encoded = _encode_properties(properties)
+        try:
+            size = len(encoded.encode())
+        except UnicodeEncodeError:
+            size = -1  # a lone surrogate (e.g. "\ud800"): not text PostgreSQL or SQLite can store
+        if size < 0 or "\\u0000" in encoded:
+            results[index] = {
+                "index": index,
+                "status": REJECTED,
+                "errors": {"properties": ["Strings may not contain NUL characters or unpaired surrogates."]},
+            }
+            continue
+        if size > MAX_PROPERTIES_BYTES:
             results[index] = {
                 "index": index,
                 "status": REJECTED,
@@ -246,7 +264,13 @@ def ingest_events(
 
     outcome = IngestResult(results=results)
     if rows:
-        new_keys, touched = write_events(tenant.pk, rows, specs_by_event=specs_by_event, received_at=now)
+        new_keys, touched = write_events(
+            tenant.pk,
+            rows,
+            specs_by_event=specs_by_event,
+            received_at=now,
+            external_ids={account_id: external_id for external_id, account_id in accounts.items()},
+        )
         outcome.touched_account_ids = touched
         for row in rows:
             results[row[0]] = {"index": row[0], "status": ACCEPTED if row[4] in new_keys else DUPLICATE}
@@ -291,12 +315,18 @@ def _copy_escape(value: str) -> str:
 
 
 def write_events(
-    tenant_id: int, rows: Sequence[_Row], *, specs_by_event: dict[str, list[MeterSpec]], received_at: datetime.datetime
+    tenant_id: int,
+    rows: Sequence[_Row],
+    *,
+    specs_by_event: dict[str, list[MeterSpec]],
+    received_at: datetime.datetime,
+    external_ids: dict[int, str] | None = None,
 ) -> tuple[set[str], set[int]]:
     """Store validated events whose key is new for the tenant, and their rollups, in one transaction.
 
     Returns the keys that were new (accepted) and the accounts whose meter values changed.
     Callers have validated rows; this trusts them. Used by ingest, gate hits and the demo seed.
+    `external_ids` (account id -> external id) spares a lookup for cache invalidation.
     """
     vendor = connection.vendor
     ensure_event_partitions({datetime.date(r[3].year, r[3].month, 1) for r in rows})
@@ -352,7 +382,15 @@ def write_events(
             )
         touched = _upsert_rollups(cursor, tenant_id, fresh, specs_by_event, vendor=vendor, now=received_at)
         if touched:
-            transaction.on_commit(lambda: cache.invalidate([cache.USAGE], tenant_id, touched))
+            # Cached answers are keyed by external id (a warm check reads no table).
+            if external_ids is None:
+                external_ids = dict(
+                    CustomerAccount.objects.for_tenant(tenant_id)
+                    .filter(pk__in=touched)
+                    .values_list("id", "external_id")
+                )
+            refs = [external_ids[account_id] for account_id in touched if account_id in external_ids]
+            transaction.on_commit(lambda: cache.invalidate([cache.USAGE], tenant_id, refs))
     return new_keys, touched
 
 
@@ -449,7 +487,7 @@ def _upsert_rollups(
 def record_feature_gate_hit(
     tenant: Tenant,
     *,
-    account: CustomerAccount,
+    account_id: int,
     feature_key: str,
     quantity: int,
     reason: str,
@@ -459,7 +497,7 @@ def record_feature_gate_hit(
     now = now or timezone.now()
     properties = {"feature": feature_key, "quantity": quantity, "reason": reason}
     encoded = json.dumps(properties, separators=(",", ":"))
-    row: _Row = (0, account.pk, FEATURE_GATE_HIT_EVENT, now, f"gate:{uuid.uuid4().hex}", properties, encoded)
+    row: _Row = (0, account_id, FEATURE_GATE_HIT_EVENT, now, f"gate:{uuid.uuid4().hex}", properties, encoded)
     write_events(tenant.pk, [row], specs_by_event=meters_by_event(tenant.pk), received_at=now)
 
 
@@ -551,6 +589,6 @@ def rebuild_rollups(tenant: Tenant, *, meter_ids: Iterable[int] | None = None) -
                     [meter.pk, p, *params, p],
                 )
             written += cursor.rowcount
-        account_ids = list(CustomerAccount.objects.for_tenant(tenant).values_list("id", flat=True))
-        transaction.on_commit(lambda: cache.invalidate([cache.USAGE], tenant.pk, account_ids))
+        refs = list(CustomerAccount.objects.for_tenant(tenant).values_list("external_id", flat=True))
+        transaction.on_commit(lambda: cache.invalidate([cache.USAGE], tenant.pk, refs))
     return written

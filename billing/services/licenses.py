@@ -7,6 +7,7 @@ licence) or through plan-change settlement (billing/services/plan_changes.py).
 
 from __future__ import annotations
 
+import logging
 import uuid
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -19,7 +20,7 @@ from django.utils import timezone
 
 from accounts.models import CustomerAccount, Tenant
 from accounts.services import Actor, actor_label, record_audit, snapshot
-from billing.errors import BillingErrorCode, Conflict, InvalidInput
+from billing.errors import BillingErrorCode, Conflict, InvalidInput, TierwiseError
 from billing.models import GrantKind, License, LicenseChange, LicenseGrant, LicenseStatus
 from billing.proration import add_interval
 from billing.signals import license_changed
@@ -27,6 +28,7 @@ from billing.stripe_client import Subscription
 from catalog.models import AddOn, GovernanceState, Price, Tier
 from catalog.pricing import apply_percent, round_half_up
 
+log = logging.getLogger(__name__)
 MAX_GRANT_DAYS = 366
 STRIPE_STATUS = {
     "active": LicenseStatus.ACTIVE,
@@ -133,7 +135,9 @@ def record_change(
     )
 
 
-def _audit(license: License, *, actor: Actor, action: str, before: dict[str, Any]) -> None:
+def _audit(
+    license: License, *, actor: Actor, action: str, before: dict[str, Any], extra: dict[str, Any] | None = None
+) -> None:
     after = snapshot(license, LICENSE_AUDIT_FIELDS)
     changed = {k for k in after if before.get(k) != after.get(k)}
     record_audit(
@@ -142,7 +146,7 @@ def _audit(license: License, *, actor: Actor, action: str, before: dict[str, Any
         action=action,
         obj=license,
         before={k: before.get(k) for k in changed},
-        after={k: after[k] for k in changed},
+        after={**{k: after[k] for k in changed}, **(extra or {})},
     )
 
 
@@ -256,58 +260,129 @@ def provision_license(
 # --- Revoke / suspend / restore ---------------------------------------------------------------------
 
 
+def _collection_key(license: License, *, paused: bool) -> str:
+    # One key per hold/restore cycle (the licence's change count moves with each), the same on a retry.
+    cycle = LicenseChange.objects.for_tenant(license.tenant_id).filter(license=license).count()
+    return f"tw-lic-{license.pk}-collection-{'pause' if paused else 'resume'}-{cycle}"
+
+
+def _set_collection(tenant: Tenant, license: License, *, paused: bool) -> bool:
+    """Stop (or resume) charging in Stripe, before our row changes and outside any transaction.
+
+    Returns whether Stripe was asked. Unreachable or refusing Stripe raises, and nothing of ours
+    has changed, so the staff member can simply try again.
+    """
+    from billing.services.plan_changes import rejected, unavailable
+    from billing.services.stripe_accounts import stripe_for
+    from billing.stripe_client import StripeRejected, StripeUnavailable
+
+    if not license.stripe_subscription_id:
+        return False
+    gateway = stripe_for(tenant)
+    try:
+        subscription = gateway.retrieve_subscription(license.stripe_subscription_id)
+        if subscription.status in ("canceled", "incomplete_expired"):
+            return False  # nothing left to collect
+        if subscription.collection_paused != paused:
+            gateway.set_collection_paused(
+                license.stripe_subscription_id, paused=paused, idempotency_key=_collection_key(license, paused=paused)
+            )
+    except StripeUnavailable as exc:
+        raise unavailable(exc) from exc
+    except StripeRejected as exc:
+        raise rejected(exc) from exc
+    return True
+
+
+def _held_mrr(license: License) -> int:
+    """The MRR the licence had when the hold began (restore puts back exactly that)."""
+    hold = (
+        LicenseChange.objects.for_tenant(license.tenant_id)
+        .filter(license=license, kind__in=["revoke", "suspend"])
+        .order_by("-effective_at", "-id")
+        .first()
+    )
+    return hold.mrr_before if hold is not None else license.mrr
+
+
 def _hold(tenant: Tenant, *, license: License, actor: Actor, reason: str, status: str, kind: str) -> License:
     if not reason.strip():
         raise InvalidInput("Invalid input.", details={"reason": ["Say why."]})
-    license = _lock(tenant, license)
-    if license.held_from_status:
+    if license.tenant_id != tenant.pk:
+        raise InvalidInput("Not a licence of this tenant.")
+    current = License.objects.for_tenant(tenant).get(pk=license.pk)
+    if current.held_from_status:
         raise Conflict(
-            f"The licence is already {license.get_status_display().lower()}; restore it first.",
+            f"The licence is already {current.get_status_display().lower()}; restore it first.",
             code=BillingErrorCode.INVALID_STATE,
         )
-    before, mrr_before, state_before = snapshot(license, LICENSE_AUDIT_FIELDS), license.mrr, license_state(license)
-    license.held_from_status = license.status
-    license.held_at = timezone.now()
-    license.status = status
-    license.status_reason = reason[:200]
-    license.save()
-    # Billing is untouched (Stripe keeps the subscription), so MRR is unchanged: the hold is reversible.
-    record_change(license, kind=kind, before=state_before, actor=actor, reason=reason, mrr_before=mrr_before)
-    _audit(
-        license, actor=actor, action=f"license.{kind}d" if kind.endswith("e") else f"license.{kind}ed", before=before
-    )
-    announce(license)
+    paused = _set_collection(tenant, current, paused=True)
+    with transaction.atomic():
+        license = _lock(tenant, license)
+        if license.held_from_status:  # held meanwhile by someone else: Stripe is paused either way
+            raise Conflict("The licence was held meanwhile; restore it first.", code=BillingErrorCode.INVALID_STATE)
+        before, mrr_before, state_before = snapshot(license, LICENSE_AUDIT_FIELDS), license.mrr, license_state(license)
+        license.held_from_status = license.status
+        license.held_at = timezone.now()
+        license.status = status
+        license.status_reason = reason[:200]
+        # Stripe no longer collects (its invoices are voided while paused), so no revenue recurs: MRR is zero
+        # until restore puts back what it was. The subscription itself, its items and dates stay untouched.
+        license.mrr = 0
+        license.save()
+        record_change(license, kind=kind, before=state_before, actor=actor, reason=reason, mrr_before=mrr_before)
+        _audit(
+            license,
+            actor=actor,
+            action=f"license.{kind}d" if kind.endswith("e") else f"license.{kind}ed",
+            before=before,
+            extra={"stripe_collection": "paused" if paused else "no subscription"},
+        )
+        announce(license)
     return license
 
 
-@transaction.atomic
 def suspend_license(tenant: Tenant, *, license: License, actor: Actor, reason: str) -> License:
-    """Withdraw access for now (e.g. a payment dispute); `restore_license` puts the previous status back."""
+    """Withdraw access for now (e.g. a payment dispute) and stop charging; `restore_license` undoes both."""
     return _hold(tenant, license=license, actor=actor, reason=reason, status=LicenseStatus.SUSPENDED, kind="suspend")
 
 
-@transaction.atomic
 def revoke_license(tenant: Tenant, *, license: License, actor: Actor, reason: str) -> License:
-    """Withdraw the licence (e.g. abuse). Reversible with `restore_license`; Stripe is not touched."""
+    """Withdraw the licence (e.g. abuse) and stop charging. Reversible with `restore_license`."""
     return _hold(tenant, license=license, actor=actor, reason=reason, status=LicenseStatus.CANCELED, kind="revoke")
 
 
-@transaction.atomic
 def restore_license(tenant: Tenant, *, license: License, actor: Actor, reason: str) -> License:
+    """Put back the status the hold interrupted, resume collection in Stripe, and the MRR the licence had."""
     if not reason.strip():
         raise InvalidInput("Invalid input.", details={"reason": ["Say why."]})
-    license = _lock(tenant, license)
-    if not license.held_from_status:
+    if license.tenant_id != tenant.pk:
+        raise InvalidInput("Not a licence of this tenant.")
+    current = License.objects.for_tenant(tenant).get(pk=license.pk)
+    if not current.held_from_status:
         raise Conflict("Only a revoked or suspended licence can be restored.", code=BillingErrorCode.INVALID_STATE)
-    before, mrr_before, state_before = snapshot(license, LICENSE_AUDIT_FIELDS), license.mrr, license_state(license)
-    license.status = license.held_from_status
-    license.held_from_status = ""
-    license.held_at = None
-    license.status_reason = ""
-    license.save()
-    record_change(license, kind="restore", before=state_before, actor=actor, reason=reason, mrr_before=mrr_before)
-    _audit(license, actor=actor, action="license.restored", before=before)
-    announce(license)
+    ended = current.held_from_status == LicenseStatus.CANCELED  # the subscription ended during the hold
+    resumed = False if ended else _set_collection(tenant, current, paused=False)
+    with transaction.atomic():
+        license = _lock(tenant, license)
+        if not license.held_from_status:
+            return license  # restored meanwhile
+        before, mrr_before, state_before = snapshot(license, LICENSE_AUDIT_FIELDS), license.mrr, license_state(license)
+        license.status = license.held_from_status
+        license.held_from_status = ""
+        license.held_at = None
+        license.status_reason = ""
+        license.mrr = 0 if license.status == LicenseStatus.CANCELED else _held_mrr(license)
+        license.save()
+        record_change(license, kind="restore", before=state_before, actor=actor, reason=reason, mrr_before=mrr_before)
+        _audit(
+            license,
+            actor=actor,
+            action="license.restored",
+            before=before,
+            extra={"stripe_collection": "resumed" if resumed else "not resumed (no live subscription)"},
+        )
+        announce(license)
     return license
 
 
@@ -549,44 +624,130 @@ def expire_grants(*, now: datetime | None = None, tenant_id: int | None = None) 
 # --- Multi-year terms -------------------------------------------------------------------------------
 
 
-@transaction.atomic
+RENEWAL_LEAD = timedelta(days=1)  # renew (and discount in Stripe) before the term's last invoice is drawn up
+
+
+def _renewal_addon_prices(license: License) -> list[Price]:
+    return [
+        p
+        for a in license.addons.all()
+        for p in a.prices.filter(state=GovernanceState.PUBLISHED, interval=license.interval).order_by("-version")[:1]
+    ]
+
+
+def expected_renewal_total(license: License, *, discount_percent: Decimal) -> int:
+    """The next regular invoice as our quote: each item's interval total less the discount, line by line
+    (Stripe discounts each invoice line and rounds each once)."""
+    totals = [interval_total(license.price, license.seats)] if license.price is not None else []
+    totals += [interval_total(p, license.seats) for p in _renewal_addon_prices(license)]
+    return sum(t - apply_percent(t, discount_percent) if discount_percent else t for t in totals)
+
+
+def _apply_renewal_discount(
+    tenant: Tenant, license: License, *, discount_percent: Decimal, new_commitment_end: datetime
+) -> tuple[str, Any]:
+    """Put the loyalty discount on the Stripe subscription (a `forever` percent coupon, replaced at each renewal;
+    none when the renewal carries no discount), then preview the next invoice Stripe will draw up.
+
+    Returns (coupon id or "", the previewed Invoice or None without a subscription). Raises
+    BillingUnavailable / InvalidInput with nothing of ours changed.
+    """
+    from billing.services.plan_changes import rejected, unavailable
+    from billing.services.stripe_accounts import stripe_for
+    from billing.stripe_client import StripeRejected, StripeUnavailable
+
+    if not license.stripe_subscription_id:
+        return "", None
+    gateway = stripe_for(tenant)
+    # The same renewal retried sends the same body under the same key; another renewal or discount, another key.
+    key = f"tw-lic-{license.pk}-renewal-{int(new_commitment_end.timestamp())}-{discount_percent.normalize()}"
+    try:
+        subscription = gateway.retrieve_subscription(license.stripe_subscription_id)
+        coupon_id = (
+            gateway.ensure_percent_coupon(discount_percent, currency=license.currency) if discount_percent else ""
+        )
+        if coupon_id or subscription.discount_count:
+            gateway.set_subscription_coupon(
+                license.stripe_subscription_id, coupon_id=coupon_id or None, idempotency_key=key
+            )
+        preview = gateway.preview_next_invoice(
+            customer_id=subscription.customer_id, subscription_id=license.stripe_subscription_id
+        )
+    except StripeUnavailable as exc:
+        raise unavailable(exc) from exc
+    except StripeRejected as exc:
+        raise rejected(exc) from exc
+    return coupon_id, preview
+
+
 def renew_license_term(
     tenant: Tenant, *, license: License, actor: Actor, loyalty_percent: Decimal = Decimal(0), at: datetime | None = None
 ) -> License:
-    """Renew a committed term for another `term_years`, with the policy's loyalty discount for multi-year terms."""
-    license = _lock(tenant, license)
+    """Renew a committed term for another `term_years`, with the policy's loyalty discount for multi-year terms.
+
+    Quote == charge: the discount is put on the Stripe subscription first (so the term's invoices
+    are drawn up with it), Stripe's preview of the next invoice is compared with our own figure,
+    and a difference is audited, never swallowed. Stripe is called outside the transaction.
+    """
     at = at or timezone.now()
-    if license.commitment_ends_at is None or license.commitment_ends_at > at + timedelta(days=1):
-        raise Conflict("The licence has no committed term ending now.", code=BillingErrorCode.INVALID_STATE)
-    if license.status not in (LicenseStatus.ACTIVE, LicenseStatus.PAST_DUE) or license.cancel_at_period_end:
-        raise Conflict("Only an active licence that is not cancelling renews.", code=BillingErrorCode.INVALID_STATE)
-    before, mrr_before, state_before = snapshot(license, LICENSE_AUDIT_FIELDS), license.mrr, license_state(license)
-    license.commitment_ends_at = add_interval(license.commitment_ends_at, "year", license.term_years)
-    license.renewal_discount_percent = loyalty_percent if license.term_years > 1 else Decimal(0)
-    addon_prices = [
-        p
-        for a in license.addons.all()
-        for p in a.prices.filter(state=GovernanceState.PUBLISHED, interval=license.interval)[:1]
-    ]
-    license.mrr = compute_mrr(
-        price=license.price,
-        seats=license.seats,
-        addon_prices=addon_prices,
-        discount_percent=license.renewal_discount_percent,
-    )
-    license.save()
-    record_change(
-        license,
-        kind="renewal",
-        before=state_before,
-        actor=actor,
-        reason=f"Term renewed for {license.term_years} year(s)"
-        + (f" with {license.renewal_discount_percent}% loyalty discount" if license.renewal_discount_percent else ""),
-        mrr_before=mrr_before,
-        effective_at=at,
-    )
-    _audit(license, actor=actor, action="license.renewed", before=before)
-    announce(license)
+    if license.tenant_id != tenant.pk:
+        raise InvalidInput("Not a licence of this tenant.")
+    current = License.objects.for_tenant(tenant).select_related("price").get(pk=license.pk)
+
+    def check(lic: License) -> None:
+        if lic.commitment_ends_at is None or lic.commitment_ends_at > at + RENEWAL_LEAD:
+            raise Conflict("The licence has no committed term ending now.", code=BillingErrorCode.INVALID_STATE)
+        if lic.status not in (LicenseStatus.ACTIVE, LicenseStatus.PAST_DUE) or lic.cancel_at_period_end:
+            raise Conflict("Only an active licence that is not cancelling renews.", code=BillingErrorCode.INVALID_STATE)
+
+    check(current)
+    assert current.commitment_ends_at is not None
+    discount = Decimal(loyalty_percent) if current.term_years > 1 else Decimal(0)
+    new_end = add_interval(current.commitment_ends_at, "year", current.term_years)
+    coupon_id, preview = _apply_renewal_discount(tenant, current, discount_percent=discount, new_commitment_end=new_end)
+    expected = expected_renewal_total(current, discount_percent=discount)
+    with transaction.atomic():
+        license = _lock(tenant, license)
+        if license.commitment_ends_at != current.commitment_ends_at:
+            raise Conflict("The term was renewed meanwhile.", code=BillingErrorCode.INVALID_STATE)
+        check(license)
+        before, mrr_before, state_before = snapshot(license, LICENSE_AUDIT_FIELDS), license.mrr, license_state(license)
+        license.commitment_ends_at = new_end
+        license.renewal_discount_percent = discount
+        license.mrr = compute_mrr(
+            price=license.price,
+            seats=license.seats,
+            addon_prices=_renewal_addon_prices(license),
+            discount_percent=license.renewal_discount_percent,
+        )
+        license.save()
+        record_change(
+            license,
+            kind="renewal",
+            before=state_before,
+            actor=actor,
+            reason=f"Term renewed for {license.term_years} year(s)"
+            + (
+                f" with {license.renewal_discount_percent}% loyalty discount"
+                if license.renewal_discount_percent
+                else ""
+            ),
+            mrr_before=mrr_before,
+            effective_at=at,
+        )
+        quote = {"next_invoice_expected": expected}
+        if preview is not None:
+            quote.update(stripe_coupon=coupon_id, next_invoice_stripe=preview.total)
+        _audit(license, actor=actor, action="license.renewed", before=before, extra=quote)
+        if preview is not None and preview.total != expected:
+            record_audit(
+                tenant,
+                actor="system",
+                action="license.renewal_charge_mismatch",
+                obj=license,
+                after={**quote, "difference": preview.total - expected},
+            )
+        announce(license)
     return license
 
 
@@ -596,7 +757,7 @@ def renew_due_terms(*, now: datetime | None = None) -> int:
 
     now = now or timezone.now()
     due = License.objects.filter(
-        commitment_ends_at__lte=now,
+        commitment_ends_at__lte=now + RENEWAL_LEAD,
         cancel_at_period_end=False,
         status__in=[LicenseStatus.ACTIVE, LicenseStatus.PAST_DUE],
         held_from_status="",
@@ -615,4 +776,6 @@ def renew_due_terms(*, now: datetime | None = None) -> int:
             count += 1
         except Conflict:
             continue  # renewed meanwhile by another run
+        except TierwiseError as exc:  # Stripe unreachable or refusing: nothing changed; the next run tries again
+            log.warning("Renewal of licence %s not done yet: %s", license.pk, exc.message)
     return count

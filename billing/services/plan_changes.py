@@ -21,6 +21,7 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 from django.db import IntegrityError, transaction
@@ -36,6 +37,7 @@ from billing.models import (
     PlanChangeKind,
     PlanChangeState,
     StripeAccount,
+    StripePrice,
 )
 from billing.proration import PriceLine, prorate
 from billing.services.catalog_sync import ensure_stripe_price
@@ -62,6 +64,7 @@ from billing.stripe_client import (
     plan_item_changes,
 )
 from catalog.models import GovernanceState, Price
+from catalog.pricing import apply_percent
 
 log = logging.getLogger(__name__)
 
@@ -75,13 +78,13 @@ HOLDING = (LicenseStatus.ACTIVE, LicenseStatus.TRIALING)
 # --- Helpers -----------------------------------------------------------------------------------------
 
 
-def _unavailable(exc: StripeError) -> BillingUnavailable:
+def unavailable(exc: StripeError) -> BillingUnavailable:
     return BillingUnavailable(
         "Stripe could not be reached; nothing was changed. Try again shortly.", details={"stripe": exc.message}
     )
 
 
-def _rejected(exc: StripeError) -> InvalidInput:
+def rejected(exc: StripeError) -> InvalidInput:
     return InvalidInput(
         "Stripe refused the request.",
         code=BillingErrorCode.STRIPE_REJECTED,
@@ -98,57 +101,129 @@ def _lock(tenant: Tenant, plan_change_id: int) -> PlanChange:
     )
 
 
+def _current_addon_prices(license: License) -> list[Price]:
+    """The published price of each add-on the licence holds, on the licence's interval."""
+    return [
+        p
+        for a in license.addons.all()
+        for p in a.prices.filter(interval=license.interval, state=GovernanceState.PUBLISHED).order_by("-version")[:1]
+    ]
+
+
 def _is_downgrade(license: License, *, target: Price, seats: int, addon_prices: list[Price]) -> bool:
     """Annual -> monthly, or less revenue on the same interval: takes effect at the period end.
 
     Monthly -> annual is never a downgrade even when the annual saving lowers MRR: Stripe
-    resets the cycle and charges the year at once.
+    resets the cycle and charges the year at once. Both sides are compared before any
+    renewal discount, so a loyalty discount does not make a same-price change look like an upgrade.
     """
     if license.interval != target.interval:
         return license.interval == "year"
     new_mrr = compute_mrr(price=target, seats=seats, addon_prices=addon_prices)
-    return new_mrr < license.mrr
+    current_mrr = compute_mrr(price=license.price, seats=license.seats, addon_prices=_current_addon_prices(license))
+    return new_mrr < current_mrr
 
 
-def _kind(license: License, *, target: Price, downgrade: bool) -> str:
-    if not license.stripe_subscription_id and license.mrr == 0:
-        return PlanChangeKind.NEW
+def _kind(license: License, *, target: Price, seats: int, same_addons: bool, downgrade: bool) -> str:
+    if not license.stripe_subscription_id:
+        return PlanChangeKind.NEW  # a free (or unbilled) licence: the first paid period starts a subscription
     if target.interval != license.interval:
         return PlanChangeKind.INTERVAL
-    if target.pk == license.price_id:
-        return PlanChangeKind.DOWNGRADE if downgrade else PlanChangeKind.SEATS
-    return PlanChangeKind.DOWNGRADE if downgrade else PlanChangeKind.UPGRADE
+    if downgrade:
+        return PlanChangeKind.DOWNGRADE
+    if target.pk == license.price_id and same_addons:
+        return PlanChangeKind.SEATS
+    return PlanChangeKind.UPGRADE
+
+
+def _zero_line(like: PriceLine) -> PriceLine:
+    return PriceLine(unit_amount=0, quantity=0, interval=like.interval, currency=like.currency)
 
 
 def _local_estimate(
-    license: License, subscription: Subscription | None, *, target: Price, seats: int, at: datetime
+    tenant: Tenant,
+    license: License,
+    subscription: Subscription | None,
+    *,
+    changes: list[ItemChange],
+    at: datetime,
 ) -> dict[str, Any]:
-    """Our own proration of the same change (single-item subscriptions), kept beside Stripe's quote."""
-    if subscription is None or license.price is None or len(subscription.items) != 1:
-        return {}
-    start, end = subscription.current_period_start, subscription.current_period_end
-    if start is None or end is None or not start <= at < end:
-        return {}
-    current = license.price
+    """Our own proration of the same item changes (billing/proration.py), kept beside Stripe's quote.
 
-    def line(price: Price, qty: int) -> PriceLine:
-        unit, quantity = (price.amount, qty) if price.per_seat else (price.amount, 1)
+    Item by item, as Stripe does it: a kept item that changes is credited and charged, an added
+    item is charged, a deleted item is credited, an unchanged item is left out; a new
+    subscription is its full first period. The licence's renewal discount, which Stripe applies
+    as a coupon, is taken off each line. Customer credit balance is not known here.
+    """
+    by_stripe_id = {
+        sp.stripe_price_id: sp.price
+        for sp in StripePrice.objects.for_tenant(tenant)
+        .select_related("price")
+        .filter(
+            stripe_price_id__in=[c.price_id for c in changes if c.price_id]
+            + [i.price_id for i in (subscription.items if subscription else ())]
+        )
+    }
+
+    def priced(stripe_price_id: str | None, quantity: int | None) -> PriceLine | None:
+        price = by_stripe_id.get(stripe_price_id or "")
+        if price is None:
+            return None
         return PriceLine(
-            unit_amount=unit,
-            quantity=quantity,
+            unit_amount=price.amount,
+            quantity=quantity or 0,
             interval="year" if price.interval == "year" else "month",
             currency=price.currency,
         )
 
-    result = prorate(
-        current=line(current, license.seats), new=line(target, seats), period_start=start, period_end=end, at=at
-    )
-    return {
-        "amount_due_now": result.amount_due_now,
-        "lines": [line.amount for line in result.lines],
-        "next_renewal_at": result.next_renewal_at.isoformat(),
-        "next_renewal_amount": result.next_renewal_amount,
-    }
+    new_lines: dict[str | None, list[PriceLine]] = {}
+    for change in changes:
+        if change.deleted:
+            continue
+        line = priced(change.price_id, change.quantity)
+        if line is None:
+            return {}
+        new_lines.setdefault(change.item_id, []).append(line)
+    amounts: list[int] = []
+    if subscription is None:
+        amounts = [line.amount for lines in new_lines.values() for line in lines]
+    else:
+        start, end = subscription.current_period_start, subscription.current_period_end
+        if start is None or end is None or not start <= at < end:
+            return {}
+        pairs: list[tuple[PriceLine | None, PriceLine | None, bool]] = []  # (before, after, unchanged)
+        for item in subscription.items:
+            before = priced(item.price_id, item.quantity)
+            if before is None:
+                return {}
+            kept = next((c for c in changes if c.item_id == item.id and not c.deleted), None)
+            after: PriceLine | None = new_lines.pop(item.id, [None])[0] if item.id in new_lines else None
+            unchanged = kept is not None and kept.price_id in (None, item.price_id) and before == after
+            pairs.append((before, after, unchanged))
+        pairs.extend((None, line, False) for line in new_lines.pop(None, []))
+        if new_lines:  # an item id Stripe does not know: no estimate
+            return {}
+        reset = any(a is not None and b is not None and a.cycle != b.cycle for b, a, _ in pairs)
+        for before, after, unchanged in pairs:
+            if unchanged and not reset:
+                continue
+            if before is None:
+                assert after is not None
+                if reset:  # the cycle restarts: an added item is a full new period, like every other
+                    amounts.append(after.amount)
+                    continue
+                before = _zero_line(after)
+            result = prorate(
+                current=before,
+                new=after or _zero_line(before),
+                period_start=start,
+                period_end=end,
+                at=at,
+            )
+            amounts.extend(line.amount for line in result.lines)
+    discount = Decimal(license.renewal_discount_percent or 0)
+    amounts = [a - apply_percent(a, discount) if discount else a for a in amounts if a]
+    return {"amount_due_now": max(sum(amounts), 0), "lines": amounts}
 
 
 def _targets(
@@ -196,11 +271,7 @@ def _validate_target(tenant: Tenant, license: License, *, target: Price, seats: 
             errors.setdefault("addon_prices", []).append(f"Price {p.pk} must match the plan's interval and currency.")
     if errors:
         raise InvalidInput("Invalid plan change.", details=errors)
-    same_addons = sorted(p.pk for p in addon_prices) == sorted(
-        p.pk
-        for a in license.addons.all()
-        for p in a.prices.filter(interval=license.interval, state=GovernanceState.PUBLISHED)[:1]
-    )
+    same_addons = sorted(p.pk for p in addon_prices) == sorted(p.pk for p in _current_addon_prices(license))
     if target.pk == license.price_id and seats == license.seats and same_addons:
         raise InvalidInput("The licence already holds exactly this.", code=BillingErrorCode.NOTHING_TO_CHANGE)
 
@@ -238,11 +309,19 @@ def quote_plan_change(
     at = (at or timezone.now()).replace(microsecond=0)  # Stripe counts whole seconds
     settings_row = StripeAccount.objects.for_tenant(tenant).first()
     downgrade = _is_downgrade(license, target=target_price, seats=seats, addon_prices=addon_prices)
-    at_period_end = downgrade and not (settings_row and settings_row.downgrade_prorated_credit)
-    kind = _kind(license, target=target_price, downgrade=downgrade)
+    # A new subscription has no period to wait for: it starts when its first invoice is paid.
+    at_period_end = (
+        downgrade
+        and bool(license.stripe_subscription_id)
+        and not (settings_row and settings_row.downgrade_prorated_credit)
+    )
+    same_addons = sorted(p.pk for p in addon_prices) == sorted(p.pk for p in _current_addon_prices(license))
+    kind = _kind(license, target=target_price, seats=seats, same_addons=same_addons, downgrade=downgrade)
     new_mrr = compute_mrr(price=target_price, seats=seats, addon_prices=addon_prices)
 
     gateway = stripe_for(tenant)
+    if kind == PlanChangeKind.NEW:
+        _supersede_unpaid_new_subscriptions(tenant, license=license, actor=requested_by)
     try:
         subscription = (
             gateway.retrieve_subscription(license.stripe_subscription_id) if license.stripe_subscription_id else None
@@ -268,9 +347,9 @@ def quote_plan_change(
                 proration_date=at,
             )
     except StripeUnavailable as exc:
-        raise _unavailable(exc) from exc
+        raise unavailable(exc) from exc
     except StripeRejected as exc:
-        raise _rejected(exc) from exc
+        raise rejected(exc) from exc
 
     if preview is not None:
         lines = [line.as_dict() for line in preview.lines]
@@ -294,7 +373,7 @@ def quote_plan_change(
                 "quantity": seats,
             }
         ]
-    estimate = _local_estimate(license, subscription, target=target_price, seats=seats, at=at)
+    estimate = _local_estimate(tenant, license, subscription, changes=changes, at=at)
     if estimate and preview is not None:
         estimate["matches_stripe"] = estimate["amount_due_now"] == preview.amount_due
         if not estimate["matches_stripe"]:
@@ -311,7 +390,7 @@ def quote_plan_change(
             from_seats=license.seats,
             target_price=target_price,
             target_seats=seats,
-            proration_date=None if at_period_end else at,
+            proration_date=None if at_period_end or kind == PlanChangeKind.NEW else at,
             quote_lines=lines,
             quote_total=total,
             quote_amount_due=due,
@@ -336,7 +415,7 @@ def quote_plan_change(
                 "target_price": target_price.pk,
                 "seats": seats,
                 "amount_due": due,
-                "proration_date": at.isoformat() if not at_period_end else None,
+                "proration_date": None if at_period_end or kind == PlanChangeKind.NEW else at.isoformat(),
             },
         )
     return plan_change
@@ -435,12 +514,7 @@ def submit_plan_change(tenant: Tenant, *, plan_change_id: int) -> PlanChange:
                 idempotency_key=plan_change.idempotency_key,
             )
         else:
-            subscription = gateway.create_subscription(
-                customer_id=license.stripe_customer_id,
-                idempotency_key=_create_key(plan_change),
-                items=[ItemTarget(c.price_id or "", c.quantity or 1) for c in changes if not c.deleted],
-                metadata={"tierwise_account": license.account.external_id},
-            )
+            subscription = _create_subscription(gateway, plan_change, license, changes)
     except StripeUnavailable as exc:
         _note_failure(tenant, plan_change.pk, code="stripe_unavailable", message=exc.message, final=False)
         raise
@@ -457,14 +531,70 @@ def submit_plan_change(tenant: Tenant, *, plan_change_id: int) -> PlanChange:
             locked.stripe_invoice_id = subscription.latest_invoice_id or ""
             locked.stripe_subscription_id = subscription.id
             locked.save(update_fields=["state", "stripe_invoice_id", "stripe_subscription_id", "updated_at"])
-        if not license.stripe_subscription_id:
-            License.objects.filter(pk=license.pk).update(stripe_subscription_id=subscription.id)
+        # The licence learns its new subscription id only at settlement: an unpaid (incomplete) first
+        # subscription is not the licence's, and its expiry must not end the free plan.
     return reconcile_plan_change(tenant, plan_change_id=plan_change.pk, via="sync")
 
 
-def _create_key(plan_change: PlanChange) -> str:
-    # A refused creation (error_if_incomplete) leaves nothing behind, so each payment attempt gets its own key.
-    return f"{plan_change.idempotency_key}-create-{plan_change.payment_attempts}"
+PLAN_CHANGE_METADATA_KEY = "tierwise_plan_change"
+
+
+def _create_subscription(
+    gateway: StripeGateway, plan_change: PlanChange, license: License, changes: list[ItemChange]
+) -> Subscription:
+    """The first paid subscription (from a free licence): one per plan change, ever.
+
+    The create call carries the plan change's own idempotency key, so a retried task replays
+    Stripe's first answer; past Stripe's 24 h replay window the subscription is found again by
+    the plan change id in its metadata. `allow_incomplete`: a declined first payment leaves the
+    subscription incomplete with its invoice open, and a retry pays that invoice.
+    """
+    if plan_change.stripe_subscription_id:
+        return gateway.retrieve_subscription(plan_change.stripe_subscription_id)
+    if plan_change.attempts > 0 or plan_change.payment_attempts > 0:
+        existing = gateway.find_subscription(
+            customer_id=license.stripe_customer_id,
+            metadata_key=PLAN_CHANGE_METADATA_KEY,
+            metadata_value=str(plan_change.pk),
+        )
+        if existing is not None:
+            return existing
+    return gateway.create_subscription(
+        customer_id=license.stripe_customer_id,
+        idempotency_key=plan_change.idempotency_key,
+        items=[ItemTarget(c.price_id or "", c.quantity or 1) for c in changes if not c.deleted],
+        metadata={"tierwise_account": license.account.external_id, PLAN_CHANGE_METADATA_KEY: str(plan_change.pk)},
+        payment_behavior="allow_incomplete",
+    )
+
+
+def _supersede_unpaid_new_subscriptions(tenant: Tenant, *, license: License, actor: Actor) -> None:
+    """A new quote replaces an earlier first purchase whose payment failed: its open invoice is voided and its
+    incomplete subscription ended, so the customer cannot end up paying for two subscriptions."""
+    for earlier in PlanChange.objects.for_tenant(tenant).filter(
+        license=license, kind=PlanChangeKind.NEW, state=PlanChangeState.FAILED
+    ):
+        if not earlier.stripe_subscription_id and earlier.attempts and license.stripe_customer_id:
+            # It failed without an answer (Stripe unreachable): its create call may have gone through after all.
+            try:
+                found = stripe_for(tenant).find_subscription(
+                    customer_id=license.stripe_customer_id,
+                    metadata_key=PLAN_CHANGE_METADATA_KEY,
+                    metadata_value=str(earlier.pk),
+                )
+            except StripeUnavailable as exc:
+                raise unavailable(exc) from exc
+            if found is not None:
+                PlanChange.objects.filter(pk=earlier.pk, stripe_subscription_id="").update(
+                    stripe_subscription_id=found.id, stripe_invoice_id=found.latest_invoice_id or ""
+                )
+                earlier = reconcile_plan_change(tenant, plan_change_id=earlier.pk, via="reconcile")
+                if earlier.state == PlanChangeState.SETTLED:
+                    raise Conflict(
+                        "An earlier purchase for this licence went through; ask for a new quote.",
+                        code=BillingErrorCode.CHANGE_IN_FLIGHT,
+                    )
+        cancel_plan_change(tenant, plan_change=earlier, actor=actor, reason="Superseded by a new quote")
 
 
 def _note_failure(tenant: Tenant, plan_change_id: int, *, code: str, message: str, final: bool) -> None:
@@ -541,16 +671,38 @@ def reconcile_plan_change(tenant: Tenant, *, plan_change_id: int, via: str) -> P
 # --- Outcomes ----------------------------------------------------------------------------------------
 
 
+def _period_seconds(line: dict[str, Any]) -> int | None:
+    try:
+        start = datetime.fromisoformat(line["period_start"])
+        end = datetime.fromisoformat(line["period_end"])
+    except (KeyError, TypeError, ValueError):
+        return None
+    return int((end - start).total_seconds())
+
+
 def compare_quote(
-    quote_lines: list[dict[str, Any]], charged_lines: list[dict[str, Any]], *, quoted_due: int, charged_due: int | None
+    quote_lines: list[dict[str, Any]],
+    charged_lines: list[dict[str, Any]],
+    *,
+    quoted_due: int,
+    charged_due: int | None,
+    new_subscription: bool = False,
 ) -> dict[str, Any]:
-    """Every difference between what we showed and what Stripe billed; empty when they agree."""
+    """Every difference between what we showed and what Stripe billed; empty when they agree.
+
+    A line agrees when its amount, discount, price, proration flag and period agree. For a new
+    subscription the first period starts when it is paid, not when it was quoted, so its
+    full-period lines are compared by the period's length (a month is a month), not its dates.
+    """
 
     def key(line: dict[str, Any]) -> tuple[Any, ...]:
+        period: tuple[Any, ...] = (line.get("period_start"), line.get("period_end"))
+        if new_subscription and not line.get("proration"):
+            period = ("length", _period_seconds(line))
         return (
             line.get("amount"),
-            line.get("period_start"),
-            line.get("period_end"),
+            line.get("discount", 0),
+            *period,
             line.get("price_id"),
             bool(line.get("proration")),
         )
@@ -580,6 +732,9 @@ def settle_plan_change(
     before, mrr_before = license_state(license), license.mrr
     audit_before = snapshot(license, LICENSE_AUDIT_FIELDS)
     target = plan_change.target_price
+    change_kind = plan_change.kind
+    if change_kind == PlanChangeKind.NEW:  # the licence existed (e.g. on the free tier): it moves up or down
+        change_kind = "upgrade" if target.tier.rank >= license.tier.rank else "downgrade"
     addon_prices = list(plan_change.target_addon_prices.select_related("addon"))
     license.tier = target.tier
     license.price = target
@@ -613,6 +768,7 @@ def settle_plan_change(
             charged_lines,
             quoted_due=plan_change.quote_amount_due,
             charged_due=invoice.amount_paid if invoice.is_paid else invoice.amount_due,
+            new_subscription=plan_change.kind == PlanChangeKind.NEW,
         )
     )
     plan_change.state = PlanChangeState.SETTLED
@@ -626,7 +782,7 @@ def settle_plan_change(
     plan_change.save()
     record_change(
         license,
-        kind=plan_change.kind,
+        kind=change_kind,
         before=before,
         actor=plan_change.requested_by_label or "system",
         reason=f"Plan change #{plan_change.pk} settled ({via})",
@@ -753,10 +909,14 @@ def cancel_plan_change(tenant: Tenant, *, plan_change: PlanChange, actor: Actor,
             invoice = gateway.retrieve_invoice(plan_change.stripe_invoice_id)
             if invoice.status == "open":
                 gateway.void_invoice(invoice.id or "", idempotency_key=f"{plan_change.idempotency_key}-void")
+            if plan_change.kind == PlanChangeKind.NEW and plan_change.stripe_subscription_id:
+                subscription = gateway.retrieve_subscription(plan_change.stripe_subscription_id)
+                if subscription.status == "incomplete":  # never paid: nothing of the customer's ends with it
+                    gateway.cancel_subscription(subscription.id)
         except StripeUnavailable as exc:
-            raise _unavailable(exc) from exc
+            raise unavailable(exc) from exc
         except StripeRejected as exc:
-            raise _rejected(exc) from exc
+            raise rejected(exc) from exc
     with transaction.atomic():
         locked = _lock(tenant, plan_change.pk)
         if locked.state in (PlanChangeState.SETTLED, PlanChangeState.CANCELED):

@@ -15,9 +15,16 @@ from django.db.models import F
 from django.utils import timezone
 
 from accounts.models import Tenant
-from billing.models import License, PlanChange, PlanChangeState, StripeWebhookEvent, WebhookEventState
+from billing.models import (
+    License,
+    PlanChange,
+    PlanChangeKind,
+    PlanChangeState,
+    StripeWebhookEvent,
+    WebhookEventState,
+)
 from billing.services.licenses import sync_license_from_subscription
-from billing.services.plan_changes import reconcile_plan_change
+from billing.services.plan_changes import PLAN_CHANGE_METADATA_KEY, reconcile_plan_change
 from billing.services.stripe_accounts import stripe_for, webhook_secret_for
 from billing.stripe_client import StripeGateway, StripeRejected, WebhookEvent, WebhookSignatureInvalid
 
@@ -73,6 +80,35 @@ def _reconcile_open_changes(tenant: Tenant, license: License) -> None:
         reconcile_plan_change(tenant, plan_change_id=pc.pk, via="webhook")
 
 
+def _reconcile_first_subscription(tenant: Tenant, gateway: StripeGateway, subscription_id: str) -> bool:
+    """A subscription no licence holds yet: the first paid subscription of a free licence, still being paid.
+
+    Its plan change is found by the subscription id it recorded, or, when Stripe's answer to the
+    create call was lost, by the plan change id the subscription carries in its metadata.
+    """
+    changes = list(
+        PlanChange.objects.for_tenant(tenant)
+        .filter(stripe_subscription_id=subscription_id)
+        .exclude(state__in=[PlanChangeState.SETTLED, PlanChangeState.CANCELED])
+    )
+    if not changes:
+        subscription = gateway.retrieve_subscription(subscription_id)
+        tagged = subscription.metadata.get(PLAN_CHANGE_METADATA_KEY, "")
+        if not tagged.isdigit():
+            return False
+        PlanChange.objects.for_tenant(tenant).filter(
+            pk=int(tagged), kind=PlanChangeKind.NEW, stripe_subscription_id=""
+        ).update(stripe_subscription_id=subscription_id)
+        changes = list(
+            PlanChange.objects.for_tenant(tenant)
+            .filter(pk=int(tagged), stripe_subscription_id=subscription_id)
+            .exclude(state__in=[PlanChangeState.SETTLED, PlanChangeState.CANCELED])
+        )
+    for pc in changes:
+        reconcile_plan_change(tenant, plan_change_id=pc.pk, via="webhook")
+    return bool(changes)
+
+
 def on_invoice(tenant: Tenant, event: StripeWebhookEvent) -> bool:
     gateway = stripe_for(tenant)
     invoice = gateway.retrieve_invoice(event.object_id)  # the truth now, not the event's snapshot
@@ -85,20 +121,23 @@ def on_invoice(tenant: Tenant, event: StripeWebhookEvent) -> bool:
         reconcile_plan_change(tenant, plan_change_id=pc.pk, via="webhook")
         handled = True
     if invoice.subscription_id:
-        for license in _licenses_for_subscription(tenant, invoice.subscription_id):
+        licenses = _licenses_for_subscription(tenant, invoice.subscription_id)
+        for license in licenses:
             subscription = gateway.retrieve_subscription(invoice.subscription_id)
             sync_license_from_subscription(
                 tenant, license=license, subscription=subscription, event_created=event.stripe_created
             )
             _reconcile_open_changes(tenant, license)
             handled = True
+        if not licenses:
+            handled = _reconcile_first_subscription(tenant, gateway, invoice.subscription_id) or handled
     return handled
 
 
 def on_subscription(tenant: Tenant, event: StripeWebhookEvent) -> bool:
     licenses = _licenses_for_subscription(tenant, event.object_id)
     if not licenses:
-        return False
+        return _reconcile_first_subscription(tenant, stripe_for(tenant), event.object_id)
     subscription = stripe_for(tenant).retrieve_subscription(event.object_id)
     for license in licenses:
         sync_license_from_subscription(

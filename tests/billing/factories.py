@@ -24,6 +24,7 @@ class Catalog:
 
 
 PRICES = {"free": (0, 0), "team": (2900, 29000), "business": (9900, 99000)}
+ADDON_PRICES = (500, 5000)
 
 
 def make_catalog(tenant: Tenant) -> Catalog:
@@ -52,6 +53,21 @@ def make_catalog(tenant: Tenant) -> Catalog:
                 state=GovernanceState.PUBLISHED,
                 published_at=now,
             )
+    # An add-on sold beside any paid tier: SSO, per seat, 5.00 a month or 50.00 a year.
+    sso = AddOn.objects.create(
+        tenant=tenant, product=product, key="sso", name="SSO", state=GovernanceState.PUBLISHED, published_at=now
+    )
+    catalog.addons["sso"] = sso
+    for interval, amount in (("month", ADDON_PRICES[0]), ("year", ADDON_PRICES[1])):
+        catalog.prices[f"sso-{interval}"] = Price.objects.create(
+            tenant=tenant,
+            addon=sso,
+            key=f"sso-{interval}",
+            interval=interval,
+            amount=amount,
+            state=GovernanceState.PUBLISHED,
+            published_at=now,
+        )
     return catalog
 
 

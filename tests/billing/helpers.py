@@ -80,3 +80,32 @@ def billed_license(
     return Billed(
         tenant=tenant, account=account, catalog=catalog, license=license, api_key=api_key, webhook_secret=secret
     )
+
+
+def free_license(
+    tenant: Tenant, account: CustomerAccount, standin: StandIn, *, seats: int = 3, webhook_url: str | None = None
+) -> Billed:
+    """As the demo seeds it: a licence on the free tier (no price, no subscription) whose account is a Stripe
+    customer with a working card on file."""
+    from billing.services.licenses import provision_license
+
+    catalog = make_catalog(tenant)
+    api_key, secret = f"sk_test_{tenant.slug.replace('-', '')}", f"whsec_{tenant.slug.replace('-', '')}secret"
+    configure_stripe(tenant, secret_key=api_key, webhook_secret=secret)
+    if webhook_url:
+        standin.register_webhook(tenant.slug, url=webhook_url, secret=secret, api_key=api_key)
+    customer = stripe_for(tenant).create_customer(
+        email="buyer@customer.test",
+        name=account.name,
+        metadata={},
+        idempotency_key=f"test-cus-{account.pk}",
+        payment_method="pm_card_visa",
+    )
+    license = provision_license(
+        tenant, account=account, price=None, tier=catalog.tiers["free"], seats=seats, actor="test"
+    )
+    License.objects.filter(pk=license.pk).update(stripe_customer_id=customer.id)
+    license.refresh_from_db()
+    return Billed(
+        tenant=tenant, account=account, catalog=catalog, license=license, api_key=api_key, webhook_secret=secret
+    )

@@ -95,16 +95,16 @@ def test_catalog_prices_reach_stripe_once_and_retired_ones_are_deactivated(world
     configure_stripe(world_a.tenant, secret_key="sk_test_sync")
     gateway = stripe_for(world_a.tenant)
     report = sync_stripe_catalog(world_a.tenant, gateway=gateway)
-    assert report.created == 6
+    assert report.created == 8  # 3 tiers and 1 add-on, monthly and annual
     assert sync_stripe_catalog(world_a.tenant, gateway=gateway).created == 0
-    assert len(standin.get("/v1/prices", "sk_test_sync", limit=100)["data"]) == 6
+    assert len(standin.get("/v1/prices", "sk_test_sync", limit=100)["data"]) == 8
 
     # Lost mapping row (crash between Stripe's answer and our write): found again by lookup key, not duplicated.
     price = catalog.prices["team-month"]
     stripe_id = StripePrice.objects.get(price=price).stripe_price_id
     StripePrice.objects.filter(price=price).delete()
     assert ensure_stripe_price(world_a.tenant, price=price, gateway=gateway).stripe_price_id == stripe_id
-    assert len(standin.get("/v1/prices", "sk_test_sync", limit=100)["data"]) == 6
+    assert len(standin.get("/v1/prices", "sk_test_sync", limit=100)["data"]) == 8
 
     Price.objects.filter(pk=price.pk).update(state=GovernanceState.RETIRED)
     assert sync_stripe_catalog(world_a.tenant, gateway=gateway).deactivated == 1

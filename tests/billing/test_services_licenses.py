@@ -42,15 +42,16 @@ def test_revoke_then_restore_returns_the_previous_status_with_reasons_audited(
     with django_capture_on_commit_callbacks(execute=True):
         licenses.revoke_license(world.tenant, license=license, actor=csm, reason="Chargeback opened")
     license.refresh_from_db()
-    assert (license.status, license.held_from_status, license.status_reason) == (
+    assert (license.status, license.held_from_status, license.status_reason, license.mrr) == (
         LicenseStatus.CANCELED,
         LicenseStatus.ACTIVE,
         "Chargeback opened",
+        0,  # nothing is collected while revoked
     )
     with django_capture_on_commit_callbacks(execute=True):
         licenses.restore_license(world.tenant, license=license, actor=csm, reason="Chargeback won")
     license.refresh_from_db()
-    assert (license.status, license.held_from_status) == (LicenseStatus.ACTIVE, "")
+    assert (license.status, license.held_from_status, license.mrr) == (LicenseStatus.ACTIVE, "", 2 * 2900)
     kinds = list(LicenseChange.objects.filter(license=license).order_by("id").values_list("kind", "reason"))
     assert kinds == [("revoke", "Chargeback opened"), ("restore", "Chargeback won")]
     actions = set(AuditEntry.objects.filter(tenant=world.tenant).values_list("action", flat=True))

@@ -124,7 +124,9 @@ def test_the_late_arrival_window_is_the_tenants_setting(world_a, catalog):
     assert "2 days" in body["results"][0]["errors"]["timestamp"][0]
 
 
-@pytest.mark.parametrize("stamp", ["2026-01-01T10:00:00", "yesterday", 1700000000, None])
+@pytest.mark.parametrize(
+    "stamp", ["2026-01-01T10:00:00", "yesterday", 1700000000, None, "9999-12-31T23:59:59-05:00", "0001-01-01T00:00Z"]
+)
 def test_timestamps_without_a_zone_or_not_iso_are_rejected(world_a, catalog, stamp):
     body = post(world_a.api("ingest"), [event() | {"timestamp": stamp}]).json()
     assert body["rejected"] == 1 and "timestamp" in body["results"][0]["errors"]
@@ -223,3 +225,24 @@ def test_events_land_in_the_callers_tenant_even_for_look_alike_accounts(two_tena
     assert rollup(b.tenant, catalog_b.api_meter) == 0
     # Idempotency keys are per tenant: B may use the same key.
     assert post(b.api("ingest"), [event("acct-1", key="shared-key")]).json()["accepted"] == 1
+
+
+def test_text_the_database_cannot_store_is_rejected_per_event_not_a_500(world_a, catalog):
+    body = (
+        '{"events": ['
+        + json.dumps(event(key="nul-prop", note="a\u0000b"))
+        + ","
+        + json.dumps(event(key="surrogate"))[:-1]
+        + ', "properties": {"note": "\\ud800"}}'
+        + ","
+        + json.dumps(event(key="nul\u0000key"))
+        + ","
+        + json.dumps(event(key="fine"))
+        + "]}"
+    )
+    response = world_a.api("ingest").post(URL, data=body, content_type="application/json")
+    assert response.status_code == 200, response.content
+    results = response.json()["results"]
+    assert [r["status"] for r in results] == ["rejected", "rejected", "rejected", "accepted"]
+    assert "properties" in results[0]["errors"] and "properties" in results[1]["errors"]
+    assert "idempotency_key" in results[2]["errors"]

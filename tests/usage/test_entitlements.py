@@ -33,7 +33,7 @@ def set_usage(world, meter, value: int) -> None:
         day=timezone.now().date(),
         defaults={"value": value, "event_count": value},
     )
-    cache.invalidate([cache.USAGE], world.tenant.pk, [world.account.pk])
+    cache.invalidate([cache.USAGE], world.tenant.pk, [world.account.external_id])
 
 
 def features(world, client=None) -> dict[str, dict]:
@@ -282,22 +282,22 @@ def test_a_licence_change_invalidates_the_cached_plan(world_a, catalog):
 def test_a_licence_change_invalidates_only_that_account(world_a, catalog):
     other = CustomerAccount.objects.create(tenant=world_a.tenant, external_id="acct-2", name="Two")
     selectors.get_account_entitlements(world_a.tenant, account=other)
-    before = cache.lookup(world_a.tenant.pk, other.pk, now=timezone.now())
+    before = cache.lookup(world_a.tenant.pk, other.external_id, now=timezone.now())
     license_changed.send(sender=None, tenant_id=world_a.tenant.pk, account_id=world_a.account.pk)
-    after = cache.lookup(world_a.tenant.pk, other.pk, now=timezone.now())
+    after = cache.lookup(world_a.tenant.pk, other.external_id, now=timezone.now())
     assert after.plan is not None and after.plan_version == before.plan_version
 
 
 def test_a_reader_racing_an_invalidation_cannot_put_a_stale_answer_back(world_a, catalog):
     now = timezone.now()
-    racing = cache.lookup(world_a.tenant.pk, world_a.account.pk, now=now)  # the reader read the old token ...
+    racing = cache.lookup(world_a.tenant.pk, "acct-1", now=now)  # the reader read the old token ...
     stale = selectors.compute_plan(world_a.tenant, account=world_a.account, now=now)  # ... and the old rows
     give_license(world_a.account, catalog.business)
     license_changed.send(sender=None, tenant_id=world_a.tenant.pk, account_id=world_a.account.pk)
     cache.store(
         cache.PLAN,
         world_a.tenant.pk,
-        world_a.account.pk,
+        "acct-1",
         version=racing.plan_version,
         value=stale,
         valid_until=stale.valid_until,
@@ -305,3 +305,22 @@ def test_a_reader_racing_an_invalidation_cannot_put_a_stale_answer_back(world_a,
     )  # ... and stores late
     fresh = selectors.get_account_entitlements(world_a.tenant, account=world_a.account)
     assert fresh.plan.tier_key == "business"
+
+
+def test_a_warm_check_reads_no_table(world_a, catalog, django_assert_max_num_queries):
+    client = world_a.api("read")
+    check(world_a, "api_calls", client=client)  # warm: plan and usage cached
+    # Only the API key lookup (accounts' auth) remains; the answer itself comes from the cache.
+    with django_assert_max_num_queries(1):
+        assert check(world_a, "api_calls", client=client)["allowed"] is True
+
+
+def test_a_deleted_account_is_not_answered_from_the_cache(world_a, catalog, django_capture_on_commit_callbacks):
+    other = CustomerAccount.objects.create(tenant=world_a.tenant, external_id="gone-soon", name="Gone")
+    client = world_a.api("read")
+    assert client.get("/api/v1/accounts/gone-soon/entitlements").status_code == 200
+    with django_capture_on_commit_callbacks(execute=True):
+        other.delete()
+    assert client.get("/api/v1/accounts/gone-soon/entitlements").status_code == 404
+    response = client.post(CHECK, {"account": "gone-soon", "feature": "sso"}, format="json")
+    assert response.status_code == 404

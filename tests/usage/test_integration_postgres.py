@@ -130,3 +130,16 @@ def test_the_idempotency_arbiter_is_a_unique_key_outside_the_partitioned_table()
         unique = [row[0] for row in cursor.fetchall()]
     assert kinds == ["p", "r"]  # events partitioned; the key table an ordinary table
     assert any("(tenant_id, key)" in definition for definition in unique)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_real_worker_rebuilds_a_new_meters_rollups_from_earlier_events(world_a, celery_worker_process):
+    from catalog.models import Meter
+    from tests.conftest import wait_for
+    from usage import services
+
+    make_catalog(world_a.tenant)
+    services.ingest_events(world_a.tenant, events=[event(name="report.exported", key=f"r{i}") for i in range(4)])
+    meter = Meter.objects.create(tenant=world_a.tenant, key="exports", name="Exports", event_name="report.exported")
+    row = wait_for(lambda: UsageRollup.objects.for_tenant(world_a.tenant).filter(meter=meter).first())
+    assert row.value == 4 and row.event_count == 4
