@@ -12,7 +12,7 @@ What it does, in one run (about a minute on a 2-core machine):
    access log, plus what the client saw and checks/s).
 
 Needs DATABASE_URL (PostgreSQL). Caches in Redis like production: REDIS_URL when set, else a
-Redis on 127.0.0.1:6379 (db 15) when one answers, else the embedded default's file cache.
+Redis on 127.0.0.1:6379 (db 14) when one answers, else the embedded default's file cache.
 A benchmark, not a test: nothing here asserts; targets are printed beside the figures.
 """
 
@@ -552,7 +552,7 @@ def main() -> None:
     url, name, maintenance = bench_database_url(base)
     recreate_database(maintenance, name)
     if not os.environ.get("REDIS_URL") and redis_answers("127.0.0.1", 6379):
-        os.environ["REDIS_URL"] = "redis://127.0.0.1:6379/15"  # the production shape caches in Redis
+        os.environ["REDIS_URL"] = "redis://127.0.0.1:6379/14"  # the production shape caches in Redis
     env = server_env(url)
     os.environ.update(
         {k: env[k] for k in ("DATABASE_URL", "DJANGO_SETTINGS_MODULE", "DEBUG", "SECRET_KEY", "LOG_LEVEL")}

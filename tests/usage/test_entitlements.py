@@ -6,6 +6,7 @@ import datetime
 
 import pytest
 from django.utils import timezone
+from rest_framework.test import APIClient
 
 from accounts.models import CustomerAccount
 from billing.signals import license_changed
@@ -318,9 +319,23 @@ def test_a_warm_check_reads_no_table(world_a, catalog, django_assert_max_num_que
 def test_a_deleted_account_is_not_answered_from_the_cache(world_a, catalog, django_capture_on_commit_callbacks):
     other = CustomerAccount.objects.create(tenant=world_a.tenant, external_id="gone-soon", name="Gone")
     client = world_a.api("read")
+    events = [event("gone-soon"), event("gone-soon", name="user_active", user_id="u1")]
+    assert world_a.api("ingest").post("/api/v1/events", {"events": events}, format="json").json()["accepted"] == 2
     assert client.get("/api/v1/accounts/gone-soon/entitlements").status_code == 200
     with django_capture_on_commit_callbacks(execute=True):
-        other.delete()
+        other.delete()  # its events, rollups and unique values go with it
+    assert not Event.objects.for_tenant(world_a.tenant).filter(account_id=other.pk).exists()
+    assert not UsageRollup.objects.for_tenant(world_a.tenant).filter(account_id=other.pk).exists()
     assert client.get("/api/v1/accounts/gone-soon/entitlements").status_code == 404
     response = client.post(CHECK, {"account": "gone-soon", "feature": "sso"}, format="json")
     assert response.status_code == 404
+
+
+@pytest.mark.parametrize("header", [None, "Bearer tw_nope_nope", "Bearer not-a-key"])
+def test_entitlement_endpoints_refuse_missing_or_unknown_keys(world_a, catalog, header):
+    client = APIClient()
+    if header:
+        client.credentials(HTTP_AUTHORIZATION=header)
+    assert client.get("/api/v1/accounts/acct-1/entitlements").status_code == 401
+    assert client.post(CHECK, {"account": "acct-1", "feature": "sso"}, format="json").status_code == 401
+    assert gate_hits(world_a) == []
