@@ -7,6 +7,7 @@ while its own views module loads.
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
@@ -86,13 +87,47 @@ class HasApiScope(permissions.BasePermission):
         return True
 
 
-class ApiKeyRateThrottle(throttling.SimpleRateThrottle):
-    scope = "api_key"
+class ApiKeyRateThrottle(throttling.BaseThrottle):
+    """Per-key rate limit in a fixed window counted with one cache INCR: O(1) at any rate.
 
-    def get_cache_key(self, request: Request, view: Any) -> str | None:
-        if isinstance(request.auth, ApiKey):
-            return f"throttle:api_key:{request.auth.pk}"
-        return f"throttle:anon:{self.get_ident(request)}"
+    DRF's SimpleRateThrottle rewrites the list of every request time in the window on each
+    call, which at thousands of requests a minute costs more than the request itself.
+    `bucket` separates counters (the usage app counts its high-volume endpoints apart).
+    """
+
+    scope = "api_key"
+    bucket = "api"
+    THROTTLE_RATES: dict[str, str] | None = None  # None: REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]
+
+    def __init__(self) -> None:
+        from rest_framework.settings import api_settings
+
+        rate = (self.THROTTLE_RATES or api_settings.DEFAULT_THROTTLE_RATES).get(self.scope) or "0/m"
+        num, period = rate.split("/")
+        self.limit = int(num)
+        self.duration = {"s": 1, "m": 60, "h": 3600, "d": 86400}[period[0]]
+        self._wait: float | None = None
+
+    def allow_request(self, request: Request, view: Any) -> bool:
+        from django.core.cache import cache
+
+        if not self.limit:
+            return True
+        who = request.auth.pk if isinstance(request.auth, ApiKey) else f"anon:{self.get_ident(request)}"
+        now = time.time()
+        window = int(now // self.duration)
+        key = f"throttle:{self.bucket}:{who}:{window}"
+        try:
+            count = cache.incr(key)
+        except ValueError:  # first request of the window
+            count = 1 if cache.add(key, 1, timeout=self.duration + 5) else cache.incr(key)
+        if count <= self.limit:
+            return True
+        self._wait = (window + 1) * self.duration - now
+        return False
+
+    def wait(self) -> float | None:
+        return self._wait
 
 
 class Pagination(pagination.PageNumberPagination):

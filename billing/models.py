@@ -13,6 +13,7 @@ from django.db import models
 from django.utils import timezone
 
 from accounts.tenancy import TenantOwned
+from catalog.templatetags.catalog_money import money
 
 
 class LicenseStatus(models.TextChoices):
@@ -128,6 +129,18 @@ class LicenseChange(TenantOwned):
     class Meta:
         ordering = ["-effective_at", "-id"]
         indexes = [models.Index(fields=["tenant", "effective_at"])]
+
+    def __str__(self) -> str:
+        # Shown as the heading of each row of a licence's change history (and in audit/object lists):
+        # what happened and when, in the active (tenant's) time zone, and what it did to MRR.
+        when = timezone.localtime(self.effective_at) if self.effective_at else None
+        on = f" on {when:%d %b %Y}" if when else ""
+        return f"{self.kind_label}{on}: MRR {money(self.mrr_before, self.currency)} → {money(self.mrr_after, self.currency)}"
+
+    @property
+    def kind_label(self) -> str:
+        """'upgrade' -> 'Upgrade', 'past_due' -> 'Past due' (kind is free text, not a choices field)."""
+        return (self.kind or "change").replace("_", " ").capitalize()
 
     def save(self, *args, **kwargs) -> None:
         if self.pk is not None:
