@@ -15,7 +15,8 @@ from django.contrib import admin, messages
 from django.contrib.admin.helpers import ActionForm
 from django.http import HttpRequest
 from django.template.loader import render_to_string
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import SafeString
 
 from accounts.admin_base import TenantScopedAdmin, TenantScopedInline
 from accounts.errors import TierwiseError
@@ -30,17 +31,33 @@ from billing.models import (
 )
 from billing.services import licenses as license_services
 from billing.services.stripe_accounts import save_stripe_keys
+from catalog.admin_display import EMPTY, local_date, money_cell, money_text, parse_instant
+from catalog.templatetags.catalog_money import percent
+
+
+class BillingAdminMedia:
+    """Money columns right-aligned and unbroken, compact lists at 1280 px with the side nav open."""
+
+    class Media:
+        css = {"all": ["billing/admin.css"]}
 
 
 def money(amount: int | None, currency: str) -> str:
-    if amount is None:
-        return "—"
-    sign = "-" if amount < 0 else ""
-    return f"{sign}{abs(amount) // 100:,}.{abs(amount) % 100:02d} {currency}"
+    """Integer minor units in the given currency, as text ('$1,234.50'); '—' for none."""
+    return money_text(amount, currency)
 
 
 def render_lines(lines: list[dict[str, Any]], currency: str, total: int | None = None) -> str:
-    shown = [{**line, "display_amount": money(line.get("amount"), currency)} for line in lines]
+    """Quote or invoice lines; periods are stored as ISO strings (UTC) and shown as dates in the tenant's zone."""
+    shown = [
+        {
+            **line,
+            "display_amount": money(line.get("amount"), currency),
+            "period_start_at": parse_instant(line.get("period_start")),
+            "period_end_at": parse_instant(line.get("period_end")),
+        }
+        for line in lines
+    ]
     return render_to_string(
         "billing/admin/quote_lines.html",
         {"lines": shown, "currency": currency, "total": money(total, currency) if total is not None else None},
@@ -63,17 +80,33 @@ class LicenseChangeInline(ReadOnlyMixin, TenantScopedInline):
     fk_name = "license"
     fields = [
         "effective_at",
-        "kind",
+        "change",
         "reason",
-        "actor_label",
+        "by",
         "reference",
-        "mrr_before",
-        "mrr_after",
+        "mrr_before_money",
+        "mrr_after_money",
         "stripe_invoice_id",
     ]
     readonly_fields = fields
     ordering = ["-effective_at", "-id"]
     verbose_name_plural = "Change history"
+
+    @admin.display(description="Change")
+    def change(self, obj: LicenseChange) -> str:
+        return obj.kind_label
+
+    @admin.display(description="By")
+    def by(self, obj: LicenseChange) -> str:
+        return obj.actor_label
+
+    @admin.display(description="MRR before")
+    def mrr_before_money(self, obj: LicenseChange) -> SafeString:
+        return money_cell(obj.mrr_before, obj.currency)
+
+    @admin.display(description="MRR after")
+    def mrr_after_money(self, obj: LicenseChange) -> SafeString:
+        return money_cell(obj.mrr_after, obj.currency)
 
 
 class ReasonActionForm(ActionForm):
@@ -83,17 +116,9 @@ class ReasonActionForm(ActionForm):
 
 
 @admin.register(License)
-class LicenseAdmin(TenantScopedAdmin):
-    list_display = [
-        "account",
-        "tier",
-        "seats",
-        "interval",
-        "status",
-        "mrr_display",
-        "current_period_end",
-        "cancel_at_period_end",
-    ]
+class LicenseAdmin(BillingAdminMedia, TenantScopedAdmin):
+    # Seven short columns: fits beside the filters at 1280 px with the side nav open.
+    list_display = ["account", "plan", "seats", "status", "mrr_money", "period_end"]
     list_filter = ["status", "interval", "cancel_at_period_end", "tier"]
     search_fields = ["account__name", "account__external_id", "stripe_subscription_id", "stripe_customer_id"]
     list_select_related = ["account", "tier"]
@@ -107,7 +132,7 @@ class LicenseAdmin(TenantScopedAdmin):
         "account",
         "tier",
         "price",
-        "addons",
+        "addon_names",
         "seats",
         "interval",
         "status",
@@ -119,8 +144,8 @@ class LicenseAdmin(TenantScopedAdmin):
         "cancel_at_period_end",
         "term_years",
         "commitment_ends_at",
-        "renewal_discount_percent",
-        "mrr_display",
+        "renewal_discount",
+        "mrr_money",
         "currency",
         "stripe_customer_id",
         "stripe_subscription_id",
@@ -128,9 +153,29 @@ class LicenseAdmin(TenantScopedAdmin):
     ]
     readonly_fields = fields
 
-    @admin.display(description="MRR")
-    def mrr_display(self, obj: License) -> str:
-        return money(obj.mrr, obj.currency)
+    @admin.display(description="MRR", ordering="mrr")
+    def mrr_money(self, obj: License) -> SafeString:
+        return money_cell(obj.mrr, obj.currency)
+
+    @admin.display(description="Renewal discount")
+    def renewal_discount(self, obj: License) -> str:
+        return percent(obj.renewal_discount_percent)
+
+    @admin.display(description="Plan", ordering="tier__rank")
+    def plan(self, obj: License) -> str:
+        return f"{obj.tier} · {obj.get_interval_display().lower()}"
+
+    @admin.display(description="Period ends", ordering="current_period_end")
+    def period_end(self, obj: License) -> SafeString:
+        if obj.cancel_at_period_end:
+            return format_html(
+                '<span title="Cancels at the period end">Cancels {}</span>', local_date(obj.current_period_end)
+            )
+        return format_html("{}", local_date(obj.current_period_end))
+
+    @admin.display(description="Add-ons")
+    def addon_names(self, obj: License) -> str:
+        return ", ".join(str(addon) for addon in obj.addons.all()) or EMPTY
 
     @admin.display(description="Grants (trials, CSM grants)")
     def grants(self, obj: License) -> str:
@@ -191,8 +236,8 @@ class LicenseAdmin(TenantScopedAdmin):
 
 
 @admin.register(LicenseGrant)
-class LicenseGrantAdmin(ReadOnlyMixin, TenantScopedAdmin):
-    list_display = ["account", "kind", "tier", "addon", "starts_at", "ends_at", "ended_at", "reference"]
+class LicenseGrantAdmin(BillingAdminMedia, ReadOnlyMixin, TenantScopedAdmin):
+    list_display = ["account", "grant_kind", "item", "starts", "ends", "ended", "reference"]
     list_filter = ["kind"]
     search_fields = ["account__name", "account__external_id", "reference"]
     list_select_related = ["account", "tier", "addon"]
@@ -202,6 +247,26 @@ class LicenseGrantAdmin(ReadOnlyMixin, TenantScopedAdmin):
     def get_actions(self, request: HttpRequest):
         return super().get_actions(request) if self._can(request, Capability.MANAGE_BILLING) else {}
 
+    @admin.display(description="Kind", ordering="kind")
+    def grant_kind(self, obj: LicenseGrant) -> str:
+        return {"trial": "Trial", "csm_grant": "CSM grant"}.get(obj.kind, obj.get_kind_display())
+
+    @admin.display(description="Tier / add-on")
+    def item(self, obj: LicenseGrant) -> str:
+        return str(obj.tier or obj.addon or EMPTY)
+
+    @admin.display(description="Starts", ordering="starts_at")
+    def starts(self, obj: LicenseGrant) -> str:
+        return local_date(obj.starts_at)
+
+    @admin.display(description="Ends", ordering="ends_at")
+    def ends(self, obj: LicenseGrant) -> str:
+        return local_date(obj.ends_at)
+
+    @admin.display(description="Ended early", ordering="ended_at")
+    def ended(self, obj: LicenseGrant) -> str:
+        return local_date(obj.ended_at)
+
     @admin.action(description="End selected grants now")
     def end_now(self, request: HttpRequest, queryset) -> None:
         for grant in queryset:
@@ -210,19 +275,8 @@ class LicenseGrantAdmin(ReadOnlyMixin, TenantScopedAdmin):
 
 
 @admin.register(PlanChange)
-class PlanChangeAdmin(ReadOnlyMixin, TenantScopedAdmin):
-    list_display = [
-        "id",
-        "account",
-        "kind",
-        "state",
-        "amount_due",
-        "target_price",
-        "target_seats",
-        "created_at",
-        "settled_at",
-        "mismatch_flag",
-    ]
+class PlanChangeAdmin(BillingAdminMedia, ReadOnlyMixin, TenantScopedAdmin):
+    list_display = ["change", "account", "target", "state_short", "due_money", "created", "mismatch_flag"]
     list_filter = ["state", "kind"]
     search_fields = ["account__name", "account__external_id", "reference", "stripe_invoice_id"]
     list_select_related = ["account", "target_price", "target_price__tier"]
@@ -251,16 +305,35 @@ class PlanChangeAdmin(ReadOnlyMixin, TenantScopedAdmin):
         "settled_at",
         "settled_via",
         "charged",
-        "charge_mismatch",
-        "local_estimate",
+        "mismatch",
+        "estimate",
     ]
     readonly_fields = fields
 
-    @admin.display(description="Due now")
-    def amount_due(self, obj: PlanChange) -> str:
-        return money(obj.quote_amount_due, obj.currency)
+    @admin.display(description="Due now", ordering="quote_amount_due")
+    def due_money(self, obj: PlanChange) -> SafeString:
+        return money_cell(obj.quote_amount_due, obj.currency)
 
-    @admin.display(description="Quote ≠ charge", boolean=True)
+    @admin.display(description="Change")
+    def change(self, obj: PlanChange) -> str:
+        return f"{obj.get_kind_display()} #{obj.pk}"
+
+    @admin.display(description="To")
+    def target(self, obj: PlanChange) -> str:
+        price = obj.target_price
+        return f"{price.tier or price.addon} · {price.get_interval_display().lower()} × {obj.target_seats}"
+
+    @admin.display(description="State", ordering="state")
+    def state_short(self, obj: PlanChange) -> SafeString:
+        # The full label ("Settled: licence changed") is the tooltip; the column keeps the first word.
+        label = obj.get_state_display()
+        return format_html('<span title="{}">{}</span>', label, obj.state.capitalize())
+
+    @admin.display(description="Created", ordering="created_at")
+    def created(self, obj: PlanChange) -> str:
+        return local_date(obj.created_at)
+
+    @admin.display(description="Mismatch", boolean=True)
     def mismatch_flag(self, obj: PlanChange) -> bool:
         return bool(obj.charge_mismatch)
 
@@ -273,6 +346,68 @@ class PlanChangeAdmin(ReadOnlyMixin, TenantScopedAdmin):
         if not obj.charged_lines:
             return "—"
         return render_lines(obj.charged_lines, obj.currency, obj.charged_amount)
+
+    @admin.display(description="Quote ≠ charge")
+    def mismatch(self, obj: PlanChange) -> SafeString | str:
+        """What differed between the quote and the settled invoice, in words and money."""
+        diff = obj.charge_mismatch or {}
+        if not diff:
+            return "None: the settled invoice matched the quote." if obj.settled_at else EMPTY
+        rows: list[tuple[str, str]] = []
+        if "charged_amount" in diff:
+            rows.append(("Quoted due now", money(diff.get("quoted_amount_due"), obj.currency)))
+            rows.append(("Charged", money(diff.get("charged_amount"), obj.currency)))
+            rows.append(("Difference", money(diff.get("difference"), obj.currency)))
+        for key, label in (
+            ("quoted_lines_not_billed", "Quoted lines not billed"),
+            ("billed_lines_not_quoted", "Billed lines not quoted"),
+        ):
+            if diff.get(key):
+                amounts = ", ".join(money(line[0], obj.currency) for line in diff[key] if line)
+                rows.append((label, f"{len(diff[key])} ({amounts})"))
+        return format_html(
+            '<table class="billing-facts">{}</table>', format_html_join("", "<tr><th>{}</th><td>{}</td></tr>", rows)
+        )
+
+    @admin.display(description="Our own estimate")
+    def estimate(self, obj: PlanChange) -> SafeString | str:
+        """The local proration cross-check, summarised (the Stripe item list is kept for support, folded)."""
+        estimate = obj.local_estimate or {}
+        if not estimate:
+            return EMPTY
+        rows: list[tuple[str, str]] = []
+        if "amount_due_now" in estimate:
+            rows.append(("Due now", money(estimate["amount_due_now"], obj.currency)))
+        if estimate.get("lines"):
+            rows.append(("Lines", ", ".join(money(amount, obj.currency) for amount in estimate["lines"])))
+        if "matches_stripe" in estimate:
+            rows.append(("Matches Stripe's preview", "yes" if estimate["matches_stripe"] else "NO"))
+        if "mrr_after" in estimate:
+            rows.append(("MRR after", money(estimate["mrr_after"], obj.currency)))
+        items = estimate.get("stripe_items") or []
+        return format_html(
+            '<table class="billing-facts">{}</table>{}',
+            format_html_join("", "<tr><th>{}</th><td>{}</td></tr>", rows),
+            format_html(
+                "<details><summary>Subscription items sent to Stripe ({})</summary><ul>{}</ul></details>",
+                len(items),
+                format_html_join(
+                    "",
+                    "<li><code>{}</code> × {}{}</li>",
+                    (
+                        (
+                            item.get("price_id") or item.get("item_id") or "?",
+                            item.get("quantity", ""),
+                            " (removed)" if item.get("deleted") else "",
+                        )
+                        for item in items
+                        if isinstance(item, dict)
+                    ),
+                ),
+            )
+            if items
+            else "",
+        )
 
 
 class StripeSettingsForm(forms.ModelForm):
@@ -342,7 +477,7 @@ class StripeAccountAdmin(TenantScopedAdmin):
 
 
 @admin.register(StripeWebhookEvent)
-class StripeWebhookEventAdmin(ReadOnlyMixin, TenantScopedAdmin):
+class StripeWebhookEventAdmin(BillingAdminMedia, ReadOnlyMixin, TenantScopedAdmin):
     list_display = ["received_at", "event_type", "event_id", "object_id", "state", "deliveries", "attempts"]
     list_filter = ["state", "event_type"]
     search_fields = ["event_id", "object_id"]

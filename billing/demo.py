@@ -16,6 +16,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from datetime import timedelta
+from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.db import transaction
@@ -23,6 +24,7 @@ from django.utils import timezone
 
 from accounts.demo import DemoTenant
 from accounts.models import CustomerAccount, SizeBand, Tenant
+from accounts.services import record_audit, snapshot
 from billing.models import (
     GrantKind,
     License,
@@ -39,6 +41,7 @@ from billing.services.catalog_sync import ensure_stripe_price, sync_stripe_catal
 from billing.services.stripe_accounts import save_stripe_keys, stripe_for
 from billing.stripe_client import ItemTarget, StripeError, StripeGateway
 from catalog.models import GovernanceState, Price, Tier
+from catalog.templatetags.catalog_money import money
 
 SEATS_BY_SIZE = {
     SizeBand.MICRO: (1, 5),
@@ -51,6 +54,7 @@ SEATS_BY_SIZE = {
 # Share of accounts per tier rank (lowest first): most on entry tiers, a few at the top.
 TIER_WEIGHTS = [35, 35, 20, 10]
 DEMO_TRIAL_REFERENCE = "demo-trial"
+DEMO_TRIAL_DAYS, DEMO_TRIAL_DAYS_IN = 14, 5
 DEMO_UPGRADE_REFERENCE = "demo-upgrade"
 
 
@@ -139,6 +143,10 @@ def seed_tenant_billing(tenant: Tenant, *, seed: int, stripe_on: bool, showcase:
         price = _price(tier, interval)
         if price is None and not tier.is_free:
             continue
+        if (price.interval if price is not None else "month") == "month":
+            # The price may fall back to the other interval (and free licences run monthly): a monthly
+            # period started within the last month, so no licence opens with its period already over.
+            days_in = (days_in - 1) % 28 + 1
         start = now - timedelta(days=days_in)
         with transaction.atomic():
             license = license_services.provision_license(
@@ -214,20 +222,36 @@ def _seed_trial(tenant: Tenant, tiers: list[Tier]) -> None:
     )
     if license is None:
         return
-    grant = license_services.start_grant(
-        tenant,
-        account=license.account,
-        kind=GrantKind.TRIAL,
-        tier=tiers[2],
-        days=14,
-        actor="demo-seed",
-        reason=f"Trial of {tiers[2].name}",
-        reference=DEMO_TRIAL_REFERENCE,
-    )
-    # Five days in: the trial is visibly in progress.
-    LicenseGrant.objects.filter(pk=grant.pk).update(
-        starts_at=grant.starts_at - timedelta(days=5), ends_at=grant.ends_at - timedelta(days=5)
-    )
+    # A 14-day trial five days in, so it is visibly in progress. The service starts grants now, so it is
+    # given the real end (9 days from now: what the audit entry and the licence page both show), and only
+    # the start is moved back, with its own audit entry: the log tells what the seed did.
+    now = timezone.now().replace(microsecond=0)
+    with timezone.override(ZoneInfo(tenant.time_zone)):  # the audit's "until <date>" in the tenant's calendar
+        grant = license_services.start_grant(
+            tenant,
+            account=license.account,
+            kind=GrantKind.TRIAL,
+            tier=tiers[2],
+            ends_at=now + timedelta(days=DEMO_TRIAL_DAYS - DEMO_TRIAL_DAYS_IN),
+            actor="demo-seed",
+            reason=f"Trial of {tiers[2].name}",
+            reference=DEMO_TRIAL_REFERENCE,
+        )
+    with transaction.atomic(), timezone.override(ZoneInfo(tenant.time_zone)):
+        before = snapshot(grant, ["starts_at", "ends_at"])
+        grant.starts_at -= timedelta(days=DEMO_TRIAL_DAYS_IN)
+        LicenseGrant.objects.filter(pk=grant.pk).update(starts_at=grant.starts_at)
+        record_audit(
+            tenant,
+            actor="demo-seed",
+            action="license_grant.backdated",
+            obj=grant,
+            before=before,
+            after={
+                **snapshot(grant, ["starts_at", "ends_at"]),
+                "reason": f"Demo data: a {DEMO_TRIAL_DAYS}-day trial started {DEMO_TRIAL_DAYS_IN} days ago",
+            },
+        )
     _say(f"{tenant.slug}: trial of {tiers[2].name} in progress for {license.account.external_id}.")
 
 
@@ -259,5 +283,5 @@ def _seed_settled_upgrade(tenant: Tenant, tiers: list[Tier]) -> None:
     if settled.state == PlanChangeState.SETTLED:
         _say(
             f"{tenant.slug}: {license.account.external_id} upgraded to {tiers[2].name}; invoice "
-            f"{settled.stripe_invoice_id} paid {settled.charged_amount / 100:.2f} {settled.currency}."
+            f"{settled.stripe_invoice_id} paid {money(settled.charged_amount, settled.currency)}."
         )

@@ -99,7 +99,9 @@ class LicenseGrant(TenantOwned):
         ]
 
     def __str__(self) -> str:
-        return f"{self.get_kind_display()}: {self.tier or self.addon} until {self.ends_at:%Y-%m-%d}"
+        # The date in the active time zone (the tenant's in staff pages), as the licence page shows it.
+        what = f"{self.get_kind_display()}: {self.tier or self.addon}"
+        return f"{what} until {timezone.localtime(self.ends_at):%Y-%m-%d}" if self.ends_at else what
 
     def is_active_at(self, at) -> bool:
         return self.starts_at <= at < self.ends_at and (self.ended_at is None or at < self.ended_at)
@@ -134,8 +136,9 @@ class LicenseChange(TenantOwned):
         # Shown as the heading of each row of a licence's change history (and in audit/object lists):
         # what happened and when, in the active (tenant's) time zone, and what it did to MRR.
         when = timezone.localtime(self.effective_at) if self.effective_at else None
-        on = f" on {when:%d %b %Y}" if when else ""
-        return f"{self.kind_label}{on}: MRR {money(self.mrr_before, self.currency)} → {money(self.mrr_after, self.currency)}"
+        on = f" on {when.day} {when:%b %Y}" if when else ""
+        before, after = money(self.mrr_before, self.currency), money(self.mrr_after, self.currency)
+        return f"{self.kind_label}{on}: MRR {before} → {after}"
 
     @property
     def kind_label(self) -> str:

@@ -20,6 +20,15 @@ from django.views.decorators.http import require_POST
 from accounts.admin_base import TenantScopedAdmin, TenantScopedInline
 from accounts.models import Capability
 from catalog import pricing, services
+from catalog.admin_display import (
+    EMPTY,
+    bullet_list,
+    local_date,
+    money_cell,
+    scenario_list,
+    term_rule_lines,
+    volume_rule_lines,
+)
 from catalog.errors import TierwiseError
 from catalog.forms import (
     EntitlementInlineFormSet,
@@ -43,13 +52,20 @@ from catalog.models import (
     Product,
     Tier,
 )
-from catalog.templatetags.catalog_money import money
+from catalog.templatetags.catalog_money import grant, money, percent
 from catalog.validation import PriceDraft
 
 
 class CatalogPermissions:
     view_capability = Capability.VIEW
     edit_capability = Capability.EDIT_CATALOG
+
+
+class CatalogAdminMedia:
+    """The catalog stylesheet on pages that use Django's own templates (money columns, badges)."""
+
+    class Media:
+        css = {"all": ["catalog/admin.css"]}
 
 
 # --- Plain (ungoverned) building blocks -----------------------------------------------------
@@ -83,10 +99,31 @@ class MeterAdmin(CatalogPermissions, TenantScopedAdmin):
 
 
 class DraftOnlyInline(CatalogPermissions, TenantScopedInline):
-    """Rows of a tier/add-on: editable while the parent is a draft, read-only after."""
+    """Rows of a tier/add-on: editable while the parent is a draft, read-only after.
+
+    Read-only rows swap raw fields for readable ones (`readonly_displays`: field -> display method).
+    """
+
+    readonly_displays: dict[str, str] = {}
 
     def _parent_editable(self, obj: Any) -> bool:
         return obj is None or obj.is_editable
+
+    def _read_only(self, request: HttpRequest, obj: Any) -> bool:
+        return obj is not None and not self.has_change_permission(request, obj)
+
+    def get_fields(self, request: HttpRequest, obj: Any = None):
+        fields = list(super().get_fields(request, obj))
+        if not self._read_only(request, obj):
+            return fields
+        shown = [self.readonly_displays.get(name, name) for name in fields]
+        return [name for name in shown if name]  # a display of "" hides the raw field
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None):
+        readonly = list(super().get_readonly_fields(request, obj))
+        if self._read_only(request, obj):
+            readonly += [name for name in self.readonly_displays.values() if name and name not in readonly]
+        return readonly
 
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return self._parent_editable(obj) and super().has_add_permission(request, obj)
@@ -107,6 +144,7 @@ class PriceInline(DraftOnlyInline):
     extra = 0
     max_num = 2
     verbose_name_plural = "prices (amount in minor units, e.g. cents: 2900 = 29.00)"
+    readonly_displays = {"amount": ""}  # read-only: "Shown as" says it in money, the minor units add nothing
 
     @admin.display(description="Shown as")
     def shown_as(self, obj: Price) -> str:
@@ -128,6 +166,15 @@ class EntitlementInline(DraftOnlyInline):
     formset = EntitlementInlineFormSet
     fields = ["feature", "enabled", "limit", "enforcement", "soft_limit_percent", "overage_note"]
     extra = 0
+    readonly_displays = {"limit": "limit_shown"}
+
+    @admin.display(description="Limit")
+    def limit_shown(self, obj: Entitlement) -> str:
+        if not obj.enabled:
+            return EMPTY
+        if obj.feature.kind == "boolean":
+            return "included"
+        return grant(obj.limit, obj.feature.unit)
 
 
 class TierEntitlementInline(EntitlementInline):
@@ -161,7 +208,13 @@ def available_transitions(obj: Governed) -> list[str]:
 
 
 class GovernedAdmin(CatalogPermissions, TenantScopedAdmin):
-    """Drafts edit through services; anything past draft opens read-only; transitions are buttons."""
+    """Drafts edit through services; anything past draft opens read-only; transitions are buttons.
+
+    Read-only pages show JSON fields the way people wrote them (`readonly_displays`: field -> display
+    method), not as the stored JSON.
+    """
+
+    readonly_displays: dict[str, str] = {}
 
     audit_admin_edits = False  # catalog.services audits every write with before/after
     change_form_template = "admin/catalog/governed_change_form.html"
@@ -176,6 +229,25 @@ class GovernedAdmin(CatalogPermissions, TenantScopedAdmin):
     ]
     list_filter = ["state"]
     search_fields = ["name", "key"]
+
+    def _read_only(self, request: HttpRequest, obj: Any) -> bool:
+        return obj is not None and not self.has_change_permission(request, obj)
+
+    def get_fieldsets(self, request: HttpRequest, obj: Any = None):
+        fieldsets = super().get_fieldsets(request, obj)
+        if not self._read_only(request, obj) or not self.readonly_displays:
+            return fieldsets
+        return [
+            (name, {**options, "fields": [self.readonly_displays.get(f, f) for f in options["fields"]]})
+            for name, options in fieldsets
+        ]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None):
+        readonly = list(super().get_readonly_fields(request, obj))
+        if self._read_only(request, obj):
+            # Both names: the raw form field must not be built, the display is shown in its place.
+            readonly += [n for pair in self.readonly_displays.items() for n in pair if n not in readonly]
+        return readonly
 
     # Permissions: the change page of anything past draft is Django's read-only view.
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
@@ -365,10 +437,22 @@ class GovernedAdmin(CatalogPermissions, TenantScopedAdmin):
             {"obj": v, "url": reverse(change_url, args=[v.pk])}
             for v in type(obj).objects.for_tenant(tenant).filter(key=obj.key).order_by("-version")
         ]
+        # Revising while a newer draft is open is refused by the service: say so instead of offering it.
+        open_version = next(
+            (
+                v["obj"]
+                for v in versions
+                if v["obj"].pk != obj.pk
+                and v["obj"].state in (GovernanceState.DRAFT, GovernanceState.AWAITING_APPROVAL)
+            ),
+            None,
+        )
         buttons = []
         for name in available_transitions(obj):
-            disabled = (name == "approve" and refusal is not None) or (
-                name in ("submit", "approve", "publish") and bool(issues)
+            disabled = (
+                (name == "approve" and refusal is not None)
+                or (name in ("submit", "approve", "publish") and bool(issues))
+                or (name == "revise" and open_version is not None)
             )
             buttons.append(
                 {
@@ -388,6 +472,7 @@ class GovernedAdmin(CatalogPermissions, TenantScopedAdmin):
             "refusal": refusal,
             "buttons": buttons if can_act else [],
             "versions": versions,
+            "open_version": open_version,
             "opts": self.opts,
         }
 
@@ -418,8 +503,10 @@ class TierForm(forms.ModelForm):
 @admin.register(Tier)
 class TierAdmin(GovernedAdmin):
     form = TierForm
-    list_display = ["name", "key", "version_label", "rank", "status", "monthly", "annual", "is_anchor", "is_public"]
+    # Key, anchor and the free flag are on the page and in the filters; the list keeps what tells tiers apart.
+    list_display = ["tier_version", "rank", "status", "monthly_money", "annual_money", "public"]
     list_filter = ["state", "product", "is_public", "is_free"]
+    readonly_displays = {"outcomes": "outcome_list"}
     ordering = ["product", "rank", "key", "-version"]
     inlines = [TierPriceInline, TierEntitlementInline]
     fieldsets = [
@@ -434,15 +521,29 @@ class TierAdmin(GovernedAdmin):
 
     def _price(self, obj: Tier, interval: str) -> str:
         price = next((p for p in obj.prices.all() if p.interval == interval), None)
-        return money(price.amount, price.currency) if price else "—"
+        if price is None:
+            return EMPTY
+        return money_cell(price.amount, price.currency, title="per seat" if price.per_seat else "flat")
 
     @admin.display(description="Monthly")
-    def monthly(self, obj: Tier) -> str:
+    def monthly_money(self, obj: Tier) -> str:
         return self._price(obj, "month")
 
     @admin.display(description="Annual")
-    def annual(self, obj: Tier) -> str:
+    def annual_money(self, obj: Tier) -> str:
         return self._price(obj, "year")
+
+    @admin.display(description="Tier", ordering="key")
+    def tier_version(self, obj: Tier) -> str:
+        return f"{obj.name} v{obj.version}"
+
+    @admin.display(description="Public", boolean=True, ordering="is_public")
+    def public(self, obj: Tier) -> bool:
+        return obj.is_public
+
+    @admin.display(description="Outcomes")
+    def outcome_list(self, obj: Tier) -> str:
+        return bullet_list(obj.outcomes)
 
     def get_urls(self):
         return [
@@ -473,7 +574,7 @@ class AddOnForm(forms.ModelForm):
 @admin.register(AddOn)
 class AddOnAdmin(GovernedAdmin):
     form = AddOnForm
-    list_display = ["name", "key", "version_label", "status", "monthly", "tiers", "product"]
+    list_display = ["name", "key", "version_label", "status", "monthly_money", "tiers"]
     list_filter = ["state", "product"]
     inlines = [AddOnPriceInline, AddOnEntitlementInline]
     fields = ["product", "key", "name", "description", "currency", "compatible_tiers"]
@@ -491,9 +592,9 @@ class AddOnAdmin(GovernedAdmin):
         return super().formfield_for_manytomany(db_field, request, **kwargs)
 
     @admin.display(description="Monthly")
-    def monthly(self, obj: AddOn) -> str:
+    def monthly_money(self, obj: AddOn) -> str:
         price = next((p for p in obj.prices.all() if p.interval == "month"), None)
-        return money(price.amount, price.currency) if price else "—"
+        return money_cell(price.amount, price.currency) if price else EMPTY
 
     @admin.display(description="Offered with")
     def tiers(self, obj: AddOn) -> str:
@@ -512,9 +613,18 @@ class BundleForm(forms.ModelForm):
 @admin.register(Bundle)
 class BundleAdmin(GovernedAdmin):
     form = BundleForm
-    list_display = ["name", "key", "version_label", "status", "tier", "audience_kind", "audience"]
+    list_display = ["name", "key", "version_label", "status", "tier", "audience_label"]
     list_filter = ["state", "audience_kind", "tier"]
     fields = ["key", "name", "tier", "addons", "audience_kind", "audience", "description", "scenarios"]
+    readonly_displays = {"scenarios": "scenario_list"}
+
+    @admin.display(description="For", ordering="audience")
+    def audience_label(self, obj: Bundle) -> str:
+        return f"{obj.audience} ({obj.get_audience_kind_display().lower()})" if obj.audience else EMPTY
+
+    @admin.display(description="Scenarios")
+    def scenario_list(self, obj: Bundle) -> str:
+        return scenario_list(obj.scenarios)
 
     def get_queryset(self, request: HttpRequest):
         return super().get_queryset(request).select_related("tier")
@@ -549,7 +659,25 @@ SAMPLE_SEATS = (1, 10, 50, 200, 1000)
 @admin.register(DiscountPolicy)
 class DiscountPolicyAdmin(GovernedAdmin):
     form = DiscountPolicyForm
-    list_display = ["name", "key", "version_label", "status", "combination", "cap_percent", "loyalty_percent"]
+    list_display = ["name", "key", "version_label", "status", "combination", "cap", "loyalty"]
+    readonly_displays = {"term_rules": "term_rule_list", "volume_rules": "volume_rule_list"}
+
+    @admin.display(description="Cap", ordering="cap_percent")
+    def cap(self, obj: DiscountPolicy) -> str:
+        return percent(obj.cap_percent)
+
+    @admin.display(description="Loyalty", ordering="loyalty_percent")
+    def loyalty(self, obj: DiscountPolicy) -> str:
+        return percent(obj.loyalty_percent)
+
+    @admin.display(description="Term rules")
+    def term_rule_list(self, obj: DiscountPolicy) -> str:
+        return bullet_list(term_rule_lines(obj.term_rules))
+
+    @admin.display(description="Volume rules")
+    def volume_rule_list(self, obj: DiscountPolicy) -> str:
+        return bullet_list(volume_rule_lines(obj.volume_rules))
+
     fields = [
         "key",
         "name",
@@ -575,29 +703,37 @@ class DiscountPolicyAdmin(GovernedAdmin):
 
 
 @admin.register(Price)
-class PriceAdmin(CatalogPermissions, TenantScopedAdmin):
+class PriceAdmin(CatalogAdminMedia, CatalogPermissions, TenantScopedAdmin):
     """Every price version ever sold, read-only: prices change by revising their tier or add-on."""
 
-    list_display = [
-        "__str__",
-        "key",
-        "version",
-        "state",
-        "interval",
-        "shown_as",
-        "per_seat",
-        "published_at",
-        "retired_at",
-    ]
+    # The key and the price's own name repeat what "For" and "Interval" say; they stay searchable.
+    list_display = ["owner", "interval", "amount_money", "per_seat", "status", "published", "retired"]
     list_filter = ["state", "interval"]
     search_fields = ["key", "tier__name", "addon__name"]
 
     def get_queryset(self, request: HttpRequest):
         return super().get_queryset(request).select_related("tier", "addon")
 
-    @admin.display(description="Amount")
-    def shown_as(self, obj: Price) -> str:
-        return money(obj.amount, obj.currency)
+    @admin.display(description="For", ordering="key")
+    def owner(self, obj: Price) -> str:
+        item = obj.tier or obj.addon
+        return f"{item.name if item else obj.key} v{obj.version}"
+
+    @admin.display(description="Amount", ordering="amount")
+    def amount_money(self, obj: Price) -> str:
+        return money_cell(obj.amount, obj.currency)
+
+    @admin.display(description="State", ordering="state")
+    def status(self, obj: Price) -> str:
+        return format_html('<span class="tw-state tw-state-{}">{}</span>', obj.state, obj.get_state_display())
+
+    @admin.display(description="Published", ordering="published_at")
+    def published(self, obj: Price) -> str:
+        return local_date(obj.published_at)
+
+    @admin.display(description="Retired", ordering="retired_at")
+    def retired(self, obj: Price) -> str:
+        return local_date(obj.retired_at)
 
     def has_add_permission(self, request: HttpRequest, *args: Any) -> bool:
         return False

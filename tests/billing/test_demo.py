@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
 import pytest
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 
 from accounts.demo import seed_tenant
+from accounts.models import AuditEntry
 from billing.demo import seed_billing
 from billing.models import License, LicenseGrant, PlanChange, PlanChangeState
 from catalog.demo import seed_catalogs
@@ -27,6 +33,37 @@ def test_without_stripe_the_seed_gives_every_account_a_licence_once(db, settings
     assert LicenseGrant.objects.filter(tenant=demo.tenant, reference="demo-trial").count() == 1
     assert "licences only" in capsys.readouterr().out
     assert len({lic.tier.key for lic in License.objects.filter(tenant=demo.tenant)}) >= 2
+
+
+def same_instant(logged: str, actual: datetime) -> bool:
+    """The audit log keeps instants to the millisecond (DjangoJSONEncoder)."""
+    return abs(parse_datetime(logged) - actual) < timedelta(milliseconds=1)
+
+
+def test_the_demo_trial_has_one_story_in_the_audit_log_and_on_the_licence(db, settings):
+    settings.STRIPE_API_BASE = ""
+    demo, _ = seed()
+    grant = LicenseGrant.objects.get(tenant=demo.tenant, reference="demo-trial")
+    started = AuditEntry.objects.get(tenant=demo.tenant, action="license_grant.started", object_id=str(grant.pk))
+    backdated = AuditEntry.objects.get(tenant=demo.tenant, action="license_grant.backdated", object_id=str(grant.pk))
+    # The end the audit log recorded is the end the licence page shows.
+    assert same_instant(started.after["ends_at"], grant.ends_at)
+    assert same_instant(backdated.after["ends_at"], grant.ends_at)
+    # The start was moved back, and the log says so: from when the service started it to five days earlier.
+    assert backdated.before["starts_at"] == started.after["starts_at"]
+    assert same_instant(backdated.after["starts_at"], grant.starts_at)
+    assert timedelta(days=4) < timezone.now() - grant.starts_at <= timedelta(days=5, minutes=1)
+    assert timedelta(days=13, hours=23) < grant.ends_at - grant.starts_at <= timedelta(days=14)
+    local_end = timezone.localtime(grant.ends_at, ZoneInfo(demo.tenant.time_zone))
+    assert f"until {local_end:%Y-%m-%d}" in started.object_repr
+
+
+def test_no_demo_licence_opens_with_its_period_already_over(db, settings):
+    settings.STRIPE_API_BASE = ""
+    demo, _ = seed(accounts=40)
+    now = timezone.now()
+    for license in License.objects.filter(tenant=demo.tenant):
+        assert license.current_period_start <= now < license.current_period_end, license
 
 
 @pytest.mark.integration
