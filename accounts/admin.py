@@ -213,7 +213,7 @@ class CustomerAccountAdmin(TenantScopedAdmin):
 
 @admin.register(AuditEntry)
 class AuditEntryAdmin(TenantScopedAdmin):
-    list_display = ["created_at", "actor_label", "action", "object_type", "object_repr"]
+    list_display = ["created_at", "actor_label", "action", "object_repr"]
     list_filter = ["action", "object_type"]
     search_fields = ["actor_label", "action", "object_repr", "object_id"]
     readonly_fields = [f.name for f in AuditEntry._meta.fields]

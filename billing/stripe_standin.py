@@ -290,7 +290,9 @@ def sign(payload: bytes, secret: str, timestamp: int) -> str:
     return f"t={timestamp},v1={signature}"
 
 
-async def deliver(event: dict[str, Any], *, delay: float | None = None, attempts: int = 4) -> None:
+async def deliver(event: dict[str, Any], *, delay: float | None = None, attempts: int = 10) -> None:
+    """Like Stripe, retry with growing pauses (compressed: ~2 minutes rather than 3 days), so events sent
+    while the receiving server is still starting (e.g. during `make run`'s seeding) arrive later."""
     await asyncio.sleep(WEBHOOK_DELAY if delay is None else delay)
     payload = json.dumps({k: v for k, v in event.items() if not k.startswith("_")}).encode()
     for hook_id, hook in list(ls_webhooks._webhooks.items()):
@@ -317,7 +319,7 @@ async def deliver(event: dict[str, Any], *, delay: float | None = None, attempts
                     log.info("webhook %s to %s answered %s", event["type"], hook.url, response.status)
             except (aiohttp.ClientError, TimeoutError) as exc:
                 log.info("webhook %s to %s failed: %s", event["type"], hook.url, exc)
-            await asyncio.sleep(0.5 * 2**attempt)
+            await asyncio.sleep(min(0.5 * 2**attempt, 30))
 
 
 def _forward_localstripe_event(event: Any) -> None:
