@@ -19,6 +19,7 @@ from accounts.models import (
     Tenant,
     User,
 )
+from accounts.services import ACCOUNT_FIELDS
 
 
 @admin.register(User)
@@ -191,18 +192,7 @@ class CustomerAccountAdmin(TenantScopedAdmin):
     search_fields = ["name", "external_id"]
     inlines = [ContactInline]
     edit_capability = Capability.EDIT_ACCOUNTS
-    fields = [
-        "external_id",
-        "name",
-        "industry",
-        "size_band",
-        "employee_count",
-        "segment",
-        "territory",
-        "lifecycle_stage",
-        "assigned_csm",
-        "attributes",
-    ]
+    fields = ["external_id", *ACCOUNT_FIELDS]
 
     def save_model(self, request, obj, form, change):
         try:
