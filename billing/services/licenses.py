@@ -2,7 +2,7 @@
 
 Every write is atomic, audited, and announces itself with `license_changed` on commit.
 A licence's tier/price/seats change only here through `provision_license` (a new
-licence) or through plan-change settlement (billing/services/plan_changes.py).
+licence) or through plan-change settlement (billing/services/plan_changes/settlement.py).
 """
 
 from __future__ import annotations

@@ -1,0 +1,74 @@
+"""Downgrades (and interval or seat cuts) that wait for the period end: sent to Stripe just before it,
+settled at it."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+
+from django.db import transaction
+from django.utils import timezone
+
+from accounts.models import Tenant
+from billing.errors import TierwiseError
+from billing.models import PlanChange, PlanChangeKind, PlanChangeState
+from billing.services.plan_changes.common import _lock
+from billing.services.plan_changes.settlement import settle_plan_change
+from billing.services.stripe_accounts import stripe_for
+from billing.stripe_client import ItemChange, StripeError
+
+log = logging.getLogger(__name__)
+
+
+# A scheduled downgrade is sent to Stripe a little before the period end (proration none), so the
+# renewal invoice already bills the new price; the licence itself changes at the period end.
+DOWNGRADE_LEAD = timedelta(hours=1)
+
+
+def apply_due_plan_changes(*, now: datetime | None = None) -> int:
+    """Beat: send scheduled downgrades to Stripe shortly before the period end, settle them at the end."""
+    now = now or timezone.now()
+    done = 0
+    due = PlanChange.objects.filter(state=PlanChangeState.SCHEDULED, effective_at__lte=now + DOWNGRADE_LEAD)
+    for plan_change in due.select_related("tenant", "license")[:500]:
+        try:
+            _apply_scheduled(plan_change.tenant, plan_change_id=plan_change.pk, now=now)
+            done += 1
+        except (StripeError, TierwiseError) as exc:
+            log.warning("Scheduled plan change %s not applied yet: %s", plan_change.pk, exc)
+    ready = PlanChange.objects.filter(
+        state=PlanChangeState.SUBMITTED,
+        effective_at__lte=now,
+        stripe_invoice_id="",
+        kind__in=[PlanChangeKind.DOWNGRADE, PlanChangeKind.INTERVAL, PlanChangeKind.SEATS],
+    )
+    for plan_change in ready.select_related("tenant")[:500]:
+        settle_plan_change(
+            plan_change.tenant, plan_change_id=plan_change.pk, subscription=None, invoice=None, via="schedule"
+        )
+        done += 1
+    return done
+
+
+def _apply_scheduled(tenant: Tenant, *, plan_change_id: int, now: datetime) -> None:
+    plan_change = PlanChange.objects.for_tenant(tenant).select_related("license").get(pk=plan_change_id)
+    if plan_change.state != PlanChangeState.SCHEDULED:
+        return
+    license = plan_change.license
+    if license.stripe_subscription_id:
+        changes = [ItemChange.from_dict(c) for c in plan_change.local_estimate.get("stripe_items", [])]
+        stripe_for(tenant).change_subscription(
+            subscription_id=license.stripe_subscription_id,
+            changes=changes,
+            proration_date=None,
+            proration_behavior="none",
+            idempotency_key=plan_change.idempotency_key,
+            pending_if_incomplete=False,
+        )
+    with transaction.atomic():
+        locked = _lock(tenant, plan_change_id)
+        if locked.state == PlanChangeState.SCHEDULED:
+            locked.state = PlanChangeState.SUBMITTED
+            locked.save(update_fields=["state", "updated_at"])
+    if plan_change.effective_at is not None and plan_change.effective_at <= now:
+        settle_plan_change(tenant, plan_change_id=plan_change_id, subscription=None, invoice=None, via="schedule")

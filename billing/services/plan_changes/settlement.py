@@ -1,0 +1,265 @@
+"""Outcomes: reconcile against Stripe, then settle (quote == charge compared) or fail. Each runs once.
+
+The licence changes only here (`settle_plan_change`), after Stripe says the invoice is paid or, for a
+downgrade at the period end, after Stripe accepted the change.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from accounts.models import Tenant
+from accounts.services import record_audit, snapshot
+from billing.models import License, LicenseStatus, PlanChange, PlanChangeKind, PlanChangeState
+from billing.services.licenses import LICENSE_AUDIT_FIELDS, announce, compute_mrr, license_state, record_change
+from billing.services.plan_changes.common import _lock
+from billing.services.stripe_accounts import stripe_for
+from billing.signals import plan_change_settled
+from billing.stripe_client import Invoice, StripeRejected, StripeUnavailable, Subscription
+
+log = logging.getLogger(__name__)
+
+
+def _target_quantities(plan_change: PlanChange) -> dict[str, int]:
+    return {
+        c["price_id"]: c["quantity"]
+        for c in plan_change.local_estimate.get("stripe_items", [])
+        if not c.get("deleted") and c.get("price_id")
+    }
+
+
+def reconcile_plan_change(tenant: Tenant, *, plan_change_id: int, via: str) -> PlanChange:
+    """Look at Stripe's truth (re-fetched, never trusted from an event) and settle or fail. Any caller, any order."""
+    plan_change = PlanChange.objects.for_tenant(tenant).select_related("license").get(pk=plan_change_id)
+    if plan_change.state in (
+        PlanChangeState.SETTLED,
+        PlanChangeState.CANCELED,
+        PlanChangeState.QUOTED,
+        PlanChangeState.SCHEDULED,
+    ):
+        return plan_change
+    gateway = stripe_for(tenant)
+    sub_id = plan_change.stripe_subscription_id or plan_change.license.stripe_subscription_id
+    if not sub_id:
+        return plan_change
+    try:
+        subscription = gateway.retrieve_subscription(sub_id)
+        invoice_id = plan_change.stripe_invoice_id
+        reached_stripe = subscription.has_pending_update or subscription.quantities() == _target_quantities(plan_change)
+        if not invoice_id and plan_change.effective_at is None and subscription.latest_invoice_id and reached_stripe:
+            # The webhook beat the task's own write: the update's invoice is the subscription's latest.
+            invoice_id = subscription.latest_invoice_id
+            PlanChange.objects.filter(pk=plan_change.pk, stripe_invoice_id="").update(stripe_invoice_id=invoice_id)
+        invoice = gateway.retrieve_invoice(invoice_id) if invoice_id else None
+        applied = not subscription.has_pending_update and subscription.quantities() == _target_quantities(plan_change)
+        if applied and (invoice is None or invoice.is_paid):
+            return settle_plan_change(
+                tenant, plan_change_id=plan_change.pk, subscription=subscription, invoice=invoice, via=via
+            )
+        if invoice is not None and invoice.status == "void":
+            return mark_plan_change_failed(
+                tenant,
+                plan_change_id=plan_change.pk,
+                code="quote_expired",
+                message="Stripe discarded the unpaid change; ask for a new quote.",
+            )
+        # A PENDING change belongs to its task (a first call or a retry is under way): an old failure must not
+        # overwrite it. Only a SUBMITTED change (Stripe has answered) is failed from here.
+        if invoice is not None and invoice.status == "open" and plan_change.state == PlanChangeState.SUBMITTED:
+            failure = gateway.payment_failure(invoice.id or "")
+            if failure is not None:
+                return mark_plan_change_failed(
+                    tenant, plan_change_id=plan_change.pk, code=failure.code, message=failure.message
+                )
+    except StripeUnavailable:
+        raise
+    except StripeRejected as exc:
+        log.warning("Stripe refused a reconciliation read: %s", exc.message)
+    return PlanChange.objects.get(pk=plan_change.pk)
+
+
+def _period_seconds(line: dict[str, Any]) -> int | None:
+    try:
+        start = datetime.fromisoformat(line["period_start"])
+        end = datetime.fromisoformat(line["period_end"])
+    except (KeyError, TypeError, ValueError):
+        return None
+    return int((end - start).total_seconds())
+
+
+def compare_quote(
+    quote_lines: list[dict[str, Any]],
+    charged_lines: list[dict[str, Any]],
+    *,
+    quoted_due: int,
+    charged_due: int | None,
+    new_subscription: bool = False,
+) -> dict[str, Any]:
+    """Every difference between what we showed and what Stripe billed; empty when they agree.
+
+    A line agrees when its amount, discount, price, proration flag and period agree. For a new
+    subscription the first period starts when it is paid, not when it was quoted, so its
+    full-period lines are compared by the period's length (a month is a month), not its dates.
+    """
+
+    def key(line: dict[str, Any]) -> tuple[Any, ...]:
+        period: tuple[Any, ...] = (line.get("period_start"), line.get("period_end"))
+        if new_subscription and not line.get("proration"):
+            period = ("length", _period_seconds(line))
+        return (
+            line.get("amount"),
+            line.get("discount", 0),
+            *period,
+            line.get("price_id"),
+            bool(line.get("proration")),
+        )
+
+    quoted, charged = Counter(map(key, quote_lines)), Counter(map(key, charged_lines))
+    missing, unexpected = quoted - charged, charged - quoted
+    difference: dict[str, Any] = {}
+    if charged_due is not None and charged_due != quoted_due:
+        difference.update(quoted_amount_due=quoted_due, charged_amount=charged_due, difference=charged_due - quoted_due)
+    if missing or unexpected:
+        difference["quoted_lines_not_billed"] = [list(k) for k in missing.elements()]
+        difference["billed_lines_not_quoted"] = [list(k) for k in unexpected.elements()]
+    return difference
+
+
+@transaction.atomic
+def settle_plan_change(
+    tenant: Tenant, *, plan_change_id: int, subscription: Subscription | None, invoice: Invoice | None, via: str
+) -> PlanChange:
+    """Payment settled: the licence changes, a LicenseChange is written, the world is told. Once only."""
+    plan_change = _lock(tenant, plan_change_id)
+    if plan_change.state == PlanChangeState.SETTLED:
+        return plan_change
+    license = (
+        License.objects.for_tenant(tenant).select_for_update().select_related("tier").get(pk=plan_change.license_id)
+    )
+    before, mrr_before = license_state(license), license.mrr
+    audit_before = snapshot(license, LICENSE_AUDIT_FIELDS)
+    target = plan_change.target_price
+    change_kind = plan_change.kind
+    if change_kind == PlanChangeKind.NEW:  # the licence existed (e.g. on the free tier): it moves up or down
+        change_kind = "upgrade" if target.tier.rank >= license.tier.rank else "downgrade"
+    addon_prices = list(plan_change.target_addon_prices.select_related("addon"))
+    license.tier = target.tier
+    license.price = target
+    license.seats = plan_change.target_seats
+    license.interval = target.interval
+    license.currency = target.currency
+    if license.status == LicenseStatus.TRIALING and invoice is not None and invoice.is_paid:
+        license.status = LicenseStatus.ACTIVE
+    if subscription is not None:
+        license.stripe_subscription_id = subscription.id
+        license.stripe_customer_id = subscription.customer_id or license.stripe_customer_id
+        tier_price_id = plan_change.local_estimate.get("stripe_items", [{}])[0].get("price_id")
+        license.stripe_subscription_item_id = next(
+            (i.id for i in subscription.items if i.price_id == tier_price_id), license.stripe_subscription_item_id
+        )
+        if subscription.current_period_start and subscription.current_period_end:
+            license.current_period_start = subscription.current_period_start
+            license.current_period_end = subscription.current_period_end
+    license.mrr = compute_mrr(
+        price=target, seats=license.seats, addon_prices=addon_prices, discount_percent=license.renewal_discount_percent
+    )
+    license.save()
+    license.addons.set([p.addon for p in addon_prices])
+
+    charged_lines = [line.as_dict() for line in invoice.lines] if invoice is not None else []
+    mismatch = (
+        {}
+        if invoice is None
+        else compare_quote(
+            plan_change.quote_lines,
+            charged_lines,
+            quoted_due=plan_change.quote_amount_due,
+            charged_due=invoice.amount_paid if invoice.is_paid else invoice.amount_due,
+            new_subscription=plan_change.kind == PlanChangeKind.NEW,
+        )
+    )
+    plan_change.state = PlanChangeState.SETTLED
+    plan_change.settled_at = timezone.now()
+    plan_change.settled_via = via
+    plan_change.charged_amount = invoice.amount_paid if invoice is not None else 0
+    plan_change.charged_lines = charged_lines
+    plan_change.charge_mismatch = mismatch
+    plan_change.failure_code = ""
+    plan_change.failure_message = ""
+    plan_change.save()
+    record_change(
+        license,
+        kind=change_kind,
+        before=before,
+        actor=plan_change.requested_by_label or "system",
+        reason=f"Plan change #{plan_change.pk} settled ({via})",
+        reference=plan_change.reference or f"plan_change:{plan_change.pk}",
+        mrr_before=mrr_before,
+        stripe_invoice_id=(invoice.id or "") if invoice is not None else "",
+    )
+    record_audit(
+        tenant,
+        actor="stripe" if via == "webhook" else "system",
+        action="plan_change.settled",
+        obj=plan_change,
+        before={"license": audit_before},
+        after={
+            "via": via,
+            "charged_amount": plan_change.charged_amount,
+            "license": snapshot(license, LICENSE_AUDIT_FIELDS),
+        },
+    )
+    if mismatch:
+        # Quote == charge is checked, not hoped: a difference is recorded and shown, never swallowed.
+        record_audit(tenant, actor="system", action="plan_change.charge_mismatch", obj=plan_change, after=mismatch)
+        log.warning("Charge differs from quote", extra={"plan_change": plan_change.pk, "mismatch": mismatch})
+    announce(license)
+    tenant_id, account_id, pc_id, reference = tenant.pk, license.account_id, plan_change.pk, plan_change.reference
+    transaction.on_commit(
+        lambda: plan_change_settled.send(
+            sender=PlanChange, tenant_id=tenant_id, account_id=account_id, plan_change_id=pc_id, reference=reference
+        )
+    )
+    return plan_change
+
+
+@transaction.atomic
+def mark_plan_change_failed(tenant: Tenant, *, plan_change_id: int, code: str, message: str) -> PlanChange:
+    """The payment (or the call) failed: the licence stays as it was, the state says why."""
+    plan_change = _lock(tenant, plan_change_id)
+    if plan_change.state in (PlanChangeState.SETTLED, PlanChangeState.CANCELED, PlanChangeState.FAILED):
+        if plan_change.state == PlanChangeState.FAILED and plan_change.failure_code != code:
+            plan_change.failure_code, plan_change.failure_message = code[:64], message[:300]
+            plan_change.save(update_fields=["failure_code", "failure_message", "updated_at"])
+        return plan_change  # a late failure never undoes a settlement
+    plan_change.state = PlanChangeState.FAILED
+    plan_change.failure_code = code[:64]
+    plan_change.failure_message = message[:300]
+    plan_change.save(update_fields=["state", "failure_code", "failure_message", "updated_at"])
+    record_audit(
+        tenant, actor="system", action="plan_change.failed", obj=plan_change, after={"code": code, "message": message}
+    )
+    return plan_change
+
+
+def reconcile_stale_plan_changes(*, older_than: timedelta = timedelta(minutes=2)) -> int:
+    """Beat: catch changes whose webhook never came or whose task died (each call is idempotent)."""
+    from billing import tasks
+
+    cutoff = timezone.now() - older_than
+    count = 0
+    for pc in PlanChange.objects.filter(
+        state__in=[PlanChangeState.PENDING, PlanChangeState.SUBMITTED], updated_at__lt=cutoff
+    ).exclude(stripe_invoice_id="", state="submitted")[:200]:
+        if pc.state == PlanChangeState.PENDING:
+            tasks.retry_plan_change_payment.delay(pc.tenant_id, pc.pk)
+        else:
+            tasks.reconcile_plan_change.delay(pc.tenant_id, pc.pk)
+        count += 1
+    return count
