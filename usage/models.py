@@ -21,6 +21,7 @@ from __future__ import annotations
 from django.db import models
 from django.utils import timezone
 
+from accounts.models import CustomerAccount
 from accounts.tenancy import TenantOwned
 
 # Written by entitlement checks that deny, and accepted from vendors who send their own.
@@ -107,3 +108,16 @@ class UsageDistinctValue(TenantOwned):
     meter = models.ForeignKey("catalog.Meter", on_delete=models.CASCADE, related_name="+", db_index=False)
     day = models.DateField()
     value = models.CharField(max_length=200)
+
+
+class UsageAccount(CustomerAccount):
+    """A customer account seen from usage: the staff page of its entitlements, usage and events.
+
+    A proxy (no table), so the admin can show a read-only page per account beside the
+    accounts app's editable one; accounts never imports usage.
+    """
+
+    class Meta:
+        proxy = True
+        verbose_name = "usage & entitlements"
+        verbose_name_plural = "usage & entitlements"
