@@ -1,0 +1,216 @@
+"""Set-based event writes, in one transaction (used by ingest, gate hits and the demo seed):
+  1. one multi-row `INSERT INTO usage_ingestkey ... ON CONFLICT DO NOTHING RETURNING key`
+     decides which events are new (the arbiter: two racing identical batches count once,
+     the second one waits on the unique key and then sees the first's rows);
+  2. the new events go in with one `COPY` (PostgreSQL) or one `executemany` (SQLite);
+  3. rollups per account x meter x day are upserted with one statement per kind.
+Cache invalidation for the touched accounts runs on commit.
+"""
+
+from __future__ import annotations
+
+import datetime
+import io
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from django.db import connection, transaction
+
+from accounts.models import CustomerAccount
+from catalog.models import Aggregation, Meter
+from usage import cache
+from usage.partitions import ensure_event_partitions
+
+_ADVISORY_LOCK_NAMESPACE = 0x75736167  # "usag": ingest takes it shared, rebuild exclusive, per tenant
+
+
+@dataclass(frozen=True)
+class MeterSpec:
+    id: int
+    aggregation: str
+    property: str
+
+
+# A validated event: (index, account_id, event, occurred_at (aware UTC), key, properties, properties_json)
+_Row = tuple[int, int, str, datetime.datetime, str, dict, str]
+
+
+def meters_by_event(tenant_id: int) -> dict[str, list[MeterSpec]]:
+    meters: dict[str, list[MeterSpec]] = defaultdict(list)
+    for meter_id, event_name, aggregation, prop in (
+        Meter.objects.for_tenant(tenant_id).order_by("id").values_list("id", "event_name", "aggregation", "property")
+    ):
+        meters[event_name].append(MeterSpec(meter_id, aggregation, prop))
+    return dict(meters)
+
+
+def _copy_escape(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
+
+
+def write_events(
+    tenant_id: int,
+    rows: Sequence[_Row],
+    *,
+    specs_by_event: dict[str, list[MeterSpec]],
+    received_at: datetime.datetime,
+    external_ids: dict[int, str] | None = None,
+) -> tuple[set[str], set[int]]:
+    """Store validated events whose key is new for the tenant, and their rollups, in one transaction.
+
+    Returns the keys that were new (accepted) and the accounts whose meter values changed.
+    Callers have validated rows; this trusts them. Used by ingest, gate hits and the demo seed.
+    `external_ids` (account id -> external id) spares a lookup for cache invalidation.
+    """
+    vendor = connection.vendor
+    ensure_event_partitions({datetime.date(r[3].year, r[3].month, 1) for r in rows})
+    # Sorted keys: concurrent overlapping batches take the unique-index locks in one order (no deadlock).
+    keys = sorted({r[4] for r in rows})
+    with transaction.atomic(), connection.cursor() as cursor:
+        if vendor == "postgresql":
+            cursor.execute("SELECT pg_advisory_xact_lock_shared(%s, %s)", [_ADVISORY_LOCK_NAMESPACE, tenant_id])
+            cursor.execute(
+                "INSERT INTO usage_ingestkey (tenant_id, key, created_at) "
+                "SELECT %s, k, %s FROM unnest(%s::varchar[]) AS k "
+                "ON CONFLICT DO NOTHING RETURNING key",
+                [tenant_id, received_at, keys],
+            )
+            new_keys = {row[0] for row in cursor.fetchall()}
+        else:
+            new_keys = set()
+            stamp = connection.ops.adapt_datetimefield_value(received_at)
+            for start in range(0, len(keys), 500):
+                chunk = keys[start : start + 500]
+                values = ", ".join(["(%s, %s, %s)"] * len(chunk))
+                cursor.execute(
+                    f"INSERT INTO usage_ingestkey (tenant_id, key, created_at) VALUES {values} "  # noqa: S608
+                    "ON CONFLICT DO NOTHING RETURNING key",
+                    [value for k in chunk for value in (tenant_id, k, stamp)],
+                )
+                new_keys.update(row[0] for row in cursor.fetchall())
+        if not new_keys:
+            return new_keys, set()
+        fresh = [r for r in rows if r[4] in new_keys]
+        if vendor == "postgresql":
+            received = received_at.isoformat()
+            buffer = io.StringIO()
+            write = buffer.write
+            for _, account_id, name, occurred_at, key, _, encoded in fresh:
+                write(
+                    f"{tenant_id}\t{account_id}\t{name}\t{occurred_at.isoformat()}\t{received}\t"
+                    f"{_copy_escape(key)}\t{_copy_escape(encoded)}\n"
+                )
+            buffer.seek(0)
+            cursor.copy_expert(
+                "COPY usage_event (tenant_id, account_id, event, occurred_at, received_at, idempotency_key, "
+                "properties) FROM STDIN",
+                buffer,
+            )
+        else:
+            adapt = connection.ops.adapt_datetimefield_value
+            received = adapt(received_at)
+            cursor.executemany(
+                "INSERT INTO usage_event (tenant_id, account_id, event, occurred_at, received_at, idempotency_key, "
+                "properties) VALUES (%s, %s, %s, %s, %s, %s, %s)",
+                [(tenant_id, r[1], r[2], adapt(r[3]), received, r[4], r[6]) for r in fresh],
+            )
+        touched = _upsert_rollups(cursor, tenant_id, fresh, specs_by_event, vendor=vendor, now=received_at)
+        if touched:
+            # Cached answers are keyed by external id (a warm check reads no table).
+            if external_ids is None:
+                external_ids = dict(
+                    CustomerAccount.objects.for_tenant(tenant_id)
+                    .filter(pk__in=touched)
+                    .values_list("id", "external_id")
+                )
+            refs = [external_ids[account_id] for account_id in touched if account_id in external_ids]
+            transaction.on_commit(lambda: cache.invalidate([cache.USAGE], tenant_id, refs))
+    return new_keys, touched
+
+
+def _upsert_rollups(
+    cursor,
+    tenant_id: int,
+    rows: Iterable[_Row],
+    specs_by_event: dict[str, list[MeterSpec]],
+    *,
+    vendor: str,
+    now: datetime.datetime,
+) -> set[int]:
+    additive: dict[tuple[int, int, datetime.date], list[int]] = {}  # (account, meter, day) -> [value, events]
+    maxima: dict[tuple[int, int, datetime.date], list[int]] = {}
+    distinct: dict[tuple[int, int, datetime.date, str], None] = {}
+    distinct_events: dict[tuple[int, int, datetime.date], int] = defaultdict(int)
+    for _, account_id, name, occurred_at, _, properties, _ in rows:
+        specs = specs_by_event.get(name)
+        if not specs:
+            continue
+        day = occurred_at.date()
+        for spec in specs:
+            bucket = (account_id, spec.id, day)
+            aggregation = spec.aggregation
+            if aggregation == Aggregation.COUNT or not spec.property:
+                entry = additive.setdefault(bucket, [0, 0])
+                entry[0] += 1
+                entry[1] += 1
+            elif aggregation == Aggregation.SUM:
+                entry = additive.setdefault(bucket, [0, 0])
+                entry[0] += properties[spec.property]
+                entry[1] += 1
+            elif aggregation == Aggregation.MAX:
+                value = properties[spec.property]
+                entry = maxima.get(bucket)
+                if entry is None:
+                    maxima[bucket] = [value, 1]
+                else:
+                    entry[0] = max(entry[0], value)
+                    entry[1] += 1
+            else:  # unique count
+                distinct[(account_id, spec.id, day, str(properties[spec.property]))] = None
+                distinct_events[bucket] += 1
+    if distinct:
+        new_per_bucket: dict[tuple[int, int, datetime.date], int] = defaultdict(int)
+        ordered = sorted(distinct)
+        for start in range(0, len(ordered), 1000):
+            chunk = ordered[start : start + 1000]
+            values = ", ".join(["(%s, %s, %s, %s, %s)"] * len(chunk))
+            cursor.execute(
+                f"INSERT INTO usage_usagedistinctvalue (tenant_id, account_id, meter_id, day, value) VALUES {values} "  # noqa: S608
+                "ON CONFLICT DO NOTHING RETURNING account_id, meter_id, day",
+                [v for (a, m, d, val) in chunk for v in (tenant_id, a, m, d.isoformat(), val)],
+            )
+            for account_id, meter_id, day in cursor.fetchall():
+                if isinstance(day, str):
+                    day = datetime.date.fromisoformat(day)
+                new_per_bucket[(account_id, meter_id, day)] += 1
+        for bucket, events in distinct_events.items():
+            entry = additive.setdefault(bucket, [0, 0])
+            entry[0] += new_per_bucket.get(bucket, 0)
+            entry[1] += events
+    greatest = "GREATEST" if vendor == "postgresql" else "MAX"
+    stamp = now if vendor == "postgresql" else connection.ops.adapt_datetimefield_value(now)
+    for buckets, value_sql in (
+        (additive, "usage_usagerollup.value + EXCLUDED.value"),
+        (maxima, f"{greatest}(usage_usagerollup.value, EXCLUDED.value)"),
+    ):
+        if not buckets:
+            continue
+        # Sorted: concurrent batches lock rollup rows in the same order (no deadlock).
+        ordered = sorted(buckets.items())
+        for start in range(0, len(ordered), 1000):
+            chunk = ordered[start : start + 1000]
+            cursor.execute(
+                "INSERT INTO usage_usagerollup (tenant_id, account_id, meter_id, day, value, event_count, updated_at) "
+                "VALUES "
+                + ", ".join(["(%s, %s, %s, %s, %s, %s, %s)"] * len(chunk))
+                + " ON CONFLICT (tenant_id, account_id, meter_id, day) DO UPDATE SET "
+                f"value = {value_sql}, event_count = usage_usagerollup.event_count + EXCLUDED.event_count, "
+                "updated_at = EXCLUDED.updated_at",
+                [
+                    v
+                    for ((a, m, d), (value, events)) in chunk
+                    for v in (tenant_id, a, m, d.isoformat(), value, events, stamp)
+                ],
+            )
+    return {bucket[0] for bucket in additive} | {bucket[0] for bucket in maxima}
