@@ -337,6 +337,11 @@ def send_invitation_email(tenant: Tenant, *, membership: Membership) -> bool:
         f"Choose a password to sign in:\n\n{link}\n\n"
         "The link works once and expires in a few days. If you did not expect this, ignore this email.\n"
     )
-    EmailMessage(subject=f"You're invited to {tenant.name} on Tierwise", body=body, to=[user.email]).send()
+    EmailMessage(
+        subject=f"You're invited to {tenant.name} on Tierwise",
+        body=body,
+        to=[user.email],
+        headers={"X-Tierwise-Tenant": tenant.slug},  # files the email under this tenant in the outbox
+    ).send()
     record_audit(tenant, actor="system", action="membership.invited", obj=membership, after={"email": user.email})
     return True

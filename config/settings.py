@@ -1,7 +1,7 @@
 """Settings, driven by the environment (see README, "Configuration").
 
 With no environment at all this runs the embedded development shape: SQLite under
-var/, a filesystem Celery broker, local-memory-free file cache, email to var/outbox.
+var/, a filesystem Celery broker, local-memory-free file cache, email to the outbox table (staff read it in the admin).
 """
 
 from pathlib import Path
@@ -142,8 +142,8 @@ EMAIL_URL = env.str("EMAIL_URL", default="")
 if EMAIL_URL:
     vars().update(environ.Env.email_url_config(EMAIL_URL))
 else:
-    EMAIL_BACKEND = "django.core.mail.backends.filebased.EmailBackend"
-    EMAIL_FILE_PATH = str(VAR_DIR / "outbox")
+    # Stored in the database and readable by the tenant's staff in the admin (messaging.OutboxEmail).
+    EMAIL_BACKEND = "messaging.backends.OutboxEmailBackend"
 # Absolute links in emails (invitations, offer links) start here.
 SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000").rstrip("/")
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Tierwise <no-reply@tierwise.local>")
@@ -168,6 +168,8 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "processed_folder": str(_broker_dir / "processed"),
         "control_folder": str(_broker_dir / "control"),
         "store_processed": False,
+        # Poll often: at the default 1 s the worker takes ~2 tasks a second (prefetch 1, acks late).
+        "polling_interval": 0.1,
     }
     # The filesystem transport has no fanout exchange for remote control.
     CELERY_WORKER_ENABLE_REMOTE_CONTROL = False

@@ -314,6 +314,7 @@ def build_env(args: argparse.Namespace, var_dir: Path) -> dict[str, str]:
         PORT=str(args.port),
     )
     env.setdefault("TIERWISE_ENCRYPTION_KEYS", ensure_encryption_key(var_dir))
+    env.setdefault("SITE_URL", f"http://127.0.0.1:{args.port}")  # links in emails point at this run
     # Pytest or a shell may have eager mode on; make run always runs a real worker.
     env["CELERY_TASK_ALWAYS_EAGER"] = "0"
     return env
