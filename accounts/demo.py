@@ -85,6 +85,12 @@ def seed_tenant(*, slug: str, name: str, domain: str, account_count: int, seed: 
         demo.logins.append((role.label, email, DEMO_PASSWORD))
         if role == Role.CSM:
             csms.append(user)
+    # A colleague invited but not yet signed up: their invitation email waits in the outbox.
+    invitee = f"new.hire@{domain}"
+    if not User.objects.filter(email=invitee).exists():
+        from accounts.services import add_member
+
+        add_member(tenant, email=invitee, role=Role.CSM, actor="demo seed")
 
     rng = random.Random(seed)
     stages = [LifecycleStage.ACTIVE] * 6 + [

@@ -27,6 +27,7 @@ from accounts.models import ApiKey, AuditEntry, Capability, CustomerAccount, Mem
 from billing.models import License, PlanChange
 from catalog.models import Tier
 from catalog.templatetags.catalog_money import money
+from messaging.models import OutboxEmail
 from upgrades import selectors
 
 
@@ -141,6 +142,14 @@ def try_links(request: HttpRequest, overview: selectors.WorkspaceOverview) -> li
             "Keys are scoped (ingest, read, write) and shown once; use one with the API docs' Authorize button.",
             reverse("admin:accounts_apikey_add") if can_add_key else None,
             note="" if can_add_key else "Owners create API keys.",
+        )
+    )
+    links.append(
+        TryLink(
+            "Email outbox",
+            "Mail this workspace sent (in development it stays here): e.g. the invitation to a new colleague. Owners "
+            "invite people under Memberships.",
+            reverse("admin:messaging_outboxemail_changelist") if _allows(request, OutboxEmail, "view") else None,
         )
     )
     return links

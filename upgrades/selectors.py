@@ -307,6 +307,8 @@ def demo_logins(*, slug: str = DEMO_TENANT_SLUG) -> list[DemoLogin]:
     )
     logins = []
     for m in ordered:
+        if not m.user.has_usable_password():
+            continue  # invited, not signed up yet: no login to offer
         hint = ""
         if waiting is not None and m.role == Role.PRODUCT_MANAGER:
             hint = _catalog_hint(waiting, m.user, m)

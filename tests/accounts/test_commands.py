@@ -56,3 +56,17 @@ def test_seed_demo_is_idempotent_and_prints_slug_and_logins():
     acme = Tenant.objects.get(slug="acme")
     assert CustomerAccount.objects.for_tenant(acme).count() == 30
     assert User.objects.get(email="pm@acme.test").check_password("tierwise-demo")
+
+
+def test_seed_demo_leaves_an_invitation_in_the_tenants_outbox(settings, django_capture_on_commit_callbacks):
+    from messaging.models import OutboxEmail
+
+    settings.EMAIL_BACKEND = "messaging.backends.OutboxEmailBackend"
+    with django_capture_on_commit_callbacks(execute=True):
+        run("seed_demo", "--accounts", "10")
+    acme = Tenant.objects.get(slug="acme")
+    invitation = OutboxEmail.objects.for_tenant(acme).get()
+    assert "new.hire@acme.test" in invitation.to
+    with django_capture_on_commit_callbacks(execute=True):
+        run("seed_demo", "--accounts", "10")
+    assert OutboxEmail.objects.for_tenant(acme).count() == 1

@@ -18,8 +18,9 @@ class Command(BaseCommand):
     def handle(self, *, accounts: int, **options):
         with transaction.atomic():
             demo = seed_tenant(slug="acme", name="Acme Analytics", domain="acme.test", account_count=accounts, seed=7)
-            other = seed_tenant(slug="globex", name="Globex Cloud", domain="globex.test",
-                                account_count=max(accounts // 10, 5), seed=11)
+            other = seed_tenant(
+                slug="globex", name="Globex Cloud", domain="globex.test", account_count=max(accounts // 10, 5), seed=11
+            )
             # Each app adds its demo data below, in dependency order (catalog, billing, usage).
             seed_catalogs(demo, other)
             seed_billing(demo, other)
