@@ -10,6 +10,7 @@ feature the more generous of the two applies (a trial never takes anything away)
 from __future__ import annotations
 
 import datetime
+from collections.abc import Callable, Iterable
 
 from django.db.models import Q
 from django.utils import timezone
@@ -60,6 +61,39 @@ def _more_generous(
     return a if a.limit >= b.limit else b
 
 
+def overlay_grant_tiers(
+    combined: dict, *, grants: Iterable, tier: Tier | None, entitlements_for: Callable[[Tier], dict]
+) -> None:
+    """A granted higher tier (a trial) sits on top of the plan: per feature, the more generous rule wins."""
+    for grant in grants:
+        if grant.tier_id and (tier is None or grant.tier_id != tier.pk):
+            for key, value in entitlements_for(grant.tier).items():
+                combined[key] = _more_generous(combined[key], value) if key in combined else value
+
+
+def feature_rules(combined: dict, *, meters: dict[int, Meter], feature_ids: dict[str, int]) -> dict[str, FeatureRule]:
+    """One rule per feature: the combined entitlement plus the meter that counts it (if any)."""
+    features: dict[str, FeatureRule] = {}
+    for key, ent in combined.items():
+        meter = meters.get(feature_ids.get(key))
+        features[key] = FeatureRule(
+            key=key,
+            name=ent.feature_name,
+            kind=ent.kind,
+            unit=ent.unit,
+            enabled=ent.enabled,
+            limit=ent.limit,
+            enforcement=ent.enforcement,
+            soft_limit_percent=ent.soft_limit_percent,
+            sources=ent.sources,
+            meter_id=meter.pk if meter else None,
+            aggregation=meter.aggregation if meter else None,
+            window=meter.window if meter else None,
+            window_days=meter.window_days if meter else None,
+        )
+    return features
+
+
 def compute_plan(tenant: Tenant, *, account: CustomerAccount, now: datetime.datetime) -> Plan:
     license_ = (
         License.objects.for_tenant(tenant)
@@ -99,34 +133,18 @@ def compute_plan(tenant: Tenant, *, account: CustomerAccount, now: datetime.date
     addons += [g.addon for g in active_grants if g.addon_id and g.addon_id not in {a.pk for a in addons}]
 
     combined = catalog_selectors.entitlements_for(tenant, tier=tier, addons=addons) if (tier or addons) else {}
-    for grant in active_grants:
-        if grant.tier_id and (tier is None or grant.tier_id != tier.pk):
-            overlay = catalog_selectors.entitlements_for(tenant, tier=grant.tier, addons=addons)
-            for key, value in overlay.items():
-                combined[key] = _more_generous(combined[key], value) if key in combined else value
+    overlay_grant_tiers(
+        combined,
+        grants=active_grants,
+        tier=tier,
+        entitlements_for=lambda t: catalog_selectors.entitlements_for(tenant, tier=t, addons=addons),
+    )
 
     meters: dict[int, Meter] = {}
     for meter in Meter.objects.for_tenant(tenant).filter(feature__isnull=False).order_by("id"):
         meters.setdefault(meter.feature_id, meter)
     feature_ids = dict(Feature.objects.for_tenant(tenant).filter(key__in=combined).values_list("key", "id"))
-    features: dict[str, FeatureRule] = {}
-    for key, ent in combined.items():
-        meter = meters.get(feature_ids.get(key))
-        features[key] = FeatureRule(
-            key=key,
-            name=ent.feature_name,
-            kind=ent.kind,
-            unit=ent.unit,
-            enabled=ent.enabled,
-            limit=ent.limit,
-            enforcement=ent.enforcement,
-            soft_limit_percent=ent.soft_limit_percent,
-            sources=ent.sources,
-            meter_id=meter.pk if meter else None,
-            aggregation=meter.aggregation if meter else None,
-            window=meter.window if meter else None,
-            window_days=meter.window_days if meter else None,
-        )
+    features = feature_rules(combined, meters=meters, feature_ids=feature_ids)
     return Plan(
         account_id=account.pk,
         tier_id=tier.pk if tier else None,

@@ -17,11 +17,10 @@ from billing.models import License, LicenseGrant
 from catalog import selectors as catalog_selectors
 from catalog.models import AddOn, Aggregation, Entitlement, Feature, Meter, Tier
 from usage.models import FEATURE_GATE_HIT_EVENT, Event, UsageDistinctValue, UsageRollup
-from usage.selectors.entitlements import _more_generous
+from usage.selectors.entitlements import feature_rules, overlay_grant_tiers
 from usage.selectors.states import (
     ENTITLED_STATUSES,
     EntitlementState,
-    FeatureRule,
     FeatureState,
     MeterUsage,
     Plan,
@@ -154,29 +153,13 @@ def plans_for_accounts(
             tier = default_tier
         plan_addons += [g.addon for g in active_grants if g.addon_id and g.addon_id not in {a.pk for a in plan_addons}]
         combined = snapshot.entitlements_for(tier=tier, addons=plan_addons) if (tier or plan_addons) else {}
-        for grant in active_grants:
-            if grant.tier_id and (tier is None or grant.tier_id != tier.pk):
-                overlay = snapshot.entitlements_for(tier=grant.tier, addons=plan_addons)
-                for key, value in overlay.items():
-                    combined[key] = _more_generous(combined[key], value) if key in combined else value
-        features: dict[str, FeatureRule] = {}
-        for key, ent in combined.items():
-            meter = meters.get(feature_ids.get(key))
-            features[key] = FeatureRule(
-                key=key,
-                name=ent.feature_name,
-                kind=ent.kind,
-                unit=ent.unit,
-                enabled=ent.enabled,
-                limit=ent.limit,
-                enforcement=ent.enforcement,
-                soft_limit_percent=ent.soft_limit_percent,
-                sources=ent.sources,
-                meter_id=meter.pk if meter else None,
-                aggregation=meter.aggregation if meter else None,
-                window=meter.window if meter else None,
-                window_days=meter.window_days if meter else None,
-            )
+        overlay_grant_tiers(
+            combined,
+            grants=active_grants,
+            tier=tier,
+            entitlements_for=lambda t, addons=plan_addons: snapshot.entitlements_for(tier=t, addons=addons),
+        )
+        features = feature_rules(combined, meters=meters, feature_ids=feature_ids)
         plans[account_id] = Plan(
             account_id=account_id,
             tier_id=tier.pk if tier else None,
