@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from drf_spectacular.utils import extend_schema
@@ -12,6 +13,7 @@ from rest_framework.response import Response
 
 from accounts import selectors, services
 from accounts.api_base import TenantScopedViewSet
+from accounts.errors import InvalidInput
 from accounts.models import CustomerAccount, LifecycleStage, Membership, Segment, SizeBand, external_id_validator
 
 
@@ -42,7 +44,7 @@ class AccountOutputSerializer(serializers.Serializer):
 
 
 class AccountInputSerializer(serializers.Serializer):
-    external_id = serializers.CharField(max_length=128, validators=[external_id_validator])
+    external_id = serializers.CharField(max_length=128, validators=[external_id_validator], trim_whitespace=False)
     name = serializers.CharField(max_length=200)
     industry = serializers.CharField(max_length=64, required=False, allow_blank=True)
     size_band = serializers.ChoiceField(choices=SizeBand.choices, required=False, allow_blank=True)
@@ -52,6 +54,17 @@ class AccountInputSerializer(serializers.Serializer):
     lifecycle_stage = serializers.ChoiceField(choices=LifecycleStage.choices, required=False)
     assigned_csm = serializers.EmailField(required=False, allow_null=True, help_text="A staff member's email.")
     attributes = serializers.DictField(required=False)
+
+    def validate_attributes(self, value: dict) -> dict:
+        # PostgreSQL's jsonb cannot hold NUL characters or unpaired surrogates: refuse them here, not as a 500.
+        encoded = json.dumps(value, ensure_ascii=False)
+        try:
+            encoded.encode()
+        except UnicodeEncodeError:
+            raise serializers.ValidationError("Strings may not contain unpaired surrogates.") from None
+        if "\\u0000" in encoded:
+            raise serializers.ValidationError("Strings may not contain NUL characters.")
+        return value
 
     def validate_assigned_csm(self, value: str | None) -> Any:
         if value is None:
@@ -81,6 +94,13 @@ class AccountViewSet(TenantScopedViewSet):
 
     def tenant_queryset(self):
         params = self.request.query_params
+        bad = {
+            name: ["May not contain NUL characters."]
+            for name in ("lifecycle_stage", "segment", "search")
+            if "\x00" in params.get(name, "")
+        }
+        if bad:
+            raise InvalidInput("Invalid query parameters.", details=bad)
         return selectors.list_customer_accounts(
             self.tenant,
             lifecycle_stage=params.get("lifecycle_stage"),

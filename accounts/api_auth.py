@@ -11,7 +11,7 @@ import time
 from typing import Any
 
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
-from rest_framework import exceptions, pagination, permissions, throttling
+from rest_framework import exceptions, pagination, parsers, permissions, throttling
 from rest_framework.authentication import BaseAuthentication, get_authorization_header
 from rest_framework.request import Request
 
@@ -128,6 +128,17 @@ class ApiKeyRateThrottle(throttling.BaseThrottle):
 
     def wait(self) -> float | None:
         return self._wait
+
+
+class JSONParser(parsers.JSONParser):
+    """DRF's parser, except that absurdly deep nesting is a 400: json.loads raises RecursionError
+    (not ValueError) there, which DRF would let through as a 500."""
+
+    def parse(self, stream: Any, media_type: str | None = None, parser_context: dict | None = None) -> Any:
+        try:
+            return super().parse(stream, media_type, parser_context)
+        except RecursionError as exc:
+            raise exceptions.ParseError("JSON parse error - nested too deeply.") from exc
 
 
 class Pagination(pagination.PageNumberPagination):

@@ -179,7 +179,7 @@ class LifecycleStage(models.TextChoices):
 
 
 external_id_validator = RegexValidator(
-    r"^[A-Za-z0-9][A-Za-z0-9_.:@-]{0,127}$",
+    r"^[A-Za-z0-9][A-Za-z0-9_.:@-]{0,127}\Z",
     "Use 1–128 letters, digits or _ . : @ -, starting with a letter or digit.",
 )
 

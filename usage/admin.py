@@ -205,7 +205,8 @@ class UsageAccountAdmin(TenantScopedAdmin):
         """The account's page by the vendor's id (stable across demo re-seeds, unlike row ids)."""
         if not self.has_view_permission(request):
             raise PermissionDenied
-        obj = self.get_queryset(request).filter(external_id=external_id).first()
+        # A NUL byte can't reach PostgreSQL (it fails there as a 500); no stored id has one.
+        obj = None if "\x00" in external_id else self.get_queryset(request).filter(external_id=external_id).first()
         if obj is None:
             return self._get_obj_does_not_exist_redirect(request, self.opts, external_id)
         return redirect(reverse("admin:usage_usageaccount_change", args=[obj.pk]))
@@ -220,7 +221,7 @@ class UsageAccountAdmin(TenantScopedAdmin):
             return self._get_obj_does_not_exist_redirect(request, self.opts, object_id)
         if not self.has_view_permission(request, obj):
             raise PermissionDenied
-        event = request.GET.get("event", "").strip()[:100] or None
+        event = request.GET.get("event", "").replace("\x00", "").strip()[:100] or None
         overview = selectors.account_usage_overview(obj.tenant, account=obj, days=CHART_DAYS, event=event)
         events = [
             {"event": e, "properties": json.dumps(e.properties, sort_keys=True, ensure_ascii=False)}

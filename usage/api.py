@@ -8,6 +8,7 @@ per-event DRF serializer is far too slow for 1,000-event batches.
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from drf_spectacular.utils import extend_schema, inline_serializer
@@ -16,10 +17,16 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from accounts.api_base import TenantScopedViewSet
-from accounts.models import ApiScope
+from accounts.models import ApiScope, external_id_validator
+from catalog.models import key_validator
 from usage import selectors, services
-from usage.errors import InvalidInput, PayloadTooLarge, UsageErrorCode
+from usage.errors import InvalidInput, NotFound, PayloadTooLarge, UsageErrorCode
 from usage.throttling import ApiKeyWindowThrottle
+
+# Ids and keys are checked against their stored format before any query: a NUL byte or an
+# unpaired surrogate would otherwise reach PostgreSQL and fail there as a 500.
+_EXTERNAL_ID = re.compile(external_id_validator.regex.pattern)
+_FEATURE_KEY = re.compile(key_validator.regex.pattern)
 
 
 class EventInSerializer(serializers.Serializer):
@@ -106,7 +113,7 @@ def read_json_body(request: Request, *, max_bytes: int) -> Any:
         raise PayloadTooLarge(f"The body exceeds {max_bytes} bytes.", details={"max_bytes": max_bytes})
     try:
         return json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:  # recursion: absurdly deep nesting
         raise InvalidInput(
             "The body is not valid JSON.", code=UsageErrorCode.MALFORMED_JSON, details={"body": [str(exc)[:200]]}
         )
@@ -152,6 +159,8 @@ class AccountEntitlementsViewSet(TenantScopedViewSet):
         )
     )
     def retrieve(self, request: Request, external_id: str) -> Response:
+        if not _EXTERNAL_ID.match(external_id):
+            raise NotFound(f"No account {external_id!r}.")
         entitlements = selectors.get_account_entitlements(self.tenant, external_id=external_id)
         plan = entitlements.plan
         return Response(
@@ -176,8 +185,12 @@ def _parse_check(data: Any) -> tuple[str, str, int]:
     account, feature, quantity = data.get("account"), data.get("feature"), data.get("quantity", 1)
     if not isinstance(account, str) or not account or len(account) > 128:
         errors["account"] = ["Required: the account's external id."]
+    elif not _EXTERNAL_ID.match(account):
+        errors["account"] = ["Not a valid external id."]
     if not isinstance(feature, str) or not feature or len(feature) > 63:
         errors["feature"] = ["Required: a feature key."]
+    elif not _FEATURE_KEY.match(feature):
+        errors["feature"] = ["Not a valid feature key (lower-case letters, digits, _ or -)."]
     if type(quantity) is not int or not 0 <= quantity <= 10**12:
         errors["quantity"] = ["An integer from 0 to 10^12 (default 1)."]
     if errors:
