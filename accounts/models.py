@@ -10,7 +10,7 @@ from django.core.validators import RegexValidator
 from django.db import models
 from django.utils import timezone
 
-from accounts.tenancy import TenantOwned, TenantQuerySet
+from accounts.tenancy import AppendOnly, TenantOwned, TenantQuerySet
 
 
 class UserManager(BaseUserManager):
@@ -227,7 +227,7 @@ class Contact(TenantOwned):
         return f"{self.name or self.email} <{self.email}>"
 
 
-class AuditEntry(models.Model):
+class AuditEntry(AppendOnly):
     """Append-only: who changed what, when, with the state before and after."""
 
     tenant = models.ForeignKey(Tenant, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
@@ -252,11 +252,6 @@ class AuditEntry(models.Model):
 
     def __str__(self) -> str:
         return f"{self.created_at:%Y-%m-%d %H:%M} {self.actor_label}: {self.action} {self.object_repr}"
-
-    def save(self, *args, **kwargs) -> None:
-        if self.pk is not None:
-            raise ValueError("Audit entries are append-only")
-        super().save(*args, **kwargs)
 
     def delete(self, *args, **kwargs):
         raise ValueError("Audit entries are append-only")

@@ -27,3 +27,15 @@ class TenantOwned(models.Model):
 
     class Meta:
         abstract = True
+
+
+class AppendOnly(models.Model):
+    """History tables (audit log, licence changes, events): a row is written once and never updated."""
+
+    class Meta:
+        abstract = True
+
+    def save(self, *args, **kwargs) -> None:
+        if not self._state.adding:
+            raise ValueError(f"{self._meta.verbose_name_plural.capitalize()} are append-only")
+        super().save(*args, **kwargs)

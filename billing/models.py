@@ -12,7 +12,7 @@ from django.core.validators import MinValueValidator
 from django.db import models
 from django.utils import timezone
 
-from accounts.tenancy import TenantOwned
+from accounts.tenancy import AppendOnly, TenantOwned
 from catalog.templatetags.catalog_money import money
 
 
@@ -107,7 +107,7 @@ class LicenseGrant(TenantOwned):
         return self.starts_at <= at < self.ends_at and (self.ended_at is None or at < self.ended_at)
 
 
-class LicenseChange(TenantOwned):
+class LicenseChange(AppendOnly, TenantOwned):
     """Append-only history: from -> to, why, who, and MRR before/after (minor units)."""
 
     account = models.ForeignKey("accounts.CustomerAccount", on_delete=models.CASCADE, related_name="license_changes")
@@ -144,11 +144,6 @@ class LicenseChange(TenantOwned):
     def kind_label(self) -> str:
         """'upgrade' -> 'Upgrade', 'past_due' -> 'Past due' (kind is free text, not a choices field)."""
         return (self.kind or "change").replace("_", " ").capitalize()
-
-    def save(self, *args, **kwargs) -> None:
-        if self.pk is not None:
-            raise ValueError("Licence changes are append-only")
-        super().save(*args, **kwargs)
 
 
 # --- Plan changes: the Stripe hand-off -------------------------------------------------------

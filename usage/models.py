@@ -22,13 +22,13 @@ from django.db import models
 from django.utils import timezone
 
 from accounts.models import CustomerAccount
-from accounts.tenancy import TenantOwned
+from accounts.tenancy import AppendOnly, TenantOwned
 
 # Written by entitlement checks that deny, and accepted from vendors who send their own.
 FEATURE_GATE_HIT_EVENT = "feature_gate_hit"
 
 
-class Event(TenantOwned):
+class Event(AppendOnly, TenantOwned):
     """One thing that happened in the vendor's product: metered usage, or any other signal
     (onboarding milestone, support ticket, survey answer, seat change, feature-gate hit)."""
 
@@ -45,11 +45,6 @@ class Event(TenantOwned):
 
     def __str__(self) -> str:
         return f"{self.event} @ {self.occurred_at:%Y-%m-%d %H:%M:%S}"
-
-    def save(self, *args, **kwargs) -> None:
-        if not self._state.adding:
-            raise ValueError("Events are append-only")
-        super().save(*args, **kwargs)
 
 
 class IngestKey(TenantOwned):
