@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import stripe
 from django.conf import settings
@@ -581,19 +581,10 @@ class StripeGateway:
             items.append(item)
         return items
 
-    @staticmethod
-    def _preview_items(changes: Sequence[ItemChange]) -> list[InvoiceCreatePreviewParamsSubscriptionDetailsItem]:
-        items: list[InvoiceCreatePreviewParamsSubscriptionDetailsItem] = []
-        for change in changes:
-            item: InvoiceCreatePreviewParamsSubscriptionDetailsItem = {"deleted": True} if change.deleted else {}
-            if change.item_id:
-                item["id"] = change.item_id
-            if change.price_id and not change.deleted:
-                item["price"] = change.price_id
-            if change.quantity is not None and not change.deleted:
-                item["quantity"] = change.quantity
-            items.append(item)
-        return items
+    @classmethod
+    def _preview_items(cls, changes: Sequence[ItemChange]) -> list[InvoiceCreatePreviewParamsSubscriptionDetailsItem]:
+        # The preview takes exactly the items the update will send: same keys, another TypedDict name.
+        return cast(list[InvoiceCreatePreviewParamsSubscriptionDetailsItem], cls._update_items(changes))
 
     def preview_change(
         self, *, customer_id: str, subscription_id: str | None, changes: Sequence[ItemChange], proration_date: datetime
