@@ -99,87 +99,95 @@ def _percent(text: str, line_no: int) -> str:
     return f"{value.quantize(Decimal('0.01')).normalize():f}"
 
 
-class TermRulesField(forms.CharField):
+class RuleLinesField(forms.CharField):
+    """Discount rules edited as one plain line per rule instead of JSON; subclasses say the line format."""
+
+    line: re.Pattern[str]
+    example: str
+    help: str
+    placeholder: str
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("required", False)
+        kwargs.setdefault("help_text", self.help)
+        kwargs.setdefault("widget", forms.Textarea(attrs={"rows": 4, "cols": 40, "placeholder": self.placeholder}))
+        super().__init__(*args, **kwargs)
+
+    def format_rule(self, rule: dict[str, Any]) -> str:
+        raise NotImplementedError
+
+    def parse_rule(self, match: re.Match[str], line_no: int) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def check_rules(self, rules: list[dict[str, Any]]) -> None:
+        """Raises ValueError with a human message when the rules contradict each other."""
+        raise NotImplementedError
+
+    def prepare_value(self, value: Any) -> str:
+        if isinstance(value, list):
+            return "\n".join(self.format_rule(r) for r in value)
+        return value or ""
+
+    def to_python(self, value: Any) -> list[dict[str, Any]]:
+        if isinstance(value, list):
+            return value
+        rules = []
+        for i, line in enumerate((value or "").splitlines(), 1):
+            if not line.strip():
+                continue
+            match = self.line.match(line)
+            if not match:
+                raise ValidationError(f"Line {i}: write it as {self.example}.")
+            rules.append(self.parse_rule(match, i))
+        try:
+            self.check_rules(rules)
+        except ValueError as exc:
+            raise ValidationError(str(exc))
+        return rules
+
+    def has_changed(self, initial: Any, data: Any) -> bool:
+        return self.to_python(initial or []) != self.to_python(data)
+
+
+class TermRulesField(RuleLinesField):
     """'2 years: 10' per line -> [{"years": 2, "percent": "10"}]."""
 
-    widget = forms.Textarea(attrs={"rows": 4, "cols": 40, "placeholder": "1 year: 0\n2 years: 10\n3 years: 15"})
+    line = TERM_LINE
+    example = "'2 years: 10'"
+    placeholder = "1 year: 0\n2 years: 10\n3 years: 15"
+    help = (
+        "One line per commitment length, e.g. '2 years: 10' (percent off). "
+        "Longer terms get the rule of the longest term not above them."
+    )
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        kwargs.setdefault("required", False)
-        kwargs.setdefault(
-            "help_text",
-            "One line per commitment length, e.g. '2 years: 10' (percent off). "
-            "Longer terms get the rule of the longest term not above them.",
-        )
-        super().__init__(*args, **kwargs)
+    def format_rule(self, rule: dict[str, Any]) -> str:
+        return f"{rule['years']} year{'s' if int(rule['years']) != 1 else ''}: {rule['percent']}"
 
-    def prepare_value(self, value: Any) -> str:
-        if isinstance(value, list):
-            return "\n".join(f"{r['years']} year{'s' if int(r['years']) != 1 else ''}: {r['percent']}" for r in value)
-        return value or ""
+    def parse_rule(self, match: re.Match[str], line_no: int) -> dict[str, Any]:
+        return {"years": int(match.group(1)), "percent": _percent(match.group(2), line_no)}
 
-    def to_python(self, value: Any) -> list[dict[str, Any]]:
-        if isinstance(value, list):
-            return value
-        rules = []
-        for i, line in enumerate((value or "").splitlines(), 1):
-            if not line.strip():
-                continue
-            match = TERM_LINE.match(line)
-            if not match:
-                raise ValidationError(f"Line {i}: write it as '2 years: 10'.")
-            rules.append({"years": int(match.group(1)), "percent": _percent(match.group(2), i)})
-        try:
-            pricing.parse_term_rules(rules)
-        except ValueError as exc:
-            raise ValidationError(str(exc))
-        return rules
-
-    def has_changed(self, initial: Any, data: Any) -> bool:
-        return self.to_python(initial or []) != self.to_python(data)
+    def check_rules(self, rules: list[dict[str, Any]]) -> None:
+        pricing.parse_term_rules(rules)
 
 
-class VolumeRulesField(forms.CharField):
+class VolumeRulesField(RuleLinesField):
     """'50-199: 5' or '200+: 10' per line -> [{"min_seats": 50, "max_seats": 199, "percent": "5"}]."""
 
-    widget = forms.Textarea(attrs={"rows": 4, "cols": 40, "placeholder": "1-49: 0\n50-199: 5\n200+: 10"})
+    line = VOLUME_LINE
+    example = "'50-199: 5' or '200+: 10'"
+    placeholder = "1-49: 0\n50-199: 5\n200+: 10"
+    help = "One line per seat bracket, e.g. '50-199: 5' or '200+: 10'. Brackets may not overlap."
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        kwargs.setdefault("required", False)
-        kwargs.setdefault(
-            "help_text", "One line per seat bracket, e.g. '50-199: 5' or '200+: 10'. Brackets may not overlap."
-        )
-        super().__init__(*args, **kwargs)
+    def format_rule(self, rule: dict[str, Any]) -> str:
+        upper = "+" if rule.get("max_seats") in (None, "") else f"-{rule['max_seats']}"
+        return f"{rule['min_seats']}{upper}: {rule['percent']}"
 
-    def prepare_value(self, value: Any) -> str:
-        if isinstance(value, list):
-            return "\n".join(
-                f"{r['min_seats']}{'+' if r.get('max_seats') in (None, '') else '-' + str(r['max_seats'])}: "
-                f"{r['percent']}"
-                for r in value
-            )
-        return value or ""
+    def parse_rule(self, match: re.Match[str], line_no: int) -> dict[str, Any]:
+        low, high, _plus, pct = match.groups()
+        return {"min_seats": int(low), "max_seats": int(high) if high else None, "percent": _percent(pct, line_no)}
 
-    def to_python(self, value: Any) -> list[dict[str, Any]]:
-        if isinstance(value, list):
-            return value
-        rules = []
-        for i, line in enumerate((value or "").splitlines(), 1):
-            if not line.strip():
-                continue
-            match = VOLUME_LINE.match(line)
-            if not match:
-                raise ValidationError(f"Line {i}: write it as '50-199: 5' or '200+: 10'.")
-            low, high, _plus, pct = match.groups()
-            rules.append({"min_seats": int(low), "max_seats": int(high) if high else None, "percent": _percent(pct, i)})
-        try:
-            pricing.parse_volume_rules(rules)
-        except ValueError as exc:
-            raise ValidationError(str(exc))
-        return rules
-
-    def has_changed(self, initial: Any, data: Any) -> bool:
-        return self.to_python(initial or []) != self.to_python(data)
+    def check_rules(self, rules: list[dict[str, Any]]) -> None:
+        pricing.parse_volume_rules(rules)
 
 
 class PriceInlineFormSet(forms.BaseInlineFormSet):
