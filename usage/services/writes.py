@@ -21,6 +21,7 @@ from accounts.models import CustomerAccount
 from catalog.models import Aggregation, Meter
 from usage import cache
 from usage.partitions import ensure_event_partitions
+from usage.signals import send_events_ingested_on_commit
 
 _ADVISORY_LOCK_NAMESPACE = 0x75736167  # "usag": ingest takes it shared, rebuild exclusive, per tenant
 
@@ -126,6 +127,8 @@ def write_events(
                 )
             refs = [external_ids[account_id] for account_id in touched if account_id in external_ids]
             transaction.on_commit(lambda: cache.invalidate([cache.USAGE], tenant_id, refs))
+        # After the invalidation above (on_commit runs in order): receivers read fresh answers.
+        send_events_ingested_on_commit(tenant_id, {r[1] for r in fresh})
     return new_keys, touched
 
 
