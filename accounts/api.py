@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from drf_spectacular.utils import extend_schema
@@ -43,6 +42,46 @@ class AccountOutputSerializer(serializers.Serializer):
         return obj.assigned_csm.email if obj.assigned_csm_id else None
 
 
+ATTRIBUTES_MAX_DEPTH = 10
+
+
+def _bad_text(value: Any) -> str | None:
+    """Why a string (or any string inside a JSON value) cannot be stored, or None.
+
+    PostgreSQL's text and jsonb hold neither NUL characters nor unpaired surrogates; DRF would also echo
+    such a string back in its error message and fail to encode the answer (a 500).
+    """
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+        elif isinstance(item, str):
+            if "\x00" in item:
+                return "May not contain NUL characters."
+            try:
+                item.encode()
+            except UnicodeEncodeError:
+                return "Strings may not contain unpaired surrogates."
+    return None
+
+
+def _depth(value: Any) -> int:
+    """How deeply a JSON value nests objects and arrays (a scalar is 0), counted without recursion."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, level = stack.pop()
+        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else None
+        if children is None:
+            continue
+        deepest = max(deepest, level)
+        stack.extend((child, level + 1) for child in children)
+    return deepest
+
+
 class AccountInputSerializer(serializers.Serializer):
     external_id = serializers.CharField(max_length=128, validators=[external_id_validator], trim_whitespace=False)
     name = serializers.CharField(max_length=200)
@@ -53,18 +92,24 @@ class AccountInputSerializer(serializers.Serializer):
     territory = serializers.CharField(max_length=64, required=False, allow_blank=True)
     lifecycle_stage = serializers.ChoiceField(choices=LifecycleStage.choices, required=False)
     assigned_csm = serializers.EmailField(required=False, allow_null=True, help_text="A staff member's email.")
-    attributes = serializers.DictField(required=False)
+    attributes = serializers.DictField(
+        required=False, help_text=f"Free-form JSON object, nested at most {ATTRIBUTES_MAX_DEPTH} levels deep."
+    )
 
-    def validate_attributes(self, value: dict) -> dict:
-        # PostgreSQL's jsonb cannot hold NUL characters or unpaired surrogates: refuse them here, not as a 500.
-        encoded = json.dumps(value, ensure_ascii=False)
-        try:
-            encoded.encode()
-        except UnicodeEncodeError:
-            raise serializers.ValidationError("Strings may not contain unpaired surrogates.") from None
-        if "\\u0000" in encoded:
-            raise serializers.ValidationError("Strings may not contain NUL characters.")
-        return value
+    def to_internal_value(self, data: Any) -> Any:
+        # Before any field parses: a field's own error message would echo the bad string back.
+        if isinstance(data, dict):
+            bad = {
+                name: [reason] for name, value in data.items() if name in self.fields and (reason := _bad_text(value))
+            }
+            if bad:
+                raise serializers.ValidationError(bad)
+            attributes = data.get("attributes")
+            if isinstance(attributes, dict) and _depth(attributes) > ATTRIBUTES_MAX_DEPTH:
+                raise serializers.ValidationError(
+                    {"attributes": [f"Nested more than {ATTRIBUTES_MAX_DEPTH} levels deep (objects and arrays)."]}
+                )
+        return super().to_internal_value(data)
 
     def validate_assigned_csm(self, value: str | None) -> Any:
         if value is None:

@@ -6,7 +6,7 @@ from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
 from django.contrib.auth.models import PermissionsMixin
 from django.core.exceptions import ValidationError
-from django.core.validators import RegexValidator
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 from django.utils import timezone
 
@@ -53,6 +53,12 @@ def _validate_time_zone(value: str) -> None:
         raise ValidationError(f"{value!r} is not a known time zone.")
 
 
+# A quarter: covers devices offline for weeks and a backfill after an outage, keeps late events inside the
+# event partitions that exist around today, and stops a late event from rewriting rollups of long-closed
+# billing periods. Larger values made every ingest fail (a window start before year 1).
+LATE_ARRIVAL_MAX_DAYS = 90
+
+
 class Tenant(models.Model):
     """A software vendor using Tierwise."""
 
@@ -64,12 +70,22 @@ class Tenant(models.Model):
     )
     # Ingest policy (usage app reads these).
     event_late_arrival_days = models.PositiveIntegerField(
-        default=35, help_text="Events older than this many days are rejected."
+        default=35,
+        validators=[MinValueValidator(1), MaxValueValidator(LATE_ARRIVAL_MAX_DAYS)],
+        help_text=f"Events older than this many days are rejected (1 to {LATE_ARRIVAL_MAX_DAYS}).",
     )
     auto_create_accounts = models.BooleanField(
         default=False, help_text="Create a customer account on first event instead of rejecting it."
     )
     created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(event_late_arrival_days__gte=1, event_late_arrival_days__lte=LATE_ARRIVAL_MAX_DAYS),
+                name="tenant_late_arrival_days_range",
+            )
+        ]
 
     def __str__(self) -> str:
         return self.name
