@@ -13,6 +13,7 @@ from django.views.decorators.http import require_POST
 
 from accounts.middleware import SESSION_TENANT_KEY
 from accounts.models import Membership, Tenant
+from accounts.tenancy import lookup_tenant_ids, tenant_context
 
 
 class MemberAuthenticationForm(AdminAuthenticationForm):
@@ -21,7 +22,7 @@ class MemberAuthenticationForm(AdminAuthenticationForm):
     def confirm_login_allowed(self, user) -> None:
         if not user.is_active:
             raise forms.ValidationError(self.error_messages["inactive"], code="inactive")
-        if not (user.is_superuser or Membership.objects.filter(user=user).exists()):
+        if not (user.is_superuser or lookup_tenant_ids(Membership, "user", user.pk)):
             raise forms.ValidationError(
                 self.error_messages["invalid_login"], code="invalid_login", params={"username": "email"}
             )
@@ -77,11 +78,11 @@ class TierwiseAdminSite(admin.AdminSite):
             wanted = int(request.POST.get("tenant", ""))
         except ValueError:
             wanted = 0
-        allowed = (
-            Tenant.objects.filter(pk=wanted).exists()
-            if request.user.is_superuser
-            else Membership.objects.filter(user=request.user, tenant_id=wanted).exists()
-        )
+        if request.user.is_superuser:
+            allowed = Tenant.objects.filter(pk=wanted).exists()
+        else:
+            with tenant_context(wanted or None):  # memberships are read inside their tenant (row-level security)
+                allowed = Membership.objects.filter(user=request.user, tenant_id=wanted).exists()
         if allowed:
             request.session[SESSION_TENANT_KEY] = wanted
         target = request.POST.get("next") or "/admin/"

@@ -18,6 +18,7 @@ from rest_framework.request import Request
 from accounts.models import ApiKey
 from accounts.selectors import find_api_key
 from accounts.services import touch_api_key
+from accounts.tenancy import activate_tenant
 
 
 class ApiKeyPrincipal:
@@ -55,6 +56,7 @@ class ApiKeyAuthentication(BaseAuthentication):
             raise exceptions.AuthenticationFailed("Unknown API key.")
         if not key.is_active:
             raise exceptions.AuthenticationFailed("This API key has been revoked.")
+        activate_tenant(key.tenant_id)  # the rest of the request works in the key's tenant (row-level security)
         touch_api_key(key)
         return ApiKeyPrincipal(key), key
 

@@ -16,6 +16,7 @@ from rest_framework.request import Request
 from accounts.api_auth import DEFAULT_SCOPE_MAP
 from accounts.api_errors import json_not_found
 from accounts.models import ApiKey, Tenant
+from accounts.tenancy import activate_tenant
 
 __all__ = ["DEFAULT_SCOPE_MAP", "TenantScopedViewSet", "json_not_found"]
 
@@ -40,6 +41,7 @@ class TenantScopedViewSet(viewsets.GenericViewSet):
         super().initial(request, *args, **kwargs)
         self.tenant = request.auth.tenant
         request.tenant = self.tenant
+        activate_tenant(self.tenant)  # row-level security: every query of this request runs in this tenant
 
     def tenant_queryset(self) -> QuerySet:
         raise NotImplementedError

@@ -7,6 +7,16 @@ class AccountsConfig(AppConfig):
     name = "accounts"
     verbose_name = "Tenants and customers"
 
+    def ready(self) -> None:
+        from django.db.models.signals import post_migrate
+
+        from accounts import rls
+        from accounts.management import tenancy as command_tenancy
+
+        # After every migrate, as the owner: row-level security, policies and the app role's grants.
+        post_migrate.connect(rls.on_post_migrate, sender=self, dispatch_uid="tierwise-rls")
+        command_tenancy.install()
+
 
 class TierwiseAdminConfig(admin_apps.AdminConfig):
     default = False

@@ -1,7 +1,7 @@
 from django.http import HttpRequest
 
+from accounts.middleware import staff_tenants
 from accounts.models import Tenant
-from accounts.selectors import memberships_for_user
 
 
 def tenant(request: HttpRequest) -> dict:
@@ -11,7 +11,7 @@ def tenant(request: HttpRequest) -> dict:
     if user.is_superuser:
         choices = [(t.pk, t.name) for t in Tenant.objects.order_by("name")]
     else:
-        choices = [(m.tenant_id, m.tenant.name) for m in memberships_for_user(user)]
+        choices = [(t.pk, t.name) for t in staff_tenants(user)]
     return {
         "current_tenant": getattr(request, "tenant", None),
         "current_membership": getattr(request, "membership", None),

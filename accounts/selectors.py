@@ -8,6 +8,7 @@ from django.db.models import QuerySet
 
 from accounts.errors import NotFound
 from accounts.models import ApiKey, AuditEntry, Contact, CustomerAccount, Membership, Tenant, User
+from accounts.tenancy import lookup_tenant_ids, tenant_context
 
 
 def get_tenant_by_slug(slug: str) -> Tenant:
@@ -34,7 +35,12 @@ def find_api_key(presented: str) -> ApiKey | None:
     parts = presented.split("_")
     if len(parts) < 3 or parts[0] != "tw":
         return None
-    key = ApiKey.objects.select_related("tenant").filter(prefix=parts[1]).first()
+    # ApiKey is tenant-owned (row-level security): the prefix names the tenant, then read inside it.
+    tenant_ids = lookup_tenant_ids(ApiKey, "prefix", parts[1])
+    if len(tenant_ids) != 1:
+        return None
+    with tenant_context(tenant_ids[0]):
+        key = ApiKey.objects.select_related("tenant").filter(prefix=parts[1]).first()
     if key is None or not hmac.compare_digest(key.hashed_secret, hash_api_secret(presented)):
         return None
     return key

@@ -9,6 +9,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
 from accounts.models import Tenant
+from accounts.tenancy import activate_tenant
 from billing.services.webhooks import WebhookRefused, record_webhook_event, verify_webhook
 
 log = logging.getLogger(__name__)
@@ -21,6 +22,7 @@ def stripe_webhook(request: HttpRequest, tenant_slug: str) -> JsonResponse:
     tenant = Tenant.objects.filter(slug=tenant_slug).first()
     if tenant is None:
         return JsonResponse({"error": {"code": "not_found", "message": "Unknown endpoint."}}, status=404)
+    activate_tenant(tenant)  # row-level security: the rest of this request works in this tenant
     if len(request.body) > MAX_WEBHOOK_BYTES:
         return JsonResponse({"error": {"code": "too_large", "message": "Payload too large."}}, status=400)
     try:

@@ -4,15 +4,36 @@ With no environment at all this runs the embedded development shape: SQLite unde
 var/, a filesystem Celery broker, local-memory-free file cache, email to the outbox table (staff read it in the admin).
 """
 
+import os
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import environ
 
 BASE_DIR = Path(__file__).resolve().parent.parent
-VAR_DIR = Path(environ.Env().str("TIERWISE_VAR_DIR", default=str(BASE_DIR / "var")))
-VAR_DIR.mkdir(parents=True, exist_ok=True)
+
+
+class _SetVariables(Mapping):
+    """os.environ without the empty variables: `X=` means "X not set", so its default applies."""
+
+    def __getitem__(self, name: str) -> str:
+        value = os.environ[name]
+        if value == "":
+            raise KeyError(name)
+        return value
+
+    def __iter__(self) -> Iterator[str]:
+        return (name for name, value in os.environ.items() if value != "")
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
 
 env = environ.Env()
+env.ENVIRON = _SetVariables()  # type: ignore[assignment]
+
+VAR_DIR = Path(env.str("TIERWISE_VAR_DIR", default=str(BASE_DIR / "var")))
+VAR_DIR.mkdir(parents=True, exist_ok=True)
 
 DEBUG = env.bool("DEBUG", default=False)
 # Outside DEBUG a missing SECRET_KEY stops every process at start-up (ImproperlyConfigured), not at the first request.
@@ -79,6 +100,15 @@ TEMPLATES = [
 DATABASES = {
     "default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'tierwise.sqlite3'}"),
 }
+# On PostgreSQL DATABASE_URL is the role the app runs as, under row-level security (accounts/rls.py):
+# not the tables' owner, not superuser, no BYPASSRLS. DATABASE_OWNER_URL (default: DATABASE_URL) is the
+# owner `manage.py migrate` connects as; migrate then grants the app role what it needs.
+DATABASE_OWNER = env.db("DATABASE_OWNER_URL") if env.str("DATABASE_OWNER_URL", default="") else None
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # Sets the tenant per transaction for row-level security (config/db/postgresql/base.py).
+    DATABASES["default"]["ENGINE"] = "config.db.postgresql"
+    # PgBouncer in transaction mode cannot keep a server-side cursor across transactions.
+    DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = True
 DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=60))
 DATABASES["default"].setdefault("CONN_HEALTH_CHECKS", True)
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
@@ -87,6 +117,9 @@ if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
     DATABASES["default"]["CONN_MAX_AGE"] = 0
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 IS_POSTGRES = DATABASES["default"]["ENGINE"].endswith(("postgresql", "postgis"))
+# Outside DEBUG the app refuses a privileged database role (accounts.rls.check_app_role); tests only.
+TIERWISE_ALLOW_PRIVILEGED_DB_ROLE = False
+
 
 REDIS_URL = env.str("REDIS_URL", default="")
 if REDIS_URL:

@@ -10,6 +10,8 @@ from config.settings import DATABASES, REDIS_URL  # noqa: E402
 
 DATABASES["default"]["CONN_MAX_AGE"] = 0  # live-server threads must not hold the test DB open
 SECURE_SSL_REDIRECT = False
+# The suite connects as the postgres superuser (RLS tests make their own unprivileged role).
+TIERWISE_ALLOW_PRIVILEGED_DB_ROLE = True
 SESSION_COOKIE_SECURE = False
 CSRF_COOKIE_SECURE = False
 SECURE_HSTS_SECONDS = 0
