@@ -1,0 +1,339 @@
+# ruff: noqa: S608  -- compiled SQL: every value is a bound parameter; only model table names are inlined.
+"""Conditions over metered usage: utilisation vs the effective limit, seats, value, growth, fall."""
+
+from __future__ import annotations
+
+import datetime
+from typing import Any
+
+from catalog.models import Aggregation, MeterWindow
+from upgrades.rules.conditions.base import (
+    AccountData,
+    Condition,
+    EvalContext,
+    Fields,
+    MeterInfo,
+    Result,
+    RuleCatalog,
+    SqlQuery,
+    register,
+)
+from upgrades.rules.conditions.tables import tables
+
+DAY = datetime.timedelta(days=1)
+ENTITLED = ("active", "trialing", "past_due")  # usage.selectors.ENTITLED_STATUSES, as SQL literals
+
+
+def window_start(meter: MeterInfo, day: datetime.date) -> datetime.date:
+    """First day of the meter's window as it stood at the end of `day` (calendar month or rolling days)."""
+    if meter.window == MeterWindow.ROLLING_DAYS:
+        return day - DAY * ((meter.window_days or 1) - 1)
+    return day.replace(day=1)
+
+
+def py_aggregate(meter: MeterInfo, data: AccountData, first: datetime.date, last: datetime.date) -> int:
+    """The meter's number over [first, last] from one account's rollups (as usage's windows compute it)."""
+    if meter.aggregation == Aggregation.UNIQUE_COUNT:
+        seen: set[str] = set()
+        for day, values in data.distinct.get(meter.id, {}).items():
+            if first <= day <= last:
+                seen |= values
+        return len(seen)
+    numbers = [v for day, v in data.rollups.get(meter.id, {}).items() if first <= day <= last]
+    if not numbers:
+        return 0
+    return max(numbers) if meter.aggregation == Aggregation.MAX else sum(numbers)
+
+
+def sql_aggregate(q: SqlQuery, meter: MeterInfo, first: datetime.date, last: datetime.date) -> str:
+    """The same number in SQL, over the rows `r` of the meter's rollup (or distinct-value) table."""
+    inside = f"CASE WHEN r.day >= {q.day(first)} AND r.day <= {q.day(last)} THEN r.value END"
+    if meter.aggregation == Aggregation.UNIQUE_COUNT:
+        return f"COUNT(DISTINCT {inside})"
+    fn = "MAX" if meter.aggregation == Aggregation.MAX else "SUM"
+    return f"COALESCE({fn}({inside}), 0)"
+
+
+def rollup_table(meter: MeterInfo) -> str:
+    t = tables()
+    return t.distinct if meter.aggregation == Aggregation.UNIQUE_COUNT else t.rollup
+
+
+class _MeterCondition(Condition):
+    meter: str
+
+    def info(self, catalog: RuleCatalog) -> MeterInfo:
+        return catalog.meters[self.meter]
+
+    def meter_ids(self, catalog: RuleCatalog) -> set[int]:
+        return {catalog.meters[self.meter].id}
+
+
+@register
+class MeterUtilisation(_MeterCondition):
+    """>= percent of the effective limit on at least `min_days` of the last `days` days (1 of 1 = now)."""
+
+    kind = "meter_utilisation"
+    label = "Meter at a share of its limit"
+
+    def __init__(self, *, meter: str, percent: int, days: int = 1, min_days: int = 1) -> None:
+        self.meter, self.percent, self.days, self.min_days = meter, percent, days, min_days
+
+    def to_json(self) -> dict[str, Any]:
+        return {"kind": self.kind, "meter": self.meter, "percent": self.percent, "days": self.days,
+                "min_days": self.min_days}  # fmt: skip
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any], catalog: RuleCatalog, path: str) -> Condition:
+        f = Fields(data, path, {"meter", "percent", "days", "min_days"})
+        meter = f.meter("meter", catalog)
+        if meter is not None and meter.window == MeterWindow.BILLING_PERIOD:
+            f.fail("meter", f"{meter.name} counts per billing period; utilisation rules need a calendar-month or "
+                   "rolling window meter.")  # fmt: skip
+        percent = f.integer("percent", lo=1, hi=1000, what="The threshold (percent of the limit)")
+        days = f.integer("days", lo=1, hi=31, default=1, what="The number of days")
+        min_days = f.integer("min_days", lo=1, hi=31, default=1, what="The number of days over the threshold")
+        if not f.errors and min_days > days:
+            f.fail("min_days", f"Over the threshold on {min_days} days cannot happen in {days} days.")
+        f.done()
+        return cls(meter=data["meter"], percent=percent, days=days, min_days=min_days)
+
+    def describe(self, catalog: RuleCatalog) -> str:
+        name = self.info(catalog).name
+        if self.days == 1:
+            return f"{name} at >= {self.percent}% of the limit now"
+        return f"{name} at >= {self.percent}% of the limit on {self.min_days} of the last {self.days} days"
+
+    def _days(self, ctx: EvalContext) -> list[datetime.date]:
+        return [ctx.utc_today - DAY * i for i in range(self.days)]
+
+    def rollup_first_day(self, ctx: EvalContext) -> datetime.date:
+        return window_start(self.info(ctx.catalog), ctx.utc_today - DAY * (self.days - 1))
+
+    def denominator(self, data: AccountData, meter: MeterInfo) -> int | None:
+        return data.limits.get(meter.id)
+
+    def evaluate(self, data: AccountData, ctx: EvalContext) -> Result:
+        meter = self.info(ctx.catalog)
+        limit = self.denominator(data, meter)
+        if not limit:
+            return Result(False, {"limit": None})
+        used = [py_aggregate(meter, data, window_start(meter, d), d) for d in self._days(ctx)]
+        over = sum(1 for u in used if u * 100 >= self.percent * limit)
+        latest = used[0] * 100 // limit
+        numbers = {"meter": meter.key, "limit": limit, "used": used[0], "percent": latest,
+                   "threshold": self.percent, "days_over": over, "days": self.days}  # fmt: skip
+        if self.days == 1:
+            sentence = f"{meter.name} at {latest}% of the limit ({used[0]:,} of {limit:,})"
+        else:
+            sentence = f"{meter.name} at {latest}% of the limit on {over} of the last {self.days} days"
+        return Result(over >= self.min_days, numbers, sentence)
+
+    def _join(self, q: SqlQuery) -> str:
+        return (f"JOIN {tables().limit} l ON l.tenant_id = r.tenant_id AND l.account_id = r.account_id "
+                "AND l.meter_id = r.meter_id")  # fmt: skip
+
+    _denominator_column = "l.limit_value"
+
+    def compile(self, q: SqlQuery) -> str:
+        # Parameters are collected in the order the text is written: build it front to back.
+        meter = self.info(q.ctx.catalog)
+        head = f"a.id IN (SELECT r.account_id FROM {rollup_table(meter)} r {self._join(q)} "
+        head += (
+            f"WHERE r.tenant_id = {q.tenant()} AND r.meter_id = {q.p(meter.id)} "
+            f"AND r.day >= {q.day(self.rollup_first_day(q.ctx))} AND r.day <= {q.day(q.ctx.utc_today)} "
+            f"GROUP BY r.account_id, {self._denominator_column} HAVING "
+        )
+        cases = []
+        for d in self._days(q.ctx):
+            used = sql_aggregate(q, meter, window_start(meter, d), d)
+            cases.append(
+                f"(CASE WHEN {used} * 100 >= {q.p(self.percent)} * {self._denominator_column} THEN 1 ELSE 0 END)"
+            )
+        return f"{head}{' + '.join(cases)} >= {q.p(self.min_days)})"
+
+
+@register
+class SeatsUsed(MeterUtilisation):
+    """Seats in use (a meter's current value) at >= percent of the seats bought on the licence."""
+
+    kind = "seats_used"
+    label = "Seats used vs seats bought"
+    group = "Licence"
+
+    def __init__(self, *, meter: str, percent: int, days: int = 1, min_days: int = 1) -> None:
+        super().__init__(meter=meter, percent=percent, days=1, min_days=1)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"kind": self.kind, "meter": self.meter, "percent": self.percent}
+
+    def describe(self, catalog: RuleCatalog) -> str:
+        return f"{self.info(catalog).name} (seats in use) at >= {self.percent}% of the seats bought"
+
+    def denominator(self, data: AccountData, meter: MeterInfo) -> int | None:
+        return data.seats
+
+    def evaluate(self, data: AccountData, ctx: EvalContext) -> Result:
+        result = super().evaluate(data, ctx)
+        if result.numbers.get("limit"):
+            n = result.numbers
+            result.numbers = {"meter": n["meter"], "seats_used": n["used"], "seats_bought": n["limit"],
+                              "percent": n["percent"], "threshold": self.percent}  # fmt: skip
+            result.sentence = f"{n['used']:,} seats in use of {n['limit']:,} bought ({n['percent']}%)"
+        return result
+
+    def _join(self, q: SqlQuery) -> str:
+        statuses = ", ".join(q.p(s) for s in ENTITLED)
+        return (f"JOIN {tables().license} lic ON lic.tenant_id = r.tenant_id AND lic.account_id = r.account_id "
+                f"AND lic.status IN ({statuses})")  # fmt: skip
+
+    _denominator_column = "lic.seats"
+
+
+@register
+class MeterValue(_MeterCondition):
+    kind = "meter_value"
+    label = "Meter total over a window"
+
+    def __init__(self, *, meter: str, op: str, value: int, days: int) -> None:
+        self.meter, self.op, self.value, self.days = meter, op, value, days
+
+    def to_json(self) -> dict[str, Any]:
+        return {"kind": self.kind, "meter": self.meter, "op": self.op, "value": self.value, "days": self.days}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any], catalog: RuleCatalog, path: str) -> Condition:
+        f = Fields(data, path, {"meter", "op", "value", "days"})
+        f.meter("meter", catalog)
+        op = f.choice("op", ("at_least", "at_most"), default="at_least")
+        value = f.integer("value", lo=0, hi=10**12, what="The value")
+        days = f.integer("days", lo=1, hi=90, default=7, what="The number of days")
+        f.done()
+        return cls(meter=data["meter"], op=op, value=value, days=days)
+
+    def describe(self, catalog: RuleCatalog) -> str:
+        word = ">=" if self.op == "at_least" else "<="
+        return f"{self.info(catalog).name} {word} {self.value:,} over the last {self.days} days"
+
+    def rollup_first_day(self, ctx: EvalContext) -> datetime.date:
+        return ctx.utc_today - DAY * (self.days - 1)
+
+    def evaluate(self, data: AccountData, ctx: EvalContext) -> Result:
+        meter = self.info(ctx.catalog)
+        total = py_aggregate(meter, data, self.rollup_first_day(ctx), ctx.utc_today)
+        matched = total >= self.value if self.op == "at_least" else total <= self.value
+        return Result(matched, {"meter": meter.key, "value": total, "days": self.days},
+                      f"{meter.name}: {total:,} over the last {self.days} days")  # fmt: skip
+
+    def compile(self, q: SqlQuery) -> str:
+        meter = self.info(q.ctx.catalog)
+        first = self.rollup_first_day(q.ctx)
+        # "at most V" also holds for accounts without any rows: compile it as "not above V".
+        negate, cmp = ("", ">=") if self.op == "at_least" else ("NOT ", ">")
+        return (
+            f"{negate}a.id IN (SELECT r.account_id FROM {rollup_table(meter)} r WHERE r.tenant_id = {q.tenant()} "
+            f"AND r.meter_id = {q.p(meter.id)} AND r.day >= {q.day(first)} AND r.day <= {q.day(q.ctx.utc_today)} "
+            f"GROUP BY r.account_id HAVING {sql_aggregate(q, meter, first, q.ctx.utc_today)} {cmp} {q.p(self.value)})"
+        )
+
+
+class _WindowCompare(_MeterCondition):
+    """The last `days` days against the `days` before them."""
+
+    def __init__(self, *, meter: str, percent: int, days: int) -> None:
+        self.meter, self.percent, self.days = meter, percent, days
+
+    def to_json(self) -> dict[str, Any]:
+        return {"kind": self.kind, "meter": self.meter, "percent": self.percent, "days": self.days}
+
+    def rollup_first_day(self, ctx: EvalContext) -> datetime.date:
+        return ctx.utc_today - DAY * (2 * self.days - 1)
+
+    def _windows(self, ctx: EvalContext) -> tuple[tuple[datetime.date, datetime.date], tuple[datetime.date, ...]]:
+        today = ctx.utc_today
+        cur = (today - DAY * (self.days - 1), today)
+        prev = (today - DAY * (2 * self.days - 1), today - DAY * self.days)
+        return cur, prev
+
+    def _holds(self, cur: int, prev: int) -> bool:
+        raise NotImplementedError
+
+    def _sql_holds(self, q: SqlQuery, cur: str, prev: str) -> str:
+        raise NotImplementedError
+
+    def evaluate(self, data: AccountData, ctx: EvalContext) -> Result:
+        meter = self.info(ctx.catalog)
+        (c0, c1), (p0, p1) = self._windows(ctx)
+        cur, prev = py_aggregate(meter, data, c0, c1), py_aggregate(meter, data, p0, p1)
+        change = (cur - prev) * 100 // prev if prev else None
+        numbers = {"meter": meter.key, "current": cur, "previous": prev, "change_percent": change, "days": self.days}
+        sentence = f"{meter.name}: {cur:,} in the last {self.days} days vs {prev:,} in the {self.days} before"
+        if change is not None:
+            sentence += f" ({change:+d}%)"
+        return Result(prev > 0 and self._holds(cur, prev), numbers, sentence)
+
+    def compile(self, q: SqlQuery) -> str:
+        meter = self.info(q.ctx.catalog)
+        (c0, c1), (p0, p1) = self._windows(q.ctx)
+        first = self.rollup_first_day(q.ctx)
+        head = (
+            f"a.id IN (SELECT r.account_id FROM {rollup_table(meter)} r WHERE r.tenant_id = {q.tenant()} "
+            f"AND r.meter_id = {q.p(meter.id)} AND r.day >= {q.day(first)} AND r.day <= {q.day(q.ctx.utc_today)} "
+            "GROUP BY r.account_id HAVING "
+        )
+        prev = sql_aggregate(q, meter, p0, p1)
+        cur = sql_aggregate(q, meter, c0, c1)
+        prev2 = sql_aggregate(q, meter, p0, p1)
+        return f"{head}{prev} > 0 AND {self._sql_holds(q, cur, prev2)})"
+
+
+@register
+class MeterGrowth(_WindowCompare):
+    kind = "meter_growth"
+    label = "Meter growth (week or month over the one before)"
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any], catalog: RuleCatalog, path: str) -> Condition:
+        f = Fields(data, path, {"meter", "percent", "days"})
+        f.meter("meter", catalog)
+        percent = f.integer("percent", lo=1, hi=1000, what="The growth (percent)")
+        days = f.integer("days", lo=1, hi=45, default=7, what="The window (days)")
+        f.done()
+        return cls(meter=data["meter"], percent=percent, days=days)
+
+    def describe(self, catalog: RuleCatalog) -> str:
+        span = {7: "week over week", 30: "month over month"}.get(self.days, f"over the last {self.days} days vs the "
+                                                                            f"{self.days} before")  # fmt: skip
+        return f"{self.info(catalog).name} grew >= {self.percent}% {span}"
+
+    def _holds(self, cur: int, prev: int) -> bool:
+        return cur * 100 >= prev * (100 + self.percent)
+
+    def _sql_holds(self, q: SqlQuery, cur: str, prev: str) -> str:
+        return f"{cur} * 100 >= {prev} * {q.p(100 + self.percent)}"
+
+
+@register
+class UsageFall(_WindowCompare):
+    kind = "usage_fall"
+    label = "Usage fell (churn risk)"
+    group = "Health"
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any], catalog: RuleCatalog, path: str) -> Condition:
+        f = Fields(data, path, {"meter", "percent", "days"})
+        f.meter("meter", catalog)
+        percent = f.integer("percent", lo=1, hi=100, what="The fall (percent)")
+        days = f.integer("days", lo=1, hi=45, default=14, what="The window (days)")
+        f.done()
+        return cls(meter=data["meter"], percent=percent, days=days)
+
+    def describe(self, catalog: RuleCatalog) -> str:
+        return (f"{self.info(catalog).name} fell >= {self.percent}% in the last {self.days} days vs the "
+                f"{self.days} before")  # fmt: skip
+
+    def _holds(self, cur: int, prev: int) -> bool:
+        return cur * 100 <= prev * (100 - self.percent)
+
+    def _sql_holds(self, q: SqlQuery, cur: str, prev: str) -> str:
+        return f"{cur} * 100 <= {prev} * {q.p(100 - self.percent)}"

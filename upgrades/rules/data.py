@@ -1,0 +1,162 @@
+"""What the evaluators read: the tenant's rule catalog, effective limits, and per-account data in bulk.
+
+`refresh_limits` writes `AccountLimit` from usage's effective plans (licence + add-ons + grants)
+for the meters live rules use; both evaluators read that one table, so they agree on limits.
+`load_account_data` builds `AccountData` for many accounts in a fixed number of queries.
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Iterable, Sequence
+
+from django.db.models import Q
+
+from accounts.models import CustomerAccount, Membership, Role, Tenant
+from billing.models import GrantKind, License, LicenseGrant
+from catalog.models import Aggregation, Feature, GovernanceState, Meter, Tier
+from upgrades.rules.conditions import AccountData, Condition, EvalContext, MeterInfo, RuleCatalog
+from upgrades.rules.models import AccountLimit
+from usage.models import Event, UsageDistinctValue, UsageRollup
+from usage.selectors import ENTITLED_STATUSES
+from usage.selectors.standings import plans_for_accounts
+
+CHUNK = 2000
+
+
+def load_rule_catalog(tenant: Tenant) -> RuleCatalog:
+    meters = {
+        m.key: MeterInfo(
+            m.pk, m.key, m.name, m.aggregation, m.window, m.window_days, m.feature.unit if m.feature else ""
+        )
+        for m in Meter.objects.for_tenant(tenant).select_related("feature")
+    }
+    features = dict(Feature.objects.for_tenant(tenant).values_list("key", "name"))
+    csms = frozenset(
+        Membership.objects.for_tenant(tenant)
+        .filter(role__in=[Role.CSM, Role.OWNER])
+        .values_list("user__email", flat=True)
+    )
+    tiers = frozenset(
+        Tier.objects.for_tenant(tenant)
+        .filter(state__in=[GovernanceState.PUBLISHED, GovernanceState.RETIRED])
+        .values_list("key", flat=True)
+    )
+    return RuleCatalog(meters=meters, features=features, csm_emails=csms, tiers=tiers)
+
+
+def _chunks(ids: Sequence[int]) -> Iterable[list[int]]:
+    for i in range(0, len(ids), CHUNK):
+        yield list(ids[i : i + CHUNK])
+
+
+def refresh_limits(tenant: Tenant, *, account_ids: Sequence[int], meter_ids: set[int], now: datetime.datetime) -> None:
+    """Effective finite limits of `meter_ids` for the accounts, as usage computes them now."""
+    if not meter_ids:
+        return
+    for chunk in _chunks(account_ids):
+        plans = plans_for_accounts(tenant, account_ids=chunk, now=now)
+        rows = []
+        for account_id, plan in plans.items():
+            for rule in plan.features.values():
+                if rule.meter_id in meter_ids and rule.enabled and rule.limit is not None and rule.limit > 0:
+                    rows.append(
+                        AccountLimit(
+                            tenant=tenant, account_id=account_id, meter_id=rule.meter_id, limit_value=rule.limit,
+                            refreshed_at=now,
+                        )
+                    )  # fmt: skip
+        AccountLimit.objects.for_tenant(tenant).filter(account_id__in=chunk, meter_id__in=meter_ids).delete()
+        AccountLimit.objects.bulk_create(rows, batch_size=5000)
+
+
+def needs_of(conditions: Iterable[Condition], ctx: EvalContext) -> tuple[set[int], datetime.date, set[str], int]:
+    """(meter ids, first rollup day, event names, event days) the conditions read."""
+    meter_ids: set[int] = set()
+    first = ctx.utc_today
+    names: set[str] = set()
+    days = 0
+    for tree in conditions:
+        for leaf in tree.leaves():
+            meter_ids |= leaf.meter_ids(ctx.catalog)
+            day = leaf.rollup_first_day(ctx)
+            if day is not None and day < first:
+                first = day
+            names |= leaf.event_names()
+            days = max(days, leaf.event_days())
+    return meter_ids, first, names, days
+
+
+def load_account_data(
+    tenant: Tenant, *, account_ids: Sequence[int], conditions: Iterable[Condition], ctx: EvalContext
+) -> dict[int, AccountData]:
+    """AccountData for each account, holding what `conditions` read and nothing after ctx.now."""
+    conditions = list(conditions)
+    meter_ids, first_day, event_names, event_days = needs_of(conditions, ctx)
+    unique_ids = {m.id for m in ctx.catalog.meters.values() if m.aggregation == Aggregation.UNIQUE_COUNT}
+    out: dict[int, AccountData] = {}
+    now = ctx.now
+    for chunk in _chunks(list(account_ids)):
+        accounts = CustomerAccount.objects.for_tenant(tenant).filter(pk__in=chunk).select_related("assigned_csm")
+        licences = {
+            lic.account_id: lic
+            for lic in License.objects.for_tenant(tenant).filter(account_id__in=chunk).select_related("tier")
+        }
+        for acc in accounts:
+            lic = licences.get(acc.pk)
+            data = AccountData(account_id=acc.pk)
+            data.attributes = {
+                "industry": acc.industry,
+                "size_band": acc.size_band,
+                "segment": acc.segment,
+                "territory": acc.territory,
+                "lifecycle_stage": acc.lifecycle_stage,
+                "tier": lic.tier.key if lic else "",
+                "assigned_csm": acc.assigned_csm.email if acc.assigned_csm_id else "",
+            }
+            if lic is not None and lic.status in ENTITLED_STATUSES:
+                data.seats, data.period_end, data.commitment_end = (
+                    lic.seats,
+                    lic.current_period_end,
+                    lic.commitment_ends_at,
+                )
+            out[acc.pk] = data
+        for grant in (
+            LicenseGrant.objects.for_tenant(tenant)
+            .filter(account_id__in=chunk, kind=GrantKind.TRIAL, starts_at__lte=now, ends_at__gt=now)
+            .filter(Q(ended_at__isnull=True) | Q(ended_at__gt=now))
+        ):
+            if grant.account_id in out:
+                out[grant.account_id].trial_ends.append(grant.ends_at)
+        if meter_ids:
+            for row in AccountLimit.objects.for_tenant(tenant).filter(account_id__in=chunk, meter_id__in=meter_ids):
+                if row.account_id in out:
+                    out[row.account_id].limits[row.meter_id] = row.limit_value
+            additive = meter_ids - unique_ids
+            if additive:
+                for account_id, meter_id, day, value in (
+                    UsageRollup.objects.for_tenant(tenant)
+                    .filter(account_id__in=chunk, meter_id__in=additive, day__gte=first_day, day__lte=ctx.utc_today)
+                    .values_list("account_id", "meter_id", "day", "value")
+                ):
+                    out[account_id].rollups.setdefault(meter_id, {})[day] = value
+            if meter_ids & unique_ids:
+                for account_id, meter_id, day, value in (
+                    UsageDistinctValue.objects.for_tenant(tenant)
+                    .filter(
+                        account_id__in=chunk, meter_id__in=meter_ids & unique_ids, day__gte=first_day,
+                        day__lte=ctx.utc_today,
+                    )
+                    .values_list("account_id", "meter_id", "day", "value")
+                ):  # fmt: skip
+                    out[account_id].distinct.setdefault(meter_id, {}).setdefault(day, set()).add(value)
+        if event_names and event_days:
+            since = ctx.local_since(event_days)
+            for account_id, name, at, props in (
+                Event.objects.for_tenant(tenant)
+                .filter(account_id__in=chunk, event__in=event_names, occurred_at__gte=since, occurred_at__lte=now)
+                .order_by("occurred_at", "id")
+                .values_list("account_id", "event", "occurred_at", "properties")
+            ):
+                out[account_id].events.append((name, at, props if isinstance(props, dict) else {}))
+    return out

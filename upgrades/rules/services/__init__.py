@@ -1,0 +1,39 @@
+"""Writes of trigger rules: governance, evaluation (signals), scores, dirty marks."""
+
+from upgrades.rules.services.evaluation import (
+    EvaluationReport,
+    Fired,
+    evaluate_dirty_accounts,
+    evaluate_rules,
+    mark_accounts_dirty,
+)
+from upgrades.rules.services.governance import (
+    TRANSITIONS,
+    approve_rule,
+    create_rule,
+    four_eyes_refusal,
+    retire_rule,
+    return_rule_to_draft,
+    submit_rule,
+    update_rule,
+    validate_condition,
+)
+from upgrades.rules.services.scores import recompute_scores
+
+__all__ = [
+    "TRANSITIONS",
+    "EvaluationReport",
+    "Fired",
+    "approve_rule",
+    "create_rule",
+    "evaluate_dirty_accounts",
+    "evaluate_rules",
+    "four_eyes_refusal",
+    "mark_accounts_dirty",
+    "recompute_scores",
+    "retire_rule",
+    "return_rule_to_draft",
+    "submit_rule",
+    "update_rule",
+    "validate_condition",
+]
