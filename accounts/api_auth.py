@@ -7,6 +7,8 @@ while its own views module loads.
 
 from __future__ import annotations
 
+import logging
+import threading
 import time
 from typing import Any
 
@@ -19,6 +21,8 @@ from accounts.models import ApiKey
 from accounts.selectors import find_api_key
 from accounts.services import touch_api_key
 from accounts.tenancy import activate_tenant
+
+logger = logging.getLogger(__name__)
 
 
 class ApiKeyPrincipal:
@@ -82,9 +86,15 @@ class HasApiScope(permissions.BasePermission):
         key = request.auth
         if not isinstance(key, ApiKey):
             raise exceptions.NotAuthenticated("Send an API key: 'Authorization: Bearer <key>'.")
+        method = request.method or ""
+        if method.lower() not in getattr(view, "http_method_names", ()) or not hasattr(view, method.lower()):
+            # No handler for the method (a GET on a POST-only endpoint): 405 with `Allow`, not a scope error.
+            raise exceptions.MethodNotAllowed(method)
         scope_map = getattr(view, "scope_map", DEFAULT_SCOPE_MAP)
-        needed = scope_map.get(request.method)
-        if needed is None or needed not in key.scopes:
+        needed = scope_map.get(method) or DEFAULT_SCOPE_MAP.get(method)
+        if needed is None:
+            raise exceptions.MethodNotAllowed(method)
+        if needed not in key.scopes:
             raise exceptions.PermissionDenied(f"This API key lacks the {needed!r} scope.")
         return True
 
@@ -95,6 +105,10 @@ class ApiKeyRateThrottle(throttling.BaseThrottle):
     DRF's SimpleRateThrottle rewrites the list of every request time in the window on each
     call, which at thousands of requests a minute costs more than the request itself.
     `bucket` separates counters (the usage app counts its high-volume endpoints apart).
+
+    Fails open: when the cache (Redis) is unreachable the limit is counted per process
+    instead, and a warning is logged at most once a minute per process, so an outage of
+    the cache never takes the API down with it.
     """
 
     scope = "api_key"
@@ -111,8 +125,6 @@ class ApiKeyRateThrottle(throttling.BaseThrottle):
         self._wait: float | None = None
 
     def allow_request(self, request: Request, view: Any) -> bool:
-        from django.core.cache import cache
-
         if not self.limit:
             return True
         who = request.auth.pk if isinstance(request.auth, ApiKey) else f"anon:{self.get_ident(request)}"
@@ -120,16 +132,64 @@ class ApiKeyRateThrottle(throttling.BaseThrottle):
         window = int(now // self.duration)
         key = f"throttle:{self.bucket}:{who}:{window}"
         try:
-            count = cache.incr(key)
-        except ValueError:  # first request of the window
-            count = 1 if cache.add(key, 1, timeout=self.duration + 5) else cache.incr(key)
+            count = self._count_in_cache(key)
+        except Exception as exc:  # the cache is down or unreachable: fail open to a local count
+            _warn_cache_down(exc)
+            count = _local_counter.incr(key, expires_at=(window + 1) * self.duration + 5, now=now)
         if count <= self.limit:
             return True
         self._wait = (window + 1) * self.duration - now
         return False
 
+    def _count_in_cache(self, key: str) -> int:
+        from django.core.cache import cache
+
+        try:
+            return cache.incr(key)
+        except ValueError:  # first request of the window
+            return 1 if cache.add(key, 1, timeout=self.duration + 5) else cache.incr(key)
+
     def wait(self) -> float | None:
         return self._wait
+
+
+class _LocalCounter:
+    """Per-process fixed-window counters, used only while the shared cache is unreachable."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._counts: dict[str, tuple[int, float]] = {}
+
+    def incr(self, key: str, *, expires_at: float, now: float) -> int:
+        with self._lock:
+            if len(self._counts) > 10_000:  # drop finished windows; bounded memory
+                self._counts = {k: v for k, v in self._counts.items() if v[1] > now}
+            count, _ = self._counts.get(key, (0, expires_at))
+            self._counts[key] = (count + 1, expires_at)
+            return count + 1
+
+    def clear(self) -> None:
+        with self._lock:
+            self._counts.clear()
+
+
+_local_counter = _LocalCounter()
+_WARN_EVERY_SECONDS = 60.0
+_last_warning_at: float | None = None
+
+
+def _warn_cache_down(exc: Exception) -> None:
+    """One warning a minute per process, not one per request."""
+    global _last_warning_at
+    now = time.monotonic()
+    if _last_warning_at is not None and now - _last_warning_at < _WARN_EVERY_SECONDS:
+        return
+    _last_warning_at = now
+    logger.warning(
+        "API throttle: the cache is unreachable (%s: %s); counting rate limits per process until it is back",
+        type(exc).__name__,
+        exc,
+    )
 
 
 class JSONParser(parsers.JSONParser):

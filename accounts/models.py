@@ -271,3 +271,33 @@ class AuditEntry(AppendOnly):
 
     def delete(self, *args, **kwargs):
         raise ValueError("Audit entries are append-only")
+
+
+class IdempotencyRecord(TenantOwned):
+    """One `Idempotency-Key` of one API key: claimed by the first request, then its stored answer.
+
+    The unique (tenant, api_key, key) constraint is the arbiter: a request claims the key with
+    INSERT ... ON CONFLICT DO NOTHING and owns it only if its own `token` is the one stored.
+    `status_code` is null while the first request still runs. See accounts/idempotency.py.
+    """
+
+    api_key = models.ForeignKey(ApiKey, on_delete=models.CASCADE, related_name="+")
+    key = models.CharField(max_length=255)
+    token = models.CharField(max_length=32, help_text="Which request holds the claim.")
+    fingerprint = models.CharField(max_length=64, help_text="SHA-256 of method, path and body.")
+    method = models.CharField(max_length=8)
+    path = models.CharField(max_length=2048)
+    status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    content_type = models.CharField(max_length=200, blank=True)
+    body = models.BinaryField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    completed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "api_key", "key"], name="idempotencyrecord_unique_key")
+        ]
+        indexes = [models.Index(fields=["created_at"], name="idempotencyrecord_created")]
+
+    def __str__(self) -> str:
+        return f"{self.method} {self.path} [{self.key}]"
