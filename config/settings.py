@@ -222,6 +222,8 @@ CELERY_BEAT_SCHEDULE.update({
 CELERY_BEAT_SCHEDULE["usage-ensure-event-partitions"] = {
     "task": "usage.tasks.ensure_event_partitions", "schedule": 24 * 60 * 60,
 }
+# usage: cache invalidations that failed after commit (Redis down) are retried until they land.
+CELERY_BEAT_SCHEDULE["usage-retry-cache-invalidations"] = {"task": "usage.tasks.retry_cache_invalidations", "schedule": 30}
 
 # --- Stripe --------------------------------------------------------------------------
 STRIPE_API_BASE = env.str("STRIPE_API_BASE", default="")

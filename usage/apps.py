@@ -1,5 +1,5 @@
 from django.apps import AppConfig
-from django.db.models.signals import post_delete, post_save
+from django.db.models.signals import post_delete, post_save, pre_save
 
 
 class UsageConfig(AppConfig):
@@ -16,6 +16,9 @@ class UsageConfig(AppConfig):
         # Rollups only exist for meters known at ingest time; a new or changed meter is rebuilt.
         post_save.connect(receivers.on_meter_saved, sender=Meter, dispatch_uid="usage.on_meter_saved")
         # Answers are cached by external id: deleting or editing an account must drop them.
+        pre_save.connect(
+            receivers.remember_external_id, sender=CustomerAccount, dispatch_uid="usage.remember_external_id"
+        )
         post_save.connect(
             receivers.on_account_saved_or_deleted, sender=CustomerAccount, dispatch_uid="usage.on_account_saved"
         )

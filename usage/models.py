@@ -116,3 +116,22 @@ class UsageAccount(CustomerAccount):
         proxy = True
         verbose_name = "usage & entitlements"
         verbose_name_plural = "usage & entitlements"
+
+
+class PendingInvalidation(TenantOwned):
+    """An account whose cached answers could not be invalidated after a commit (Redis down).
+
+    Written only on failure (the happy path costs nothing); `usage.cache.retry_pending_invalidations`
+    (beat) replaces its tokens once the cache answers and deletes the row. `ref` is the external
+    id, as cache keys are.
+    """
+
+    pk = models.CompositePrimaryKey("tenant_id", "ref")
+    tenant = models.ForeignKey(
+        "accounts.Tenant", on_delete=models.CASCADE, related_name="+", editable=False, db_index=False
+    )
+    ref = models.CharField(max_length=255)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return self.ref

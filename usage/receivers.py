@@ -23,10 +23,27 @@ def on_license_changed(sender: Any, *, tenant_id: int, account_id: int, **kwargs
         cache.invalidate([cache.PLAN, cache.USAGE], tenant_id, [external_id])
 
 
+def remember_external_id(sender: Any, *, instance: Any, raw: bool = False, **kwargs: Any) -> None:
+    """Before an account is saved: note the external id it had, so a rename invalidates the old one too."""
+    if raw or instance.pk is None:
+        instance._usage_previous_external_id = None
+        return
+    instance._usage_previous_external_id = (
+        type(instance)._base_manager.filter(pk=instance.pk).values_list("external_id", flat=True).first()
+    )
+
+
 def on_account_saved_or_deleted(sender: Any, *, instance: Any, **kwargs: Any) -> None:
-    """An account's answers are cached by external id: a deleted (or re-created) account must not be served."""
-    tenant_id, external_id = instance.tenant_id, instance.external_id
-    transaction.on_commit(lambda: cache.invalidate([cache.PLAN, cache.USAGE], tenant_id, [external_id]))
+    """An account's answers are cached by external id: a deleted, re-created or renamed account must not be served.
+
+    A rename invalidates both ids: the old one (an answer cached under it would otherwise be
+    served for it, or for a new account that takes it) and the new one.
+    """
+    refs = {instance.external_id}
+    previous = getattr(instance, "_usage_previous_external_id", None)
+    if previous:
+        refs.add(previous)
+    cache.invalidate_on_commit([cache.PLAN, cache.USAGE], instance.tenant_id, refs)
 
 
 def on_meter_saved(sender: Any, *, instance: Any, created: bool, update_fields: Any = None, **kwargs: Any) -> None:

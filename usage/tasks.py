@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from celery import shared_task
+from django.db import OperationalError
 
 
-@shared_task(acks_late=True)
+@shared_task(acks_late=True, autoretry_for=(OperationalError,), retry_backoff=True, max_retries=6)
 def rebuild_meter_rollups(tenant_id: int, meter_id: int) -> int:
-    """A meter was created or changed: recompute its rollups from raw events (idempotent: a full recompute)."""
+    """A meter was created or changed: recompute its rollups from raw events (idempotent: a full recompute).
+
+    A lost connection or a lock timeout retries with backoff: without it the meter would never be backfilled.
+    """
     from accounts.models import Tenant
     from usage import services
 
@@ -25,3 +29,18 @@ def ensure_event_partitions() -> list[str]:
     from usage.partitions import ensure_partitions_around
 
     return ensure_partitions_around(timezone.now().date(), months_back=0, months_ahead=3)
+
+
+@shared_task(acks_late=True)
+def retry_cache_invalidations() -> int:
+    """Beat, every 30 s: replace cache tokens whose after-commit invalidation failed (Redis was down).
+
+    Idempotent: replacing a token twice only costs a cache miss.
+    """
+    from accounts.models import Tenant
+    from usage import cache
+
+    return sum(
+        cache.retry_pending_invalidations(tenant_id)
+        for tenant_id in Tenant.objects.order_by("pk").values_list("pk", flat=True)
+    )

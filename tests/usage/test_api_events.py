@@ -157,6 +157,34 @@ def test_unknown_accounts_are_created_when_the_tenant_says_so(world_a, catalog):
     )
 
 
+def test_a_rejected_event_creates_no_account_and_no_audit_entry(world_a, catalog):
+    """Issue 11 item 10: accounts were resolved (and auto-created) before the property and meter checks."""
+    world_a.tenant.auto_create_accounts = True
+    world_a.tenant.save()
+    body = post(
+        world_a.api("ingest"),
+        [
+            event(account="typed-wrong", name="storage_used", gb="12"),  # the meter needs an integer
+            event(account="too-big", blob="x" * 9000),  # properties over 8 KiB
+            event(account="has-nul", note="a\u0000b"),
+            event(account="kept", key="shared"),
+            event(account="dup-only", key="shared"),  # answered duplicate: must not leave an account
+        ],
+    ).json()
+    assert [r["status"] for r in body["results"]] == ["rejected", "rejected", "rejected", "accepted", "duplicate"]
+    external_ids = set(CustomerAccount.objects.for_tenant(world_a.tenant).values_list("external_id", flat=True))
+    assert "kept" in external_ids
+    assert not external_ids & {"typed-wrong", "too-big", "has-nul", "dup-only"}
+    audited = AuditEntry.objects.for_tenant(world_a.tenant).filter(action="account.auto_created")
+    assert audited.count() == 1
+
+
+def test_an_unknown_account_with_auto_create_off_still_rejects_only_its_own_event(world_a, catalog):
+    body = post(world_a.api("ingest"), [event(account="nobody", key="k"), event(key="k")]).json()
+    assert [r["status"] for r in body["results"]] == ["rejected", "accepted"]
+    assert not CustomerAccount.objects.for_tenant(world_a.tenant).filter(external_id="nobody").exists()
+
+
 def test_a_body_over_the_cap_is_413_and_stores_nothing(world_a, catalog):
     padding = "x" * (MAX_BATCH_BYTES + 10)
     response = world_a.api("ingest").post(

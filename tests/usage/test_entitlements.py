@@ -162,9 +162,24 @@ def test_a_soft_limit_allows_overage_with_a_hint_and_records_no_gate_hit(world_a
     give_license(world_a.account, catalog.team)
     set_usage(world_a, catalog.api_meter, 10_000)
     answer = check(world_a, "api_calls")
-    assert answer["allowed"] is True and answer["reason"] == "over_soft_limit" and answer["state"] == "hard_limit"
+    # Issue 12 item 6: "allowed": true with "state": "hard_limit" contradicted itself.
+    assert answer["allowed"] is True and answer["reason"] == "over_soft_limit" and answer["state"] == "soft_limit"
     assert answer["upgrade"]["key"] == "business"
     assert gate_hits(world_a) == []
+    listed = features(world_a)["api_calls"]
+    assert (listed["allowed"], listed["state"]) == (True, "soft_limit")
+
+
+def test_reaching_a_soft_limit_exactly_is_soft_limit_and_a_hard_one_hard_limit(world_a, world_b):
+    soft = make_catalog(world_a.tenant)
+    give_license(world_a.account, soft.team)
+    set_usage(world_a, soft.api_meter, 9_999)
+    assert (check(world_a, "api_calls")["state"], check(world_a, "api_calls")["allowed"]) == ("soft_limit", True)
+    hard = make_catalog(world_b.tenant, team_enforcement=Enforcement.HARD)
+    give_license(world_b.account, hard.team)
+    set_usage(world_b, hard.api_meter, 9_999)
+    answer = check(world_b, "api_calls")
+    assert (answer["state"], answer["allowed"], answer["reason"]) == ("hard_limit", True, "limit_reached_by_this_use")
 
 
 def test_a_hard_team_limit_denies(world_b):
@@ -339,3 +354,47 @@ def test_entitlement_endpoints_refuse_missing_or_unknown_keys(world_a, catalog, 
     assert client.get("/api/v1/accounts/acct-1/entitlements").status_code == 401
     assert client.post(CHECK, {"account": "acct-1", "feature": "sso"}, format="json").status_code == 401
     assert gate_hits(world_a) == []
+
+
+def test_a_renamed_account_is_not_answered_under_its_old_external_id(
+    world_a, catalog, django_capture_on_commit_callbacks
+):
+    """Issue 11 item 11: the old id's cached answer (Business, SSO on) outlived the rename."""
+    world_a.tenant.auto_create_accounts = True
+    world_a.tenant.save()
+    give_license(world_a.account, catalog.business)
+    client = world_a.api("read")
+    assert check(world_a, "sso", client=client)["allowed"] is True  # cached under acct-1
+    with django_capture_on_commit_callbacks(execute=True):
+        account = CustomerAccount.objects.get(pk=world_a.account.pk)
+        account.external_id = "acct-renamed"
+        account.save()
+    assert client.post(CHECK, {"account": "acct-1", "feature": "sso"}, format="json").status_code == 404
+    # A new account taking the old id (auto-created by ingest) gets its own (free) plan, not the cached one.
+    with django_capture_on_commit_callbacks(execute=True):
+        body = world_a.api("ingest").post("/api/v1/events", {"events": [event("acct-1")]}, format="json").json()
+    assert body["accepted"] == 1
+    assert check(world_a, "sso", client=client)["allowed"] is False
+    renamed = client.post(CHECK, {"account": "acct-renamed", "feature": "sso"}, format="json").json()
+    assert renamed["allowed"] is True
+
+
+def test_an_auto_created_account_invalidates_answers_cached_under_its_external_id(
+    world_a, catalog, django_capture_on_commit_callbacks
+):
+    """bulk_create sends no post_save: an entry cached under the id before (a deleted account's) must go."""
+    world_a.tenant.auto_create_accounts = True
+    world_a.tenant.save()
+    doomed = CustomerAccount.objects.create(tenant=world_a.tenant, external_id="comes-back", name="Old")
+    give_license(doomed, catalog.business)
+    client = world_a.api("read")
+    answer = client.post(CHECK, {"account": "comes-back", "feature": "sso"}, format="json").json()
+    assert answer["allowed"] is True
+    # Deleted with its invalidation lost (no on_commit run here): the entry under "comes-back" survives ...
+    CustomerAccount.objects.filter(pk=doomed.pk).delete()
+    with django_capture_on_commit_callbacks(execute=True):
+        body = world_a.api("ingest").post("/api/v1/events", {"events": [event("comes-back")]}, format="json").json()
+    assert body["accepted"] == 1
+    # ... and the auto-created account's invalidation removes it.
+    answer = client.post(CHECK, {"account": "comes-back", "feature": "sso"}, format="json").json()
+    assert answer["allowed"] is False

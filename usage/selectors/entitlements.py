@@ -247,17 +247,20 @@ def check_entitlement(
     else:
         after = state.used + quantity
         soft_at = state.soft_limit_at
+        # A soft limit never blocks: at or over it the state is soft_limit (allowed, with a hint), so
+        # "allowed" and "state" never contradict each other.
+        soft = rule.enforcement == "soft"
+        at_limit_state = EntitlementState.SOFT_LIMIT if soft else EntitlementState.HARD_LIMIT
         if after > state.limit:
-            soft = rule.enforcement == "soft"
             allowed, reason, after_state, record = (
                 soft,
                 ("over_soft_limit" if soft else "limit_reached"),
-                EntitlementState.HARD_LIMIT,
+                at_limit_state,
                 not soft,
             )
             hint_needed = after
         elif after == state.limit:
-            allowed, reason, after_state, record = True, "limit_reached_by_this_use", EntitlementState.HARD_LIMIT, False
+            allowed, reason, after_state, record = True, "limit_reached_by_this_use", at_limit_state, False
             hint_needed = after + 1
         elif soft_at is not None and after >= soft_at:
             allowed, reason, after_state, record = True, "soft_limit", EntitlementState.SOFT_LIMIT, False

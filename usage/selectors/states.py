@@ -22,8 +22,8 @@ PLAN_MAX_AGE = datetime.timedelta(minutes=5)
 
 class EntitlementState(StrEnum):
     OK = "ok"
-    SOFT_LIMIT = "soft_limit"  # at or above the soft threshold: warn and suggest
-    HARD_LIMIT = "hard_limit"  # the limit itself is reached
+    SOFT_LIMIT = "soft_limit"  # at or above the soft threshold (or past a soft limit): warn and suggest
+    HARD_LIMIT = "hard_limit"  # a hard limit is reached: further use is denied
     LOCKED = "locked"  # the plan doesn't include the feature
 
 
@@ -191,7 +191,9 @@ def _feature_state(rule: FeatureRule, plan: Plan, usage: dict[int, MeterUsage]) 
     elif limit is None or used is None:
         state, allowed = EntitlementState.OK, True
     elif used >= limit:
-        state, allowed = EntitlementState.HARD_LIMIT, rule.enforcement == "soft"
+        # A soft limit reached or passed is still allowed: its state says soft_limit, not hard_limit.
+        soft = rule.enforcement == "soft"
+        state, allowed = (EntitlementState.SOFT_LIMIT if soft else EntitlementState.HARD_LIMIT), soft
     elif soft_at is not None and used >= soft_at:
         state, allowed = EntitlementState.SOFT_LIMIT, True
     else:

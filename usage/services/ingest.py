@@ -14,12 +14,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
+from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import Tenant, external_id_validator
 from accounts.services import Actor
 from catalog.models import Aggregation
 from usage.services.accounts import _resolve_accounts
+from usage.services.values import MAX_METER_VALUE
 from usage.services.writes import MeterSpec, _Row, meters_by_event, write_events
 
 UTC = datetime.UTC
@@ -31,8 +33,6 @@ MAX_EVENT_NAME_LENGTH = 100
 MAX_DISTINCT_VALUE_LENGTH = 200
 # Clocks drift: a few minutes ahead is a skewed clock, more is a bug in the sender.
 MAX_FUTURE_SKEW = datetime.timedelta(minutes=5)
-# Integers a meter adds up; kept well inside bigint so a day's sum can't overflow.
-MAX_METER_VALUE = 10**15
 # external_id_validator.regex is lazy (a proxy per access): compile it once for the hot loop.
 _EXTERNAL_ID = re.compile(external_id_validator.regex.pattern)
 # One encoder: json.dumps(..., separators=...) would build a new JSONEncoder per event.
@@ -88,6 +88,22 @@ def _meter_errors(specs: list[MeterSpec], properties: dict) -> dict[str, list[st
     return errors or None
 
 
+def _accounts_to_resolve(valid: Sequence[tuple]) -> dict[str, bool]:
+    """External ids of valid events -> whether an unknown one may be auto-created.
+
+    Only the first event of each idempotency key may create its account: a later event
+    with the same key is answered duplicate and must not leave an account behind.
+    """
+    wanted: dict[str, bool] = {}
+    first_of_key: set[str] = set()
+    for item in valid:
+        account, key = item[1], item[4]
+        is_first = key not in first_of_key
+        first_of_key.add(key)
+        wanted[account] = wanted.get(account, False) or is_first
+    return wanted
+
+
 def ingest_events(
     tenant: Tenant, *, events: Sequence[Any], actor: Actor = None, now: datetime.datetime | None = None
 ) -> IngestResult:
@@ -119,12 +135,14 @@ def ingest_events(
     earliest = now - datetime.timedelta(days=tenant.event_late_arrival_days)
     latest = now + MAX_FUTURE_SKEW
     results: list[dict[str, Any]] = [None] * len(events)  # type: ignore[list-item]
-    pending: list[tuple[int, str, str, datetime.datetime, str, dict]] = []
-    external_ids: set[str] = set()
+    # Events that passed every check: (index, account, event, occurred_at, key, properties, properties_json).
+    valid: list[tuple[int, str, str, datetime.datetime, str, dict, str]] = []
+    specs_by_event = meters_by_event(tenant.pk)
     fromisoformat = datetime.datetime.fromisoformat
     id_regex = _EXTERNAL_ID
 
-    # The tight loop: plain type checks, no serializer objects.
+    # The tight loop: plain type checks, no serializer objects. Every check runs before any
+    # account is resolved, so a rejected event never creates one (nothing half-written).
     for index, raw in enumerate(events):
         if type(raw) is not dict:
             results[index] = {
@@ -181,22 +199,6 @@ def ingest_events(
         if errors:
             results[index] = {"index": index, "status": REJECTED, "errors": errors}
             continue
-        pending.append((index, account, name, occurred_at, key, properties))
-        external_ids.add(account)
-
-    accounts = _resolve_accounts(tenant, external_ids, actor=actor)
-    specs_by_event = meters_by_event(tenant.pk)
-    rows: list[_Row] = []
-    seen_keys: dict[str, int] = {}
-    for index, account, name, occurred_at, key, properties in pending:
-        account_id = accounts.get(account)
-        if account_id is None:
-            results[index] = {
-                "index": index,
-                "status": REJECTED,
-                "errors": {"account": [f"Unknown account {account!r}."]},
-            }
-            continue
         encoded = _encode_properties(properties)
         try:
             size = len(encoded.encode())
@@ -222,25 +224,44 @@ def ingest_events(
             if meter_errors:
                 results[index] = {"index": index, "status": REJECTED, "errors": meter_errors}
                 continue
-        if key in seen_keys:
-            # The same key twice in one batch: the first occurrence is the event.
-            results[index] = {"index": index, "status": DUPLICATE}
-            continue
-        seen_keys[key] = index
-        rows.append((index, account_id, name, occurred_at, key, properties, encoded))
+        valid.append((index, account, name, occurred_at, key, properties, encoded))  # type: ignore[arg-type]
 
-    outcome = IngestResult(results=results)
-    if rows:
-        new_keys, touched = write_events(
-            tenant.pk,
-            rows,
-            specs_by_event=specs_by_event,
-            received_at=now,
-            external_ids={account_id: external_id for external_id, account_id in accounts.items()},
-        )
-        outcome.touched_account_ids = touched
-        for row in rows:
-            results[row[0]] = {"index": row[0], "status": ACCEPTED if row[4] in new_keys else DUPLICATE}
+    rows: list[_Row] = []
+    accounts: dict[str, int] = {}
+    # One transaction: accounts created for this batch exist only if its events are stored.
+    with transaction.atomic():
+        if valid:
+            accounts = _resolve_accounts(tenant, _accounts_to_resolve(valid), actor=actor)
+        seen_keys: set[str] = set()
+        for index, account, name, occurred_at, key, properties, encoded in valid:
+            if key in seen_keys:
+                # The same key twice in one batch: the first stored occurrence is the event.
+                results[index] = {"index": index, "status": DUPLICATE}
+                continue
+            account_id = accounts.get(account)
+            if account_id is None:
+                results[index] = {
+                    "index": index,
+                    "status": REJECTED,
+                    "errors": {"account": [f"Unknown account {account!r}."]},
+                }
+                continue
+            seen_keys.add(key)
+            rows.append((index, account_id, name, occurred_at, key, properties, encoded))
+        new_keys: set[str] = set()
+        touched: set[int] = set()
+        if rows:
+            new_keys, touched = write_events(
+                tenant.pk,
+                rows,
+                specs_by_event=specs_by_event,
+                received_at=now,
+                external_ids={account_id: external_id for external_id, account_id in accounts.items()},
+            )
+    for row in rows:
+        results[row[0]] = {"index": row[0], "status": ACCEPTED if row[4] in new_keys else DUPLICATE}
+
+    outcome = IngestResult(results=results, touched_account_ids=touched)
     for item in results:
         status = item["status"]
         if status == ACCEPTED:

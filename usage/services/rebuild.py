@@ -10,6 +10,7 @@ from django.db import connection, transaction
 from accounts.models import CustomerAccount, Tenant
 from catalog.models import Aggregation, Meter
 from usage import cache
+from usage.services.values import clamped_value_sql, saturated_bigint_sql
 from usage.services.writes import _ADVISORY_LOCK_NAMESPACE
 
 
@@ -31,7 +32,6 @@ def rebuild_rollups(tenant: Tenant, *, meter_ids: Iterable[int] | None = None) -
             kinds = "('number')" if is_number else "('number', 'string')"
             return f"jsonb_typeof(properties -> %s) IN {kinds}"
 
-        int_sql = "trunc((properties ->> %s)::numeric)::bigint"
         text_sql = "(properties ->> %s)"
         now_sql = "now()"
     else:
@@ -41,7 +41,6 @@ def rebuild_rollups(tenant: Tenant, *, meter_ids: Iterable[int] | None = None) -
             kinds = "('integer', 'real')" if is_number else "('integer', 'real', 'text')"
             return f"json_type(properties, %s) IN {kinds}"
 
-        int_sql = "CAST(json_extract(properties, %s) AS INTEGER)"
         text_sql = "CAST(json_extract(properties, %s) AS TEXT)"
         now_sql = "CURRENT_TIMESTAMP"
 
@@ -75,10 +74,12 @@ def rebuild_rollups(tenant: Tenant, *, meter_ids: Iterable[int] | None = None) -
                 )
             elif meter.aggregation in (Aggregation.SUM, Aggregation.MAX):
                 agg = "SUM" if meter.aggregation == Aggregation.SUM else "MAX"
+                # Clamped per event, saturated per day: an odd stored number can't fail the rebuild.
+                value_sql = saturated_bigint_sql(vendor, f"{agg}({clamped_value_sql(vendor)})")
                 p = path(meter.property)
                 cursor.execute(
                     insert
-                    + f"SELECT tenant_id, account_id, %s, {day_sql}, {agg}({int_sql}), COUNT(*), {now_sql} "
+                    + f"SELECT tenant_id, account_id, %s, {day_sql}, {value_sql}, COUNT(*), {now_sql} "
                     + base
                     + f" AND {prop_type(True)} GROUP BY tenant_id, account_id, {day_sql}",
                     [meter.pk, p, *params, p],

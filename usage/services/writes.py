@@ -4,7 +4,7 @@
      the second one waits on the unique key and then sees the first's rows);
   2. the new events go in with one `COPY` (PostgreSQL) or one `executemany` (SQLite);
   3. rollups per account x meter x day are upserted with one statement per kind.
-Cache invalidation for the touched accounts runs on commit.
+Cache invalidation for the touched accounts runs on commit (a duplicate-only batch's too).
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from accounts.models import CustomerAccount
 from catalog.models import Aggregation, Meter
 from usage import cache
 from usage.partitions import ensure_event_partitions
+from usage.services.values import clamp_bigint, clamp_meter_value, saturated_bigint_sql
 from usage.signals import send_events_ingested_on_commit
 
 _ADVISORY_LOCK_NAMESPACE = 0x75736167  # "usag": ingest takes it shared, rebuild exclusive, per tenant
@@ -91,6 +92,9 @@ def write_events(
                 )
                 new_keys.update(row[0] for row in cursor.fetchall())
         if not new_keys:
+            # A duplicate-only batch is often the retry of one whose invalidation failed after
+            # commit: invalidate its metered accounts again (one cache write, no table read).
+            _invalidate_on_commit(tenant_id, {r[1] for r in rows if r[2] in specs_by_event}, external_ids=external_ids)
             return new_keys, set()
         fresh = [r for r in rows if r[4] in new_keys]
         if vendor == "postgresql":
@@ -117,19 +121,21 @@ def write_events(
                 [(tenant_id, r[1], r[2], adapt(r[3]), received, r[4], r[6]) for r in fresh],
             )
         touched = _upsert_rollups(cursor, tenant_id, fresh, specs_by_event, vendor=vendor, now=received_at)
-        if touched:
-            # Cached answers are keyed by external id (a warm check reads no table).
-            if external_ids is None:
-                external_ids = dict(
-                    CustomerAccount.objects.for_tenant(tenant_id)
-                    .filter(pk__in=touched)
-                    .values_list("id", "external_id")
-                )
-            refs = [external_ids[account_id] for account_id in touched if account_id in external_ids]
-            transaction.on_commit(lambda: cache.invalidate([cache.USAGE], tenant_id, refs))
+        _invalidate_on_commit(tenant_id, touched, external_ids=external_ids)
         # After the invalidation above (on_commit runs in order): receivers read fresh answers.
         send_events_ingested_on_commit(tenant_id, {r[1] for r in fresh})
     return new_keys, touched
+
+
+def _invalidate_on_commit(tenant_id: int, account_ids: set[int], *, external_ids: dict[int, str] | None) -> None:
+    """Cached usage answers of these accounts go after commit (keyed by external id: a warm check reads no table)."""
+    if not account_ids:
+        return
+    if external_ids is None or not account_ids <= external_ids.keys():
+        external_ids = dict(
+            CustomerAccount.objects.for_tenant(tenant_id).filter(pk__in=account_ids).values_list("id", "external_id")
+        )
+    cache.invalidate_on_commit([cache.USAGE], tenant_id, [external_ids[a] for a in account_ids if a in external_ids])
 
 
 def _upsert_rollups(
@@ -159,10 +165,10 @@ def _upsert_rollups(
                 entry[1] += 1
             elif aggregation == Aggregation.SUM:
                 entry = additive.setdefault(bucket, [0, 0])
-                entry[0] += properties[spec.property]
+                entry[0] += clamp_meter_value(properties[spec.property])
                 entry[1] += 1
             elif aggregation == Aggregation.MAX:
-                value = properties[spec.property]
+                value = clamp_meter_value(properties[spec.property])
                 entry = maxima.get(bucket)
                 if entry is None:
                     maxima[bucket] = [value, 1]
@@ -192,9 +198,10 @@ def _upsert_rollups(
             entry[0] += new_per_bucket.get(bucket, 0)
             entry[1] += events
     greatest = "GREATEST" if vendor == "postgresql" else "MAX"
+    numeric = "::numeric" if vendor == "postgresql" else ""  # a day's total saturates, never overflows
     stamp = now if vendor == "postgresql" else connection.ops.adapt_datetimefield_value(now)
     for buckets, value_sql in (
-        (additive, "usage_usagerollup.value + EXCLUDED.value"),
+        (additive, saturated_bigint_sql(vendor, f"usage_usagerollup.value{numeric} + EXCLUDED.value")),
         (maxima, f"{greatest}(usage_usagerollup.value, EXCLUDED.value)"),
     ):
         if not buckets:
@@ -213,7 +220,7 @@ def _upsert_rollups(
                 [
                     v
                     for ((a, m, d), (value, events)) in chunk
-                    for v in (tenant_id, a, m, d.isoformat(), value, events, stamp)
+                    for v in (tenant_id, a, m, d.isoformat(), clamp_bigint(value), events, stamp)
                 ],
             )
     return {bucket[0] for bucket in additive} | {bucket[0] for bucket in maxima}
