@@ -3,10 +3,12 @@ from __future__ import annotations
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest
+from django.utils import timezone
 
-from accounts import services
-from accounts.admin_base import TenantScopedAdmin, TenantScopedInline
+from accounts import invitations, services
+from accounts.admin_base import TenantScopedAdmin, TenantScopedInline, scope_related_queryset, tenant_action
 from accounts.errors import TierwiseError
 from accounts.models import (
     ApiKey,
@@ -94,7 +96,10 @@ class TenantAdmin(admin.ModelAdmin):
 
 
 class MembershipForm(forms.ModelForm):
-    email = forms.EmailField(help_text="An existing user is linked; a new one is invited without a password.")
+    email = forms.EmailField(
+        help_text="The person gets an invitation to accept (new to Tierwise: they choose a password while "
+        "accepting). Nothing is granted until they accept. Inviting them again sends a new link."
+    )
 
     class Meta:
         model = Membership
@@ -103,10 +108,15 @@ class MembershipForm(forms.ModelForm):
 
 @admin.register(Membership)
 class MembershipAdmin(TenantScopedAdmin):
-    list_display = ["user", "role", "created_at"]
+    list_display = ["user", "role", "status", "created_at"]
     list_filter = ["role"]
     search_fields = ["user__email", "user__full_name"]
     edit_capability = Capability.MANAGE_TENANT
+    actions = ["resend_invitations", "revoke_invitations"]
+
+    def get_queryset(self, request):
+        # Invitations too: the default manager sees accepted memberships only.
+        return scope_related_queryset(request, Membership, Membership.all_objects.select_related("user"))
 
     def get_form(self, request, obj=None, change=False, **kwargs):
         if obj is None:
@@ -114,19 +124,56 @@ class MembershipAdmin(TenantScopedAdmin):
         return super().get_form(request, obj, change=change, **kwargs)
 
     def get_fields(self, request, obj=None):
-        return ["email", "role"] if obj is None else ["user", "role"]
+        return ["email", "role"] if obj is None else ["user", "role", "status", "invited_by", "invited_at"]
 
     def get_readonly_fields(self, request, obj=None):
-        return ["user"] if obj is not None else []
+        return ["user", "status", "invited_by", "invited_at"] if obj is not None else []
+
+    @admin.display(description="Status")
+    def status(self, obj: Membership) -> str:
+        if obj.is_accepted:
+            return "Accepted"
+        if obj.invitation_expires_at and obj.invitation_expires_at <= timezone.now():
+            return "Invited, link expired (resend)"
+        if obj.invitation_sent_at:
+            return "Invited, email sent"
+        if obj.invitation_send_started_at:
+            return "Invited, delivery uncertain (a worker stopped while sending; resend if it did not arrive)"
+        return "Invited, email queued"
 
     def save_model(self, request, obj, form, change):
         if change:
             return super().save_model(request, obj, form, change)
         tenant = self._tenant_for_write(request)
-        membership = services.add_member(
-            tenant, email=form.cleaned_data["email"], role=form.cleaned_data["role"], actor=request.user
-        )
+        try:
+            membership = invitations.add_member(
+                tenant, email=form.cleaned_data["email"], role=form.cleaned_data["role"], actor=request.user
+            )
+        except TierwiseError as exc:
+            raise PermissionDenied(exc.message) from exc
         obj.pk, obj.tenant, obj.user = membership.pk, membership.tenant, membership.user
+
+    @tenant_action(capability=Capability.MANAGE_TENANT, description="Resend selected invitations (new link)")
+    def resend_invitations(self, request, queryset):
+        done = 0
+        for membership in queryset.filter(accepted_at__isnull=True):
+            try:
+                invitations.resend_invitation(request.tenant, membership=membership, actor=request.user)
+                done += 1
+            except TierwiseError as exc:
+                self.message_user_error(request, f"{membership.user}: {exc.message}")
+        self.message_user(request, f"Sent {done} invitation(s) again; earlier links no longer work.")
+
+    @tenant_action(capability=Capability.MANAGE_TENANT, description="Revoke selected invitations")
+    def revoke_invitations(self, request, queryset):
+        done = 0
+        for membership in queryset.filter(accepted_at__isnull=True):
+            try:
+                invitations.revoke_invitation(request.tenant, membership=membership, actor=request.user)
+                done += 1
+            except TierwiseError as exc:
+                self.message_user_error(request, f"{membership.user}: {exc.message}")
+        self.message_user(request, f"Revoked {done} invitation(s).")
 
 
 class ApiKeyCreateForm(forms.ModelForm):
@@ -172,7 +219,7 @@ class ApiKeyAdmin(TenantScopedAdmin):
     def has_delete_permission(self, request, obj=None) -> bool:
         return False  # revoke instead: the audit trail keeps the key's history
 
-    @admin.action(description="Revoke selected API keys")
+    @tenant_action(capability=Capability.MANAGE_TENANT, description="Revoke selected API keys")
     def revoke(self, request, queryset):
         for key in queryset:
             services.revoke_api_key(key.tenant, api_key=key, actor=request.user)

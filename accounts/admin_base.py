@@ -6,6 +6,8 @@ inline below); the plain ModelAdmin lists every tenant's rows and FK dropdowns.
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from typing import Any
 
 from django.contrib import admin, messages
@@ -31,8 +33,31 @@ def scope_related_queryset(request: HttpRequest, model: type[models.Model], qs: 
     if _is_tenant_owned(model):
         return qs.filter(tenant=tenant)
     if issubclass(model, User):
-        return qs.filter(memberships__tenant=tenant).distinct()
+        return qs.filter(memberships__tenant=tenant, memberships__accepted_at__isnull=False).distinct()
     return qs
+
+
+ACTION_CAPABILITY_ATTR = "required_capability"
+
+
+def tenant_action(*, capability: str, description: str | None = None, **kwargs: Any) -> Callable:
+    """`@admin.action` plus the capability the action's service needs.
+
+    TenantScopedAdmin.get_actions offers an action only to members holding that capability, and the
+    action re-checks it when it runs, so posting the action's name by hand is refused too. An action
+    without a declared capability is offered to nobody but platform superusers.
+    """
+
+    def decorator(func: Callable) -> Callable:
+        func = admin.action(description=description, **kwargs)(func)
+        setattr(func, ACTION_CAPABILITY_ATTR, str(capability))
+        return func
+
+    return decorator
+
+
+def action_capability(func: Any) -> str | None:
+    return getattr(func, ACTION_CAPABILITY_ATTR, None)
 
 
 class TenantRelatedListFilter(admin.RelatedFieldListFilter):
@@ -85,6 +110,32 @@ class TenantScopedAdmin(TenantPermissionMixin, admin.ModelAdmin):
     """Lists, searches and FK dropdowns limited to request.tenant; saves set the tenant; edits are audited."""
 
     audit_admin_edits = True
+
+    def _guard_action(self, func: Callable, capability: str | None) -> Callable:
+        @functools.wraps(func)
+        def guarded(modeladmin: Any, request: HttpRequest, queryset: Any) -> Any:
+            allowed = request.user.is_superuser if capability is None else self._can(request, capability)
+            if not allowed:
+                raise PermissionDenied("You may not run this action.")
+            return func(modeladmin, request, queryset)
+
+        return guarded
+
+    def get_actions(self, request: HttpRequest):
+        """Only the actions this member's capabilities allow; each re-checks when it runs.
+
+        Django's own actions (delete_selected) are guarded by their `allowed_permissions` instead.
+        """
+        actions = super().get_actions(request)
+        allowed = {}
+        for name, (func, action_name, description) in actions.items():
+            capability = action_capability(func)
+            if capability is None and getattr(func, "allowed_permissions", None):
+                allowed[name] = (func, action_name, description)  # Django filtered it by has_*_permission
+                continue
+            if request.user.is_superuser if capability is None else self._can(request, capability):
+                allowed[name] = (self._guard_action(func, capability), action_name, description)
+        return allowed
 
     def get_queryset(self, request: HttpRequest):
         return scope_related_queryset(request, self.model, super().get_queryset(request))

@@ -22,6 +22,7 @@ class MemberAuthenticationForm(AdminAuthenticationForm):
     def confirm_login_allowed(self, user) -> None:
         if not user.is_active:
             raise forms.ValidationError(self.error_messages["inactive"], code="inactive")
+        # Someone with only a pending invitation may sign in to answer it (it grants nothing else).
         if not (user.is_superuser or lookup_tenant_ids(Membership, "user", user.pk)):
             raise forms.ValidationError(
                 self.error_messages["invalid_login"], code="invalid_login", params={"username": "email"}
@@ -82,7 +83,7 @@ class TierwiseAdminSite(admin.AdminSite):
             allowed = Tenant.objects.filter(pk=wanted).exists()
         else:
             with tenant_context(wanted or None):  # memberships are read inside their tenant (row-level security)
-                allowed = Membership.objects.filter(user=request.user, tenant_id=wanted).exists()
+                allowed = Membership.objects.accepted().filter(user=request.user, tenant_id=wanted).exists()
         if allowed:
             request.session[SESSION_TENANT_KEY] = wanted
         target = request.POST.get("next") or "/admin/"

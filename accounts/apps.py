@@ -15,6 +15,8 @@ class AccountsConfig(AppConfig):
 
         # After every migrate, as the owner: row-level security, policies and the app role's grants.
         post_migrate.connect(rls.on_post_migrate, sender=self, dispatch_uid="tierwise-rls")
+        # The invitation page finds its membership by the token's hash before any tenant is known.
+        rls.register_tenant_lookup("accounts.Membership", "invitation_token_hash")
         command_tenancy.install()
 
 

@@ -87,8 +87,8 @@ def seed_tenant(*, slug: str, name: str, domain: str, account_count: int, seed: 
             csms.append(user)
     # A colleague invited but not yet signed up: their invitation email waits in the outbox.
     invitee = f"new.hire@{domain}"
-    if not User.objects.filter(email=invitee).exists():
-        from accounts.services import add_member
+    if not Membership.all_objects.filter(tenant=tenant, user__email=invitee).exists():
+        from accounts.invitations import add_member
 
         add_member(tenant, email=invitee, role=Role.CSM, actor="demo seed")
 

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import datetime
 import zoneinfo
 
 from django.conf import settings
@@ -120,22 +121,76 @@ ROLE_CAPABILITIES: dict[str, frozenset[str]] = {
 }
 
 
+# Who outranks whom when one member acts on another's membership or reads their invitation.
+ROLE_RANK: dict[str, int] = {Role.ANALYST: 1, Role.CSM: 2, Role.PRODUCT_MANAGER: 3, Role.OWNER: 4}
+
+INVITATION_TTL = datetime.timedelta(days=7)
+
+
+class MembershipQuerySet(TenantQuerySet):
+    def accepted(self) -> MembershipQuerySet:
+        return self.filter(accepted_at__isnull=False)
+
+    def pending(self) -> MembershipQuerySet:
+        return self.filter(accepted_at__isnull=True)
+
+
+class AcceptedMembershipManager(models.Manager.from_queryset(MembershipQuerySet)):  # type: ignore[misc]
+    """The default: only memberships the person accepted. A pending invitation grants nothing."""
+
+    def get_queryset(self) -> MembershipQuerySet:
+        return super().get_queryset().filter(accepted_at__isnull=False)
+
+
 class Membership(models.Model):
+    """A person's place in a tenant. It starts as an invitation (accepted_at null) that the person accepts.
+
+    The invitation token is bound to this row: only its SHA-256 is stored, it expires, and accepting clears
+    it (single use). `Membership.objects` sees accepted memberships only; `Membership.all_objects` sees
+    invitations too and is for the invitation code alone.
+    """
+
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="memberships")
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
     role = models.CharField(max_length=32, choices=Role.choices)
     created_at = models.DateTimeField(auto_now_add=True)
+    # Created directly (a tenant's first owner, the demo's staff, fixtures) a membership is accepted;
+    # add_member() creates it pending.
+    accepted_at = models.DateTimeField(null=True, blank=True, default=timezone.now, editable=False)
+    invited_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", editable=False
+    )
+    invited_at = models.DateTimeField(null=True, blank=True, editable=False)
+    invitation_token_hash = models.CharField(max_length=64, blank=True, editable=False, db_index=True)
+    invitation_expires_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # Delivery of the current token's email, keyed here so a redelivered task never sends it twice:
+    # started is committed before the send, sent after it. Started without sent means a worker died
+    # mid-send; whether the email left is unknown, so it is not sent again automatically (resend instead).
+    invitation_send_started_at = models.DateTimeField(null=True, blank=True, editable=False)
+    invitation_sent_at = models.DateTimeField(null=True, blank=True, editable=False)
 
-    objects = TenantQuerySet.as_manager()
+    objects = AcceptedMembershipManager()
+    all_objects = MembershipQuerySet.as_manager()
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["tenant", "user"], name="membership_unique_user")]
+        base_manager_name = "all_objects"
 
     def __str__(self) -> str:
-        return f"{self.user} ({self.get_role_display()}) @ {self.tenant}"
+        pending = "" if self.is_accepted else ", invited"
+        return f"{self.user} ({self.get_role_display()}{pending}) @ {self.tenant}"
+
+    @property
+    def is_accepted(self) -> bool:
+        return self.accepted_at is not None
 
     def can(self, capability: str) -> bool:
+        if not self.is_accepted:
+            return False
         return capability in ROLE_CAPABILITIES.get(self.role, frozenset())
+
+    def outranks_or_equals(self, role: str) -> bool:
+        return self.is_accepted and ROLE_RANK.get(self.role, 0) >= ROLE_RANK.get(role, 99)
 
 
 class ApiScope(models.TextChoices):

@@ -71,7 +71,7 @@ def lookup_tenant_ids(model: type[models.Model], field: str, value: object, *, u
     connection = connections[using]
     if not uses_rls(connection):
         # SQLite (the embedded shape): no row-level security, the ORM is the wall.
-        return sorted(set(model._default_manager.filter(**{field: value}).values_list("tenant_id", flat=True)))
+        return sorted(set(model._base_manager.filter(**{field: value}).values_list("tenant_id", flat=True)))
     column = model._meta.get_field(field).column
     function = _lookup_function_name(model._meta.db_table, column)
     with connection.cursor() as cursor:

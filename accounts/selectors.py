@@ -19,13 +19,13 @@ def get_tenant_by_slug(slug: str) -> Tenant:
 
 
 def memberships_for_user(user: User) -> QuerySet[Membership]:
-    return Membership.objects.filter(user=user).select_related("tenant").order_by("tenant__name")
+    return Membership.objects.accepted().filter(user=user).select_related("tenant").order_by("tenant__name")
 
 
 def membership_for(user: User, tenant: Tenant | None) -> Membership | None:
     if tenant is None or not getattr(user, "is_authenticated", False):
         return None
-    return Membership.objects.filter(user=user, tenant=tenant).first()
+    return Membership.objects.accepted().filter(user=user, tenant=tenant).first()
 
 
 def find_api_key(presented: str) -> ApiKey | None:

@@ -99,43 +99,6 @@ def create_tenant(*, name: str, slug: str, owner_email: str, owner_password: str
     return tenant, owner
 
 
-@transaction.atomic
-def add_member(tenant: Tenant, *, email: str, role: str, actor: Actor, password: str | None = None) -> Membership:
-    """Adds (or re-roles) a staff member. A person new to Tierwise gets an invitation to set a password."""
-    if role not in Role.values:
-        raise InvalidInput("Invalid input.", details={"role": [f"Unknown role {role!r}."]})
-    user = User.objects.filter(email__iexact=email).first()
-    invite = user is None and password is None
-    if user is None:
-        user = User.objects.create_user(email, password)
-    membership, created = Membership.objects.get_or_create(tenant=tenant, user=user, defaults={"role": role})
-    if invite:
-        from accounts.tasks import send_invitation
-
-        transaction.on_commit(lambda: send_invitation.delay(tenant.pk, membership.pk))
-    if not created and membership.role != role:
-        before = snapshot(membership, ["role"])
-        membership.role = role
-        membership.save(update_fields=["role"])
-        record_audit(
-            tenant,
-            actor=actor,
-            action="membership.changed",
-            obj=membership,
-            before=before,
-            after=snapshot(membership, ["role"]),
-        )
-    elif created:
-        record_audit(
-            tenant,
-            actor=actor,
-            action="membership.created",
-            obj=membership,
-            after=snapshot(membership, ["user_id", "role"]),
-        )
-    return membership
-
-
 # --- API keys ------------------------------------------------------------------------
 
 
@@ -211,6 +174,7 @@ ACCOUNT_FIELDS = (
 
 
 def _check_csm(tenant: Tenant, csm: User | None) -> None:
+    # Membership.objects holds accepted memberships only: someone merely invited is not staff yet.
     if csm is not None and not Membership.objects.for_tenant(tenant).filter(user=csm).exists():
         raise InvalidInput(
             "Invalid input.",
@@ -312,36 +276,3 @@ def create_contact(
         ) from exc
     record_audit(tenant, actor=actor, action="contact.created", obj=contact, after=snapshot(contact))
     return contact
-
-
-def send_invitation_email(tenant: Tenant, *, membership: Membership) -> bool:
-    """Emails a set-password link (Django's reset token: single use, expires with PASSWORD_RESET_TIMEOUT).
-
-    Returns False without sending when the person has set a password meanwhile: safe to run twice.
-    """
-    from django.conf import settings
-    from django.contrib.auth.tokens import default_token_generator
-    from django.core.mail import EmailMessage
-    from django.urls import reverse
-    from django.utils.encoding import force_bytes
-    from django.utils.http import urlsafe_base64_encode
-
-    user = membership.user
-    if user.has_usable_password():
-        return False
-    uid = urlsafe_base64_encode(force_bytes(user.pk))
-    token = default_token_generator.make_token(user)
-    link = settings.SITE_URL + reverse("password_reset_confirm", kwargs={"uidb64": uid, "token": token})
-    body = (
-        f"Hello,\n\nYou have been added to {tenant.name} on Tierwise as {membership.get_role_display()}.\n"
-        f"Choose a password to sign in:\n\n{link}\n\n"
-        "The link works once and expires in a few days. If you did not expect this, ignore this email.\n"
-    )
-    EmailMessage(
-        subject=f"You're invited to {tenant.name} on Tierwise",
-        body=body,
-        to=[user.email],
-        headers={"X-Tierwise-Tenant": tenant.slug},  # files the email under this tenant in the outbox
-    ).send()
-    record_audit(tenant, actor="system", action="membership.invited", obj=membership, after={"email": user.email})
-    return True

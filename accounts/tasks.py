@@ -14,11 +14,11 @@ def record_worker_heartbeat(tenant_id: int) -> str:
 
 @shared_task(acks_late=True, autoretry_for=(OSError,), retry_backoff=True, max_retries=5)
 def send_invitation(tenant_id: int, membership_id: int) -> bool:
-    from accounts import services
-    from accounts.models import Membership, Tenant
+    """Sends one invitation email, at most once per token even when redelivered (keyed in the membership row)."""
+    from accounts import invitations
+    from accounts.models import Tenant
 
-    tenant = Tenant.objects.get(pk=tenant_id)
-    membership = Membership.objects.for_tenant(tenant).select_related("user").filter(pk=membership_id).first()
-    if membership is None:
+    tenant = Tenant.objects.filter(pk=tenant_id).first()
+    if tenant is None:
         return False
-    return services.send_invitation_email(tenant, membership=membership)
+    return invitations.deliver_invitation(tenant, membership_id=membership_id)

@@ -18,7 +18,7 @@ from django.template.loader import render_to_string
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
-from accounts.admin_base import TenantScopedAdmin, TenantScopedInline
+from accounts.admin_base import TenantScopedAdmin, TenantScopedInline, tenant_action
 from accounts.errors import TierwiseError
 from accounts.models import Capability
 from billing.models import (
@@ -222,15 +222,15 @@ class LicenseAdmin(BillingAdminMedia, TenantScopedAdmin):
                 else f"{verb.capitalize()}ed {done} licence(s).",
             )
 
-    @admin.action(description="Revoke selected licences (reversible)")
+    @tenant_action(capability=Capability.MANAGE_BILLING, description="Revoke selected licences (reversible)")
     def revoke(self, request: HttpRequest, queryset) -> None:
         self._hold_action(request, queryset, license_services.revoke_license, "revoke")
 
-    @admin.action(description="Suspend selected licences (reversible)")
+    @tenant_action(capability=Capability.MANAGE_BILLING, description="Suspend selected licences (reversible)")
     def suspend(self, request: HttpRequest, queryset) -> None:
         self._hold_action(request, queryset, license_services.suspend_license, "suspend")
 
-    @admin.action(description="Restore selected licences")
+    @tenant_action(capability=Capability.MANAGE_BILLING, description="Restore selected licences")
     def restore(self, request: HttpRequest, queryset) -> None:
         self._hold_action(request, queryset, license_services.restore_license, "restore")
 
@@ -267,7 +267,7 @@ class LicenseGrantAdmin(BillingAdminMedia, ReadOnlyMixin, TenantScopedAdmin):
     def ended(self, obj: LicenseGrant) -> str:
         return local_date(obj.ended_at)
 
-    @admin.action(description="End selected grants now")
+    @tenant_action(capability=Capability.MANAGE_BILLING, description="End selected grants now")
     def end_now(self, request: HttpRequest, queryset) -> None:
         for grant in queryset:
             license_services.end_grant(request.tenant, grant=grant, actor=request.user, reason="Ended by staff")

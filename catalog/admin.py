@@ -17,7 +17,7 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 from django.views.decorators.http import require_POST
 
-from accounts.admin_base import TenantScopedAdmin, TenantScopedInline
+from accounts.admin_base import TenantScopedAdmin, TenantScopedInline, tenant_action
 from accounts.models import Capability
 from catalog import pricing, services
 from catalog.admin_display import (
@@ -392,27 +392,27 @@ class GovernedAdmin(CatalogPermissions, TenantScopedAdmin):
         for obj in queryset:
             self._run(request, obj, transition)
 
-    @admin.action(description="Submit selected for approval")
+    @tenant_action(capability=Capability.EDIT_CATALOG, description="Submit selected for approval")
     def submit_selected(self, request, queryset):
         self._bulk(request, queryset, "submit")
 
-    @admin.action(description="Approve selected (four eyes: not your own)")
+    @tenant_action(capability=Capability.APPROVE_CATALOG, description="Approve selected (four eyes: not your own)")
     def approve_selected(self, request, queryset):
         self._bulk(request, queryset, "approve")
 
-    @admin.action(description="Publish selected (approved only)")
+    @tenant_action(capability=Capability.EDIT_CATALOG, description="Publish selected (approved only)")
     def publish_selected(self, request, queryset):
         self._bulk(request, queryset, "publish")
 
-    @admin.action(description="Return selected to draft")
+    @tenant_action(capability=Capability.EDIT_CATALOG, description="Return selected to draft")
     def return_selected(self, request, queryset):
         self._bulk(request, queryset, "return_to_draft")
 
-    @admin.action(description="Revise selected (new draft versions)")
+    @tenant_action(capability=Capability.EDIT_CATALOG, description="Revise selected (new draft versions)")
     def revise_selected(self, request, queryset):
         self._bulk(request, queryset, "revise")
 
-    @admin.action(description="Retire selected")
+    @tenant_action(capability=Capability.EDIT_CATALOG, description="Retire selected")
     def retire_selected(self, request, queryset):
         self._bulk(request, queryset, "retire")
 

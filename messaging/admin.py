@@ -2,13 +2,49 @@
 
 from __future__ import annotations
 
+import re
+
 from django.contrib import admin
 from django.http import HttpRequest
 from django.utils.html import format_html, format_html_join
 
 from accounts.admin_base import TenantScopedAdmin
-from accounts.models import Capability
+from accounts.invitations import SENSITIVE_HEADER, SENSITIVE_ROLE_HEADER
+from accounts.models import Capability, Membership, Role
 from messaging.models import OutboxEmail
+
+_LINK = re.compile(r"https?://[^\s\"'<>]+")
+
+
+def _header(obj: OutboxEmail, name: str) -> str:
+    for key, value in (obj.headers or {}).items():
+        if key.lower() == name.lower():
+            return str(value[0] if isinstance(value, list) and value else value)
+    return ""
+
+
+def may_read_links(request: HttpRequest, obj: OutboxEmail) -> bool:
+    """Sensitive mail (an invitation: its link signs someone in) shows its links only to platform superusers and
+    to staff who may manage members (MANAGE_TENANT) and rank at least the invited role. Everyone else who may
+    read the tenant's outbox sees the email with its links hidden."""
+    if not _header(obj, SENSITIVE_HEADER) or request.user.is_superuser:
+        return True
+    membership: Membership | None = getattr(request, "membership", None)
+    role = _header(obj, SENSITIVE_ROLE_HEADER)
+    return (
+        membership is not None
+        and membership.tenant_id == obj.tenant_id
+        and membership.can(Capability.MANAGE_TENANT)
+        and role in Role.values
+        and membership.outranks_or_equals(role)
+    )
+
+
+def _hidden_note(obj: OutboxEmail) -> str:
+    role = _header(obj, SENSITIVE_ROLE_HEADER)
+    label = Role(role).label if role in Role.values else "the invited role"
+    return f"[link hidden: only staff who manage members and rank at least {label} see invitation links]"
+
 
 # Put in front of the stored HTML inside the sandboxed iframe: no scripts (the sandbox already forbids
 # them), and no remote loads, so viewing an email can't fire a tracking pixel or fetch anything.
@@ -43,6 +79,19 @@ class OutboxEmailAdmin(TenantScopedAdmin):
             # Platform mail has no tenant; the platform operator sees every message.
             return super(TenantScopedAdmin, self).get_queryset(request).select_related("tenant")
         return super().get_queryset(request)
+
+    def get_object(self, request: HttpRequest, object_id: str, from_field: str | None = None):
+        obj = super().get_object(request, object_id, from_field)
+        if obj is not None:
+            obj.links_hidden = not may_read_links(request, obj)
+        return obj
+
+    def _body(self, obj: OutboxEmail, body: str) -> str:
+        return (
+            _LINK.sub(_hidden_note(obj), body)
+            if getattr(obj, "links_hidden", True) and _header(obj, SENSITIVE_HEADER)
+            else body
+        )
 
     def get_list_display(self, request: HttpRequest):
         return ["created_at", "tenant", "recipients", "subject"] if request.user.is_superuser else self.list_display
@@ -92,7 +141,8 @@ class OutboxEmailAdmin(TenantScopedAdmin):
         if not obj.text_body:
             return "(no text part)"
         return format_html(
-            '<pre data-testid="outbox-text" style="white-space:pre-wrap;margin:0">{}</pre>', obj.text_body
+            '<pre data-testid="outbox-text" style="white-space:pre-wrap;margin:0">{}</pre>',
+            self._body(obj, obj.text_body),
         )
 
     @admin.display(description="HTML body")
@@ -104,7 +154,7 @@ class OutboxEmailAdmin(TenantScopedAdmin):
             '<iframe data-testid="outbox-html" sandbox="" referrerpolicy="no-referrer" title="HTML body (sandboxed)" '
             'style="width:100%;min-height:420px;border:1px solid var(--hairline-color,#ccc);background:#fff" '
             'srcdoc="{}"></iframe>',
-            _PREVIEW_CSP + obj.html_body,
+            _PREVIEW_CSP + self._body(obj, obj.html_body),
         )
 
     @admin.display(description="attachments")

@@ -167,11 +167,15 @@ def test_revoke_action_revokes_and_audits(world_a):
     assert AuditEntry.objects.for_tenant(world_a.tenant).filter(action="api_key.revoked").exists()
 
 
-def test_owner_adds_a_member_by_email(world_a):
+def test_owner_adds_a_member_by_email_as_a_pending_invitation(world_a):
     client = world_a.staff_client(Role.OWNER)
     response = client.post(admin_url(Membership, "add"), {"email": "new.pm@tenant-a.test", "role": "product_manager"})
     assert response.status_code == 302
-    assert Membership.objects.filter(tenant=world_a.tenant, user__email="new.pm@tenant-a.test").exists()
+    invited = Membership.all_objects.get(tenant=world_a.tenant, user__email="new.pm@tenant-a.test")
+    assert invited.accepted_at is None and invited.role == Role.PRODUCT_MANAGER
+    assert not Membership.objects.filter(pk=invited.pk).exists()  # grants nothing until accepted
+    listing = client.get(admin_url(Membership, "changelist")).content.decode()
+    assert "new.pm@tenant-a.test" in listing and "Invited" in listing
 
 
 def test_staff_in_two_tenants_switch_explicitly(two_tenants):

@@ -4,6 +4,7 @@ read their tenant's mail (and only theirs) in the admin, read-only."""
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -158,12 +159,13 @@ def test_a_member_added_in_the_admin_is_invited_through_the_outbox_of_that_tenan
     invitation = OutboxEmail.objects.get(to=["newcomer@tenant-a.test"])
     assert invitation.tenant == a.tenant
     assert invitation.headers["X-Tierwise-Tenant"] == "tenant-a"
-    assert "/accounts/reset/" in invitation.text_body
+    assert invitation.headers["X-Tierwise-Sensitive"] == "invitation-link"
+    assert "/invitations/" in invitation.text_body and "/accounts/reset/" not in invitation.text_body
 
     listing = owner_a.get(admin_url(OutboxEmail, "changelist") + "?q=newcomer").content.decode()
     assert admin_url(invitation) in listing and "newcomer@tenant-a.test" in listing
     detail = owner_a.get(admin_url(invitation)).content.decode()
-    assert "You have been added to Tenant A" in detail and "/accounts/reset/" in detail
+    assert "invited you to join Tenant A" in detail and "/invitations/" in detail
     assert "X-Tierwise-Tenant: tenant-a" in detail
 
     owner_b = b.staff_client(Role.OWNER)
@@ -171,6 +173,66 @@ def test_a_member_added_in_the_admin_is_invited_through_the_outbox_of_that_tenan
     searched = owner_b.get(admin_url(OutboxEmail, "changelist") + "?q=newcomer").content.decode()
     assert "newcomer@tenant-a.test" not in searched and admin_url(invitation) not in searched
     assert_change_page_refuses(owner_b, invitation)
+
+
+def _invitation_in_outbox(world, role: str, capture) -> OutboxEmail:
+    from accounts.invitations import add_member
+
+    with capture(execute=True):
+        add_member(world.tenant, email=f"invited.{role}@tenant-a.test", role=role, actor="test")
+    return OutboxEmail.objects.get(to=[f"invited.{role}@tenant-a.test"])
+
+
+@pytest.mark.parametrize("reader", [Role.PRODUCT_MANAGER, Role.CSM, Role.ANALYST])
+def test_staff_who_do_not_manage_members_read_an_invitation_without_its_link(
+    world_a, outbox_backend, django_capture_on_commit_callbacks, reader
+):
+    invitation = _invitation_in_outbox(world_a, Role.OWNER, django_capture_on_commit_callbacks)
+    token_link = re.search(r"http\S+/invitations/\S+/", invitation.text_body).group(0)
+    detail = world_a.staff_client(reader).get(admin_url(invitation))
+    html = detail.content.decode()
+    assert detail.status_code == 200 and "invited you to join Tenant A" in html
+    assert "/invitations/" not in html and token_link.split("/")[-2] not in html
+    assert "link hidden: only staff who manage members and rank at least Owner" in html
+
+    owner_view = world_a.staff_client(Role.OWNER).get(admin_url(invitation)).content.decode()
+    assert token_link in owner_view
+
+
+def test_a_member_manager_below_the_invited_role_does_not_see_the_link(
+    world_a, outbox_backend, django_capture_on_commit_callbacks, monkeypatch
+):
+    """Inside one tenant a lower role never reads a higher role's invitation link, even if it manages members."""
+    from accounts import models
+
+    monkeypatch.setitem(
+        models.ROLE_CAPABILITIES,
+        Role.PRODUCT_MANAGER,
+        models.ROLE_CAPABILITIES[Role.PRODUCT_MANAGER] | {models.Capability.MANAGE_TENANT},
+    )
+    for_owner = _invitation_in_outbox(world_a, Role.OWNER, django_capture_on_commit_callbacks)
+    for_csm = _invitation_in_outbox(world_a, Role.CSM, django_capture_on_commit_callbacks)
+    pm = world_a.staff_client(Role.PRODUCT_MANAGER)
+    assert "/invitations/" not in pm.get(admin_url(for_owner)).content.decode()
+    assert "/invitations/" in pm.get(admin_url(for_csm)).content.decode()
+
+
+def test_a_sensitive_html_email_hides_its_links_in_the_preview_too(world_a, outbox_backend):
+    message = EmailMultiAlternatives(
+        subject="Join",
+        body="Open https://tierwise.test/invitations/secret-token/",
+        to=["x@y.test"],
+        headers={
+            "X-Tierwise-Tenant": "tenant-a",
+            "X-Tierwise-Sensitive": "invitation-link",
+            "X-Tierwise-Sensitive-Role": "owner",
+        },
+    )
+    message.attach_alternative('<a href="https://tierwise.test/invitations/secret-token/">Join</a>', "text/html")
+    message.send()
+    stored = OutboxEmail.objects.get(subject="Join")
+    html = world_a.staff_client(Role.ANALYST).get(admin_url(stored)).content.decode()
+    assert "secret-token" not in html
 
 
 # --- The admin: isolation, read-only, safe rendering ---------------------------------
