@@ -13,7 +13,7 @@ PYTEST_ARGS ?=
 help:
 	@echo "make run     install, migrate, seed the demo, start web + worker + beat + Stripe stand-in"
 	@echo "make test    run the test suite (PYTEST_ARGS=...; DATABASE_URL / REDIS_URL switch to PostgreSQL / Redis)"
-	@echo "make lint    ruff check and mypy"
+	@echo "make lint    ruff check, mypy and the import-linter layering contracts"
 	@echo "make fmt     ruff format and ruff check --fix"
 	@echo "make bench   run the benchmarks (needs DATABASE_URL)"
 	@echo "make ci      run .ci/run as CI does"
@@ -36,11 +36,12 @@ migrate: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-# Both checks run even if the first fails, so one run reports everything.
+# Every check runs even if an earlier one fails, so one run reports everything.
 lint: $(STAMP)
 	@status=0; \
 	echo "ruff check ."; $(VENV)/bin/ruff check . || status=1; \
 	echo "mypy"; $(VENV)/bin/mypy || status=1; \
+	echo "lint-imports"; $(VENV)/bin/lint-imports --no-cache || status=1; \
 	exit $$status
 
 fmt: $(STAMP)
