@@ -21,6 +21,7 @@ from django.utils.safestring import SafeString
 from accounts.admin_base import TenantScopedAdmin, TenantScopedInline, tenant_action
 from accounts.errors import TierwiseError
 from accounts.models import Capability
+from billing import selectors
 from billing.models import (
     License,
     LicenseChange,
@@ -384,7 +385,7 @@ class PlanChangeAdmin(BillingAdminMedia, ReadOnlyMixin, TenantScopedAdmin):
             rows.append(("Matches Stripe's preview", "yes" if estimate["matches_stripe"] else "NO"))
         if "mrr_after" in estimate:
             rows.append(("MRR after", money(estimate["mrr_after"], obj.currency)))
-        items = estimate.get("stripe_items") or []
+        items = [change.as_dict() for change in selectors.plan_change_items(obj.tenant, obj)]
         return format_html(
             '<table class="billing-facts">{}</table>{}',
             format_html_join("", "<tr><th>{}</th><td>{}</td></tr>", rows),

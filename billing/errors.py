@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from enum import StrEnum
 
 from accounts.errors import Conflict, InvalidInput, NotFound, PermissionDenied, TierwiseError
+from billing.stripe_client import StripeError, StripeRejected, StripeUnavailable
 
 __all__ = [
     "BillingErrorCode",
@@ -14,6 +17,7 @@ __all__ = [
     "PermissionDenied",
     "TierwiseError",
     "BillingUnavailable",
+    "stripe_errors_translated",
 ]
 
 
@@ -31,6 +35,7 @@ class BillingErrorCode(StrEnum):
     NO_SUBSCRIPTION = "no_subscription"
     INVALID_GRANT = "invalid_grant"
     SECRET_UNREADABLE = "secret_unreadable"
+    QUOTE_STALE = "quote_stale"
 
 
 class BillingUnavailable(TierwiseError):
@@ -38,3 +43,33 @@ class BillingUnavailable(TierwiseError):
 
     status_code = 503
     default_code = BillingErrorCode.STRIPE_UNAVAILABLE
+
+
+def _unavailable(exc: StripeError) -> BillingUnavailable:
+    return BillingUnavailable(
+        "Stripe could not be reached; nothing was changed. Try again shortly.", details={"stripe": exc.message}
+    )
+
+
+def _rejected(exc: StripeError) -> InvalidInput:
+    return InvalidInput(
+        "Stripe refused the request.",
+        code=BillingErrorCode.STRIPE_REJECTED,
+        details={"stripe": exc.message, "stripe_code": exc.code},
+    )
+
+
+@contextmanager
+def stripe_errors_translated() -> Iterator[None]:
+    """The one translation of a Stripe failure for a caller who asked in person (a request, an admin action).
+
+    Unreachable Stripe becomes `BillingUnavailable` (503, retry later), a refused request `InvalidInput`
+    (`stripe_rejected`); a declined card is the caller's to handle and passes through. Task bodies do not use
+    this: they let `StripeUnavailable` reach the task's retry and write every other outcome down.
+    """
+    try:
+        yield
+    except StripeUnavailable as exc:
+        raise _unavailable(exc) from exc
+    except StripeRejected as exc:
+        raise _rejected(exc) from exc

@@ -183,6 +183,10 @@ class PlanChange(TenantOwned):
     # What the licence held when quoted, and what it will hold.
     from_price = models.ForeignKey("catalog.Price", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
     from_seats = models.PositiveIntegerField(default=1)
+    from_addons = models.ManyToManyField("catalog.AddOn", blank=True, related_name="+")
+    from_subscription_id = models.CharField(
+        max_length=64, blank=True, help_text="The licence's subscription when quoted (empty: it had none)."
+    )
     target_price = models.ForeignKey("catalog.Price", on_delete=models.PROTECT, related_name="+")
     target_seats = models.PositiveIntegerField(default=1, validators=[MinValueValidator(1)])
     target_addon_prices = models.ManyToManyField("catalog.Price", blank=True, related_name="+")
@@ -238,6 +242,32 @@ class PlanChange(TenantOwned):
     @property
     def is_open(self) -> bool:
         return self.state in (PlanChangeState.PENDING, PlanChangeState.SCHEDULED, PlanChangeState.SUBMITTED)
+
+
+class PlanChangeItem(TenantOwned):
+    """One line of the subscription update (or create) a plan change sends, exactly as sent.
+
+    Stored with the quote so that every retry sends the same body under the same idempotency
+    key (Stripe replays the first answer for an identical request and refuses a different one).
+    """
+
+    plan_change = models.ForeignKey(PlanChange, on_delete=models.CASCADE, related_name="stripe_items")
+    position = models.PositiveSmallIntegerField()
+    item_id = models.CharField(max_length=64, blank=True, help_text="An existing subscription item (empty: added).")
+    stripe_price_id = models.CharField(max_length=64, blank=True)
+    quantity = models.PositiveIntegerField(null=True, blank=True)
+    deleted = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ["plan_change", "position"]
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "plan_change", "position"], name="planchangeitem_unique_position")
+        ]
+
+    def __str__(self) -> str:
+        if self.deleted:
+            return f"delete {self.item_id}"
+        return f"{self.item_id or 'new item'}: {self.stripe_price_id} x{self.quantity}"
 
 
 # --- Stripe per tenant ---------------------------------------------------------------------
@@ -311,6 +341,7 @@ class WebhookEventState(models.TextChoices):
     PROCESSED = "processed", "Processed"
     IGNORED = "ignored", "Ignored (type not handled)"
     FAILED = "failed", "Failed (will retry)"
+    GAVE_UP = "gave_up", "Gave up (still failing after Stripe's 3 days of retries)"
 
 
 class StripeWebhookEvent(TenantOwned):
@@ -327,11 +358,13 @@ class StripeWebhookEvent(TenantOwned):
     deliveries = models.PositiveIntegerField(default=1, help_text="How many times Stripe delivered it.")
     received_at = models.DateTimeField(default=timezone.now)
     processed_at = models.DateTimeField(null=True, blank=True)
+    # The beat sweep retries `received`/`failed` events from here, with backoff, until Stripe's 3 days are up.
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-received_at", "-id"]
         constraints = [models.UniqueConstraint(fields=["tenant", "event_id"], name="stripewebhookevent_unique_id")]
-        indexes = [models.Index(fields=["tenant", "state"])]
+        indexes = [models.Index(fields=["tenant", "state"]), models.Index(fields=["state", "next_attempt_at"])]
 
     def __str__(self) -> str:
         return f"{self.event_type} {self.event_id}"

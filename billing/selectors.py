@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from django.db.models import QuerySet
 from django.utils import timezone
 
@@ -13,10 +15,13 @@ from billing.models import (
     LicenseGrant,
     LicenseStatus,
     PlanChange,
+    PlanChangeItem,
     PlanChangeState,
     StripeAccount,
     StripePrice,
 )
+from billing.stripe_client import ItemChange
+from catalog.models import AddOn, DiscountPolicy, GovernanceState, Price
 
 # Statuses in which a licence grants its entitlements (past_due keeps access while Stripe retries).
 HOLDING_STATUSES = (LicenseStatus.ACTIVE, LicenseStatus.TRIALING, LicenseStatus.PAST_DUE)
@@ -80,6 +85,48 @@ def active_grants(tenant: Tenant, account: CustomerAccount, *, at=None) -> Query
     )
 
 
+def latest_addon_prices(tenant: Tenant, *, addons: Iterable[AddOn], interval: str) -> list[Price]:
+    """The price each add-on sells at now on `interval`: its newest published version (none: left out).
+
+    The one answer to "what does this add-on cost", for provisioning, quoting (the current side of a
+    change) and renewal alike; in the add-ons' own order.
+    """
+    addon_list = list(addons)
+    latest: dict[int, Price] = {}
+    for price in (
+        Price.objects.for_tenant(tenant)
+        .filter(addon__in=[a.pk for a in addon_list], interval=interval, state=GovernanceState.PUBLISHED)
+        .order_by("addon_id", "-version", "-id")
+    ):
+        latest.setdefault(price.addon_id, price)
+    return [latest[a.pk] for a in addon_list if a.pk in latest]
+
+
+def license_addon_prices(tenant: Tenant, license: License) -> list[Price]:
+    """What the licence's add-ons cost now on its interval (see `latest_addon_prices`)."""
+    return latest_addon_prices(tenant, addons=license.addons.order_by("pk"), interval=license.interval)
+
+
+def current_discount_policy(tenant: Tenant) -> DiscountPolicy | None:
+    """The tenant's discount policy in force: the one catalog publishes (catalog.selectors decides which)."""
+    from catalog.selectors import get_discount_policy
+
+    return get_discount_policy(tenant)
+
+
+def plan_change_items(tenant: Tenant, plan_change: PlanChange) -> list[ItemChange]:
+    """The subscription items the change sends to Stripe, in order, exactly as stored with the quote."""
+    return [
+        ItemChange(
+            item_id=row.item_id or None,
+            price_id=row.stripe_price_id or None,
+            quantity=row.quantity,
+            deleted=row.deleted,
+        )
+        for row in PlanChangeItem.objects.for_tenant(tenant).filter(plan_change=plan_change).order_by("position")
+    ]
+
+
 def stripe_account_for(tenant: Tenant) -> StripeAccount | None:
     return StripeAccount.objects.for_tenant(tenant).first()
 
@@ -91,3 +138,4 @@ def stripe_price_for(tenant: Tenant, price_id: int) -> StripePrice | None:
 def count_license_holders(tenant: Tenant, tier_ids: list[int]) -> int:
     """Active licences holding any of these tier rows (registered with catalog.hooks for retirement checks)."""
     return License.objects.for_tenant(tenant).filter(tier_id__in=tier_ids, status__in=HOLDING_STATUSES).count()
+

@@ -495,10 +495,12 @@ class StripeGateway:
                 return _subscription(obj)
         return None
 
-    def cancel_subscription(self, subscription_id: str) -> Subscription:
+    def cancel_subscription(self, subscription_id: str, *, idempotency_key: str) -> Subscription:
         """End a subscription now (used for an incomplete first subscription the customer gave up on)."""
         try:
-            return _subscription(self.client.v1.subscriptions.cancel(subscription_id))
+            return _subscription(
+                self.client.v1.subscriptions.cancel(subscription_id, None, {"idempotency_key": idempotency_key})
+            )
         except stripe.StripeError as exc:
             raise _translate(exc) from exc
 
@@ -696,10 +698,15 @@ class StripeGateway:
         """Check the signature over the raw body and the timestamp both ways; parse the event."""
         if not signature_header:
             raise WebhookSignatureInvalid("Missing Stripe-Signature header")
+        # Exactly one timestamp: with two, the SDK verifies the first and a naive parse reads the last, so a
+        # replayed old signature could carry a fresh `t=` past the age check. Ambiguous headers are refused.
+        timestamps = [part.strip()[2:] for part in signature_header.split(",") if part.strip().startswith("t=")]
+        if len(timestamps) != 1:
+            raise WebhookSignatureInvalid("Stripe-Signature must carry exactly one timestamp")
         try:
             text = payload.decode("utf-8")
             stripe.WebhookSignature.verify_header(text, signature_header, secret, WEBHOOK_TOLERANCE_SECONDS)
-            timestamp = int(dict(part.split("=", 1) for part in signature_header.split(",") if "=" in part)["t"])
+            timestamp = int(timestamps[0])
         except (stripe.SignatureVerificationError, UnicodeDecodeError, ValueError, KeyError) as exc:
             raise WebhookSignatureInvalid(str(exc)) from exc
         current = time.time() if now is None else now

@@ -10,7 +10,15 @@ from accounts.models import Tenant
 from billing.stripe_client import StripeUnavailable
 
 log = logging.getLogger(__name__)
+# One Stripe step per task: a minute is plenty (each call times out after 20 s and retries twice); the hard
+# limit stays far below the broker's visibility timeout, so a task is never redelivered while it runs.
+# A task killed mid-way leaves its state row as it was, and a rerun sends the same idempotency keys.
+STEP_LIMITS = {"soft_time_limit": 60, "time_limit": 90}
+# Beat sweeps stop where their soft limit finds them (every row they touch is committed on its own);
+# the next run carries on.
+SWEEP_LIMITS = {"soft_time_limit": 120, "time_limit": 180}
 STRIPE_RETRY = {
+    **STEP_LIMITS,
     "autoretry_for": (StripeUnavailable,),
     "retry_backoff": 2,
     "retry_backoff_max": 120,
@@ -62,7 +70,7 @@ def process_webhook_event(tenant_id: int, event_pk: int) -> str:
     return webhooks.process_webhook_event(tenant, event_pk=event_pk).state
 
 
-@shared_task(acks_late=True)
+@shared_task(acks_late=True, **SWEEP_LIMITS)
 def sync_stripe_catalog() -> int:
     """Beat: fan out one sync per tenant that has Stripe keys."""
     from billing.models import StripeAccount
@@ -83,7 +91,7 @@ def sync_stripe_catalog_for_tenant(tenant_id: int) -> dict:
     return {"created": report.created, "deactivated": report.deactivated, "renamed": report.renamed}
 
 
-@shared_task(acks_late=True)
+@shared_task(acks_late=True, **SWEEP_LIMITS)
 def expire_license_grants() -> int:
     """Beat: end trials and CSM grants past their end (the graceful sunset)."""
     from billing.services.licenses import expire_grants
@@ -91,7 +99,7 @@ def expire_license_grants() -> int:
     return expire_grants()
 
 
-@shared_task(acks_late=True)
+@shared_task(acks_late=True, **SWEEP_LIMITS)
 def apply_due_plan_changes() -> int:
     """Beat: scheduled downgrades reach Stripe before the period end and the licence at it."""
     from billing.services.plan_changes import apply_due_plan_changes as apply
@@ -99,7 +107,7 @@ def apply_due_plan_changes() -> int:
     return apply()
 
 
-@shared_task(acks_late=True)
+@shared_task(acks_late=True, **SWEEP_LIMITS)
 def reconcile_stale_plan_changes() -> int:
     """Beat: changes whose webhook never came or whose task died are looked at again."""
     from billing.services.plan_changes import reconcile_stale_plan_changes as reconcile
@@ -107,7 +115,15 @@ def reconcile_stale_plan_changes() -> int:
     return reconcile()
 
 
-@shared_task(acks_late=True)
+@shared_task(acks_late=True, **SWEEP_LIMITS)
+def retry_webhook_events() -> dict:
+    """Beat: Stripe events still `received` or `failed` are processed again with backoff; after 3 days, given up."""
+    from billing.services.webhooks import retry_webhook_events as retry
+
+    return retry()
+
+
+@shared_task(acks_late=True, **SWEEP_LIMITS)
 def renew_due_license_terms() -> int:
     """Beat: multi-year commitments that ended renew for another term, with the loyalty discount."""
     from billing.services.licenses import renew_due_terms

@@ -186,6 +186,9 @@ CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL or "filesyste
 CELERY_RESULT_BACKEND = env.str("CELERY_RESULT_BACKEND", default=REDIS_URL or None)
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
+# Below the broker's visibility timeout (300 s), so a running task is never redelivered as if lost.
+CELERY_TASK_SOFT_TIME_LIMIT = 150
+CELERY_TASK_TIME_LIMIT = 240
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 CELERY_TASK_EAGER_PROPAGATES = True
@@ -207,23 +210,32 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
     # The filesystem transport has no fanout exchange for remote control.
     CELERY_WORKER_ENABLE_REMOTE_CONTROL = False
 else:
-    # Longer than any countdown we schedule; long delays go through beat instead.
-    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+    # A task a killed worker held is redelivered after this: short, so crashed work resumes within minutes.
+    # Every task is bounded below it (CELERY_TASK_TIME_LIMIT) and no countdown reaches it (billing's
+    # longest retry backoff is 120 s); longer waits go through beat and a due-time column, never a countdown.
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 300}
 CELERY_BEAT_SCHEDULE: dict = {}
 # billing: catalog prices in Stripe, trial/grant sunsets, downgrades at period end, missed webhooks.
-CELERY_BEAT_SCHEDULE.update({
-    "billing-sync-stripe-catalog": {"task": "billing.tasks.sync_stripe_catalog", "schedule": 15 * 60},
-    "billing-expire-license-grants": {"task": "billing.tasks.expire_license_grants", "schedule": 5 * 60},
-    "billing-apply-due-plan-changes": {"task": "billing.tasks.apply_due_plan_changes", "schedule": 10 * 60},
-    "billing-reconcile-plan-changes": {"task": "billing.tasks.reconcile_stale_plan_changes", "schedule": 5 * 60},
-    "billing-renew-license-terms": {"task": "billing.tasks.renew_due_license_terms", "schedule": 60 * 60},
-})
+CELERY_BEAT_SCHEDULE.update(
+    {
+        "billing-sync-stripe-catalog": {"task": "billing.tasks.sync_stripe_catalog", "schedule": 15 * 60},
+        "billing-expire-license-grants": {"task": "billing.tasks.expire_license_grants", "schedule": 5 * 60},
+        "billing-apply-due-plan-changes": {"task": "billing.tasks.apply_due_plan_changes", "schedule": 10 * 60},
+        "billing-reconcile-plan-changes": {"task": "billing.tasks.reconcile_stale_plan_changes", "schedule": 5 * 60},
+        "billing-renew-license-terms": {"task": "billing.tasks.renew_due_license_terms", "schedule": 60 * 60},
+        "billing-retry-webhook-events": {"task": "billing.tasks.retry_webhook_events", "schedule": 60},
+    }
+)
 # usage: next months' event partitions exist before events need them (PostgreSQL; a no-op elsewhere).
 CELERY_BEAT_SCHEDULE["usage-ensure-event-partitions"] = {
-    "task": "usage.tasks.ensure_event_partitions", "schedule": 24 * 60 * 60,
+    "task": "usage.tasks.ensure_event_partitions",
+    "schedule": 24 * 60 * 60,
 }
 # usage: cache invalidations that failed after commit (Redis down) are retried until they land.
-CELERY_BEAT_SCHEDULE["usage-retry-cache-invalidations"] = {"task": "usage.tasks.retry_cache_invalidations", "schedule": 30}
+CELERY_BEAT_SCHEDULE["usage-retry-cache-invalidations"] = {
+    "task": "usage.tasks.retry_cache_invalidations",
+    "schedule": 30,
+}
 
 # --- Stripe --------------------------------------------------------------------------
 STRIPE_API_BASE = env.str("STRIPE_API_BASE", default="")

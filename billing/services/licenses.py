@@ -1,14 +1,14 @@
 """Licences: provisioning, MRR, revoke / suspend / restore, cancel and reactivate, grants, renewal.
 
 Every write is atomic, audited, and announces itself with `license_changed` on commit.
-A licence's tier/price/seats change only here through `provision_license` (a new
-licence) or through plan-change settlement (billing/services/plan_changes/settlement.py).
+Every write to a License row is in this module: plan-change settlement applies a settled
+change through `apply_plan_change`, webhooks through `sync_license_from_subscription`,
+`end_license` and `note_customer_delinquency`, the first purchase through `set_stripe_customer`.
 """
 
 from __future__ import annotations
 
 import logging
-import uuid
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -20,9 +20,10 @@ from django.utils import timezone
 
 from accounts.models import CustomerAccount, Tenant
 from accounts.services import Actor, actor_label, record_audit, snapshot
-from billing.errors import BillingErrorCode, Conflict, InvalidInput, TierwiseError
+from billing.errors import BillingErrorCode, Conflict, InvalidInput, TierwiseError, stripe_errors_translated
 from billing.models import GrantKind, License, LicenseChange, LicenseGrant, LicenseStatus
 from billing.proration import add_interval
+from billing.selectors import current_discount_policy, latest_addon_prices, license_addon_prices
 from billing.signals import license_changed
 from billing.stripe_client import Subscription
 from catalog.models import AddOn, GovernanceState, Price, Tier
@@ -234,7 +235,7 @@ def provision_license(
         stripe_subscription_id=stripe_subscription_id,
         stripe_subscription_item_id=stripe_subscription_item_id,
     )
-    addon_prices = [p for a in addons for p in a.prices.filter(state=GovernanceState.PUBLISHED, interval=interval)[:1]]
+    addon_prices = latest_addon_prices(tenant, addons=addons, interval=interval)
     license.mrr = compute_mrr(price=price, seats=seats, addon_prices=addon_prices)
     _clean(license)
     license.save()
@@ -272,14 +273,12 @@ def _set_collection(tenant: Tenant, license: License, *, paused: bool) -> bool:
     Returns whether Stripe was asked. Unreachable or refusing Stripe raises, and nothing of ours
     has changed, so the staff member can simply try again.
     """
-    from billing.services.plan_changes import rejected, unavailable
     from billing.services.stripe_accounts import stripe_for
-    from billing.stripe_client import StripeRejected, StripeUnavailable
 
     if not license.stripe_subscription_id:
         return False
     gateway = stripe_for(tenant)
-    try:
+    with stripe_errors_translated():
         subscription = gateway.retrieve_subscription(license.stripe_subscription_id)
         if subscription.status in ("canceled", "incomplete_expired"):
             return False  # nothing left to collect
@@ -287,10 +286,6 @@ def _set_collection(tenant: Tenant, license: License, *, paused: bool) -> bool:
             gateway.set_collection_paused(
                 license.stripe_subscription_id, paused=paused, idempotency_key=_collection_key(license, paused=paused)
             )
-    except StripeUnavailable as exc:
-        raise unavailable(exc) from exc
-    except StripeRejected as exc:
-        raise rejected(exc) from exc
     return True
 
 
@@ -400,11 +395,15 @@ def set_cancel_at_period_end(
     if license.status == LicenseStatus.CANCELED and not license.held_from_status:
         raise Conflict("The subscription has ended; start a new plan instead.", code=BillingErrorCode.INVALID_STATE)
     if license.stripe_subscription_id:
-        stripe_for(tenant).set_cancel_at_period_end(
-            license.stripe_subscription_id,
-            cancel=cancel,
-            idempotency_key=f"tw-lic-{license.pk}-cancel-{int(cancel)}-{uuid.uuid4().hex[:12]}",
-        )
+        # Keyed by the licence's history (each reactivation records a change), so a retry of the same request
+        # replays Stripe's answer and a later cancel after a reactivation is a new request.
+        cycle = LicenseChange.objects.for_tenant(tenant).filter(license=license).count()
+        with stripe_errors_translated():
+            stripe_for(tenant).set_cancel_at_period_end(
+                license.stripe_subscription_id,
+                cancel=cancel,
+                idempotency_key=f"tw-lic-{license.pk}-cancel-{int(cancel)}-{cycle}",
+            )
     with transaction.atomic():
         locked = _lock(tenant, license)
         before = snapshot(locked, LICENSE_AUDIT_FIELDS)
@@ -499,6 +498,90 @@ def sync_license_from_subscription(
         _audit(license, actor="stripe", action="license.synced_from_stripe", before=before)
         announce(license)
     return license
+
+
+def apply_plan_change(
+    tenant: Tenant,
+    *,
+    license: License,
+    target: Price,
+    seats: int,
+    addon_prices: list[Price],
+    subscription: Subscription | None,
+    tier_stripe_price_id: str | None,
+    activate: bool,
+    kind: str,
+    actor: Actor,
+    reason: str,
+    reference: str,
+    stripe_invoice_id: str = "",
+) -> dict[str, Any]:
+    """A settled plan change reaches the licence: tier, price, seats, add-ons, interval, Stripe ids, period, MRR.
+
+    Called by plan-change settlement only, inside its transaction, with `license` locked and already checked
+    (not held, not ended, still what the quote was made from). Writes the LicenseChange and announces it.
+    Returns the licence's audit snapshot from before, for the settlement's own audit entry.
+    """
+    before, mrr_before = license_state(license), license.mrr
+    audit_before = snapshot(license, LICENSE_AUDIT_FIELDS)
+    license.tier = target.tier
+    license.price = target
+    license.seats = seats
+    license.interval = target.interval
+    license.currency = target.currency
+    if activate and license.status == LicenseStatus.TRIALING:
+        license.status = LicenseStatus.ACTIVE
+    if subscription is not None:
+        license.stripe_subscription_id = subscription.id
+        license.stripe_customer_id = subscription.customer_id or license.stripe_customer_id
+        license.stripe_subscription_item_id = next(
+            (i.id for i in subscription.items if i.price_id == tier_stripe_price_id),
+            license.stripe_subscription_item_id,
+        )
+        if subscription.current_period_start and subscription.current_period_end:
+            license.current_period_start = subscription.current_period_start
+            license.current_period_end = subscription.current_period_end
+    license.mrr = compute_mrr(
+        price=target, seats=license.seats, addon_prices=addon_prices, discount_percent=license.renewal_discount_percent
+    )
+    license.save()
+    license.addons.set([p.addon for p in addon_prices])
+    record_change(
+        license,
+        kind=kind,
+        before=before,
+        actor=actor,
+        reason=reason,
+        reference=reference,
+        mrr_before=mrr_before,
+        stripe_invoice_id=stripe_invoice_id,
+    )
+    announce(license)
+    return audit_before
+
+
+def set_stripe_customer(tenant: Tenant, *, license: License, customer_id: str) -> None:
+    """The licence's Stripe customer, recorded once (the first purchase creates it; a later answer keeps it)."""
+    License.objects.for_tenant(tenant).filter(pk=license.pk, stripe_customer_id="").update(
+        stripe_customer_id=customer_id, updated_at=timezone.now()
+    )
+    license.stripe_customer_id = (
+        License.objects.for_tenant(tenant).values_list("stripe_customer_id", flat=True).get(pk=license.pk)
+    )
+
+
+DELINQUENT_NOTE = "Stripe marks the customer delinquent"
+
+
+def note_customer_delinquency(tenant: Tenant, *, license: License, delinquent: bool) -> None:
+    """Delinquency is shown to staff as the status reason; the status itself follows the subscription (past_due).
+
+    A reason someone else wrote (a hold, a cancellation) is never overwritten.
+    """
+    note = DELINQUENT_NOTE if delinquent else ""
+    License.objects.for_tenant(tenant).filter(pk=license.pk, status_reason__in=["", DELINQUENT_NOTE]).exclude(
+        status_reason=note
+    ).update(status_reason=note, updated_at=timezone.now())
 
 
 # --- Grants: trials and CSM grants ------------------------------------------------------------------
@@ -627,19 +710,11 @@ def expire_grants(*, now: datetime | None = None, tenant_id: int | None = None) 
 RENEWAL_LEAD = timedelta(days=1)  # renew (and discount in Stripe) before the term's last invoice is drawn up
 
 
-def _renewal_addon_prices(license: License) -> list[Price]:
-    return [
-        p
-        for a in license.addons.all()
-        for p in a.prices.filter(state=GovernanceState.PUBLISHED, interval=license.interval).order_by("-version")[:1]
-    ]
-
-
 def expected_renewal_total(license: License, *, discount_percent: Decimal) -> int:
     """The next regular invoice as our quote: each item's interval total less the discount, line by line
     (Stripe discounts each invoice line and rounds each once)."""
     totals = [interval_total(license.price, license.seats)] if license.price is not None else []
-    totals += [interval_total(p, license.seats) for p in _renewal_addon_prices(license)]
+    totals += [interval_total(p, license.seats) for p in license_addon_prices(license.tenant, license)]
     return sum(t - apply_percent(t, discount_percent) if discount_percent else t for t in totals)
 
 
@@ -652,16 +727,14 @@ def _apply_renewal_discount(
     Returns (coupon id or "", the previewed Invoice or None without a subscription). Raises
     BillingUnavailable / InvalidInput with nothing of ours changed.
     """
-    from billing.services.plan_changes import rejected, unavailable
     from billing.services.stripe_accounts import stripe_for
-    from billing.stripe_client import StripeRejected, StripeUnavailable
 
     if not license.stripe_subscription_id:
         return "", None
     gateway = stripe_for(tenant)
     # The same renewal retried sends the same body under the same key; another renewal or discount, another key.
     key = f"tw-lic-{license.pk}-renewal-{int(new_commitment_end.timestamp())}-{discount_percent.normalize()}"
-    try:
+    with stripe_errors_translated():
         subscription = gateway.retrieve_subscription(license.stripe_subscription_id)
         coupon_id = (
             gateway.ensure_percent_coupon(discount_percent, currency=license.currency) if discount_percent else ""
@@ -673,10 +746,6 @@ def _apply_renewal_discount(
         preview = gateway.preview_next_invoice(
             customer_id=subscription.customer_id, subscription_id=license.stripe_subscription_id
         )
-    except StripeUnavailable as exc:
-        raise unavailable(exc) from exc
-    except StripeRejected as exc:
-        raise rejected(exc) from exc
     return coupon_id, preview
 
 
@@ -717,7 +786,7 @@ def renew_license_term(
         license.mrr = compute_mrr(
             price=license.price,
             seats=license.seats,
-            addon_prices=_renewal_addon_prices(license),
+            addon_prices=license_addon_prices(license.tenant, license),
             discount_percent=license.renewal_discount_percent,
         )
         license.save()
@@ -753,8 +822,6 @@ def renew_license_term(
 
 def renew_due_terms(*, now: datetime | None = None) -> int:
     """Beat: renew every committed term that has ended (not cancelling), with the tenant's loyalty discount."""
-    from catalog.models import DiscountPolicy
-
     now = now or timezone.now()
     due = License.objects.filter(
         commitment_ends_at__lte=now + RENEWAL_LEAD,
@@ -764,12 +831,7 @@ def renew_due_terms(*, now: datetime | None = None) -> int:
     ).select_related("tenant")
     count = 0
     for license in due[:500]:
-        policy = (
-            DiscountPolicy.objects.for_tenant(license.tenant_id)
-            .filter(state=GovernanceState.PUBLISHED)
-            .order_by("-published_at", "-version")
-            .first()
-        )
+        policy = current_discount_policy(license.tenant)
         loyalty = Decimal(policy.loyalty_percent) if policy is not None else Decimal(0)
         try:
             renew_license_term(license.tenant, license=license, actor="system", loyalty_percent=loyalty, at=now)

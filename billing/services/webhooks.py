@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from datetime import datetime, timedelta
 
 from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 
 from accounts.models import Tenant
+from accounts.services import record_audit
 from billing.models import (
     License,
     PlanChange,
@@ -23,12 +25,26 @@ from billing.models import (
     StripeWebhookEvent,
     WebhookEventState,
 )
-from billing.services.licenses import sync_license_from_subscription
+from billing.services.licenses import note_customer_delinquency, sync_license_from_subscription
 from billing.services.plan_changes import PLAN_CHANGE_METADATA_KEY, reconcile_plan_change
 from billing.services.stripe_accounts import stripe_for, webhook_secret_for
 from billing.stripe_client import StripeGateway, StripeRejected, WebhookEvent, WebhookSignatureInvalid
 
 log = logging.getLogger(__name__)
+
+# Stripe redelivers an event for up to 3 days; we retry ours as long, then give up visibly.
+GIVE_UP_AFTER = timedelta(days=3)
+RETRY_BASE = timedelta(minutes=1)
+RETRY_MAX = timedelta(hours=6)
+# A `received` event whose task never ran (lost with a crashed worker or broker) is picked up after this.
+UNPROCESSED_GRACE = timedelta(minutes=2)
+OPEN_STATES = (WebhookEventState.RECEIVED, WebhookEventState.FAILED)
+DONE_STATES = (WebhookEventState.PROCESSED, WebhookEventState.IGNORED)
+
+
+def retry_delay(attempts: int) -> timedelta:
+    """Backoff before the next try: 1, 2, 4, ... minutes after the `attempts`-th failure, at most 6 h."""
+    return min(RETRY_BASE * (2 ** max(attempts - 1, 0)), RETRY_MAX)
 
 
 class WebhookRefused(Exception):
@@ -46,7 +62,13 @@ def verify_webhook(tenant: Tenant, *, payload: bytes, signature_header: str | No
 
 
 def record_webhook_event(tenant: Tenant, *, event: WebhookEvent) -> tuple[StripeWebhookEvent, bool]:
-    """Store the event under its id. A redelivery only counts itself. Returns (row, created)."""
+    """Store the event under its id and have it processed. Returns (row, created).
+
+    A redelivery counts itself and, unless the stored event was already processed (or ignored), is processed
+    again: Stripe redelivers precisely because an earlier answer or attempt went wrong.
+    """
+    from billing import tasks
+
     try:
         with transaction.atomic():
             row = StripeWebhookEvent.objects.create(
@@ -59,9 +81,11 @@ def record_webhook_event(tenant: Tenant, *, event: WebhookEvent) -> tuple[Stripe
             )
     except IntegrityError:  # the unique (tenant, event_id) arbitrates concurrent deliveries
         StripeWebhookEvent.objects.for_tenant(tenant).filter(event_id=event.id).update(deliveries=F("deliveries") + 1)
-        return StripeWebhookEvent.objects.for_tenant(tenant).get(event_id=event.id), False
-    from billing import tasks
-
+        row = StripeWebhookEvent.objects.for_tenant(tenant).get(event_id=event.id)
+        if row.state not in DONE_STATES:
+            pk = row.pk
+            transaction.on_commit(lambda: tasks.process_webhook_event.delay(tenant.pk, pk))
+        return row, False
     transaction.on_commit(lambda: tasks.process_webhook_event.delay(tenant.pk, row.pk))
     return row, True
 
@@ -152,11 +176,8 @@ def on_customer(tenant: Tenant, event: StripeWebhookEvent) -> bool:
     if not licenses.exists():
         return False
     customer = stripe_for(tenant).retrieve_customer(event.object_id)
-    # Delinquency is shown to staff; the status itself follows the subscription (past_due), not the customer.
-    note = "Stripe marks the customer delinquent" if customer.delinquent else ""
     for license in licenses:
-        if license.status_reason in ("", "Stripe marks the customer delinquent") and license.status_reason != note:
-            License.objects.filter(pk=license.pk).update(status_reason=note)
+        note_customer_delinquency(tenant, license=license, delinquent=customer.delinquent)
     return True
 
 
@@ -174,11 +195,14 @@ HANDLERS: dict[str, Callable[[Tenant, StripeWebhookEvent], bool]] = {
 
 
 def process_webhook_event(tenant: Tenant, *, event_pk: int) -> StripeWebhookEvent:
-    """Run the handler once. A failure leaves the row `failed` for the task's retry; success is final."""
+    """Run the handler. Success (or nothing to do) is final; a failure leaves the row `failed` with the time of
+    its next try, for the task's own retry or the beat sweep. Handlers are idempotent, so a redelivery racing
+    a retry only does the same thing twice."""
     event = StripeWebhookEvent.objects.for_tenant(tenant).get(pk=event_pk)
-    if event.state in (WebhookEventState.PROCESSED, WebhookEventState.IGNORED):
+    if event.state in DONE_STATES:
         return event
     StripeWebhookEvent.objects.filter(pk=event.pk).update(attempts=F("attempts") + 1)
+    attempts = event.attempts + 1
     handler = HANDLERS.get(event.event_type)
     state = WebhookEventState.IGNORED
     error = ""
@@ -189,13 +213,70 @@ def process_webhook_event(tenant: Tenant, *, event_pk: int) -> StripeWebhookEven
         # The object is not in this tenant's Stripe account (or is gone): nothing of ours to update.
         state, error = WebhookEventState.IGNORED, exc.message
     except Exception as exc:
-        StripeWebhookEvent.objects.filter(pk=event.pk).update(state=WebhookEventState.FAILED, error=str(exc)[:2000])
+        StripeWebhookEvent.objects.filter(pk=event.pk).exclude(state__in=DONE_STATES).update(
+            state=WebhookEventState.FAILED,
+            error=str(exc)[:2000],
+            next_attempt_at=timezone.now() + retry_delay(attempts),
+        )
         raise
     StripeWebhookEvent.objects.filter(pk=event.pk).exclude(state=WebhookEventState.PROCESSED).update(
-        state=state, error=error, processed_at=timezone.now()
+        state=state, error=error, processed_at=timezone.now(), next_attempt_at=None
     )
     event.refresh_from_db()
     return event
+
+
+def retry_webhook_events(*, now: datetime | None = None, batch: int = 500) -> dict[str, int]:
+    """Beat: process again every event still `received` or `failed` whose next try is due, and give up on
+    those Stripe itself has stopped retrying (3 days), visibly: state `gave_up`, an audit entry, an error log.
+
+    The next try is pushed back before the task is enqueued, so a sweep that runs while the task waits in
+    the queue does not enqueue it twice. Returns {"retried": n, "gave_up": m}.
+    """
+    from billing import tasks
+
+    now = now or timezone.now()
+    gave_up = 0
+    expired = StripeWebhookEvent.objects.filter(state__in=OPEN_STATES, received_at__lte=now - GIVE_UP_AFTER)
+    for event in expired.select_related("tenant")[:batch]:
+        if not StripeWebhookEvent.objects.filter(pk=event.pk, state__in=OPEN_STATES).update(
+            state=WebhookEventState.GAVE_UP, next_attempt_at=None
+        ):
+            continue
+        record_audit(
+            event.tenant,
+            actor="system",
+            action="stripe_webhook.gave_up",
+            obj=event,
+            after={
+                "event_id": event.event_id,
+                "type": event.event_type,
+                "attempts": event.attempts,
+                "error": event.error[:500],
+            },
+        )
+        log.error("Gave up on Stripe event %s (%s) after %s attempts", event.event_id, event.event_type, event.attempts)
+        gave_up += 1
+    due = StripeWebhookEvent.objects.filter(state__in=OPEN_STATES, received_at__gt=now - GIVE_UP_AFTER).filter(
+        Q(next_attempt_at__lte=now) | Q(next_attempt_at__isnull=True, received_at__lte=now - UNPROCESSED_GRACE)
+    )
+    retried = 0
+    for event in due.order_by("received_at")[:batch]:
+        claimed = (
+            StripeWebhookEvent.objects.filter(pk=event.pk, state__in=OPEN_STATES)
+            .filter(
+                Q(next_attempt_at=event.next_attempt_at) if event.next_attempt_at else Q(next_attempt_at__isnull=True)
+            )
+            .update(next_attempt_at=now + retry_delay(event.attempts + 1))
+        )
+        if not claimed:  # another sweep took it
+            continue
+        try:
+            tasks.process_webhook_event.delay(event.tenant_id, event.pk)
+        except Exception:  # the task failed (eagerly) or the broker refused it: the row says when to try again
+            log.warning("Retry of Stripe event %s failed; next try scheduled", event.event_id, exc_info=True)
+        retried += 1
+    return {"retried": retried, "gave_up": gave_up}
 
 
 __all__ = [
@@ -204,5 +285,6 @@ __all__ = [
     "WebhookSignatureInvalid",
     "process_webhook_event",
     "record_webhook_event",
+    "retry_webhook_events",
     "verify_webhook",
 ]

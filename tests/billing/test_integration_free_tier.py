@@ -13,6 +13,7 @@ import pytest
 from celery.exceptions import Retry
 
 from billing.models import LicenseChange, PlanChange, PlanChangeKind, PlanChangeState, StripeWebhookEvent
+from billing.selectors import plan_change_items
 from billing.services import plan_changes
 from billing.services.stripe_accounts import stripe_for
 from billing.stripe_client import ItemTarget, StripeUnavailable
@@ -161,7 +162,7 @@ def test_a_lost_answer_to_the_create_call_is_found_again_instead_of_subscribing_
     settings.STRIPE_API_BASE = standin.url
     stripe_for(world_a.tenant).create_subscription(
         customer_id=free.license.stripe_customer_id,
-        items=[ItemTarget(c["price_id"], c["quantity"]) for c in quote.local_estimate["stripe_items"]],
+        items=[ItemTarget(c.price_id or "", c.quantity or 1) for c in plan_change_items(world_a.tenant, quote)],
         idempotency_key="a key Stripe has forgotten",
         metadata={"tierwise_plan_change": str(quote.pk)},
         payment_behavior="allow_incomplete",
@@ -241,7 +242,7 @@ def test_a_new_quote_first_settles_an_earlier_purchase_that_went_through_unseen(
     first.refresh_from_db()
     stripe_for(world_a.tenant).create_subscription(  # the call had reached Stripe and was paid
         customer_id=free.license.stripe_customer_id,
-        items=[ItemTarget(c["price_id"], c["quantity"]) for c in first.local_estimate["stripe_items"]],
+        items=[ItemTarget(c.price_id or "", c.quantity or 1) for c in plan_change_items(world_a.tenant, first)],
         idempotency_key=first.idempotency_key,
         metadata={"tierwise_plan_change": str(first.pk)},
         payment_behavior="allow_incomplete",

@@ -9,10 +9,11 @@ from celery.exceptions import Retry
 
 from billing.errors import Conflict, InvalidInput
 from billing.models import LicenseChange, PlanChangeState, StripePrice
+from billing.selectors import plan_change_items
 from billing.services import licenses, plan_changes
 from billing.services.catalog_sync import ensure_stripe_price, sync_stripe_catalog
 from billing.services.stripe_accounts import stripe_for
-from billing.stripe_client import ItemChange, StripeUnavailable
+from billing.stripe_client import StripeUnavailable
 from catalog.models import GovernanceState, Price
 from tests.billing.factories import configure_stripe, make_catalog
 from tests.billing.helpers import billed_license
@@ -155,7 +156,7 @@ def test_a_lost_answer_and_an_unreachable_stripe_never_lead_to_a_second_charge(w
     quote.refresh_from_db()
     stripe_for(world_a.tenant).change_subscription(
         subscription_id=billed.license.stripe_subscription_id,
-        changes=[ItemChange.from_dict(c) for c in quote.local_estimate["stripe_items"]],
+        changes=plan_change_items(world_a.tenant, quote),
         proration_date=quote.proration_date,
         proration_behavior="always_invoice",
         idempotency_key=quote.idempotency_key,

@@ -22,13 +22,13 @@ Modules, by sub-domain (a package since the module passed ~400 lines, STYLE.md):
 - `settlement`: reconcile with Stripe, settle (quote == charge compared) or fail; the stale-change beat
 - `downgrades`: changes scheduled for the period end
 - `first_purchase`: the first paid subscription from a free licence
-- `common`: the row lock and the Stripe error translations
+- `common`: the row lock and whether the licence is still what the quote was made from
+Stripe failures are translated once, by `billing.errors.stripe_errors_translated`.
 Only the names other modules use are re-exported here; the rest live in their module.
 """
 
 from __future__ import annotations
 
-from billing.services.plan_changes.common import rejected, unavailable
 from billing.services.plan_changes.confirmation import cancel_plan_change, confirm_plan_change, retry_plan_change
 from billing.services.plan_changes.downgrades import apply_due_plan_changes
 from billing.services.plan_changes.first_purchase import PLAN_CHANGE_METADATA_KEY
@@ -45,9 +45,7 @@ __all__ = [
     "quote_plan_change",
     "reconcile_plan_change",
     "reconcile_stale_plan_changes",
-    "rejected",
     "retry_plan_change",
     "retry_plan_change_payment",
     "submit_plan_change",
-    "unavailable",
 ]

@@ -7,11 +7,29 @@ from django.utils import timezone
 
 from accounts.models import Tenant
 from accounts.services import Actor, record_audit
-from billing.errors import BillingErrorCode, Conflict
-from billing.models import PlanChange, PlanChangeKind, PlanChangeState
-from billing.services.plan_changes.common import _lock, rejected, unavailable
+from billing.errors import BillingErrorCode, Conflict, stripe_errors_translated
+from billing.models import License, LicenseStatus, PlanChange, PlanChangeKind, PlanChangeState
+from billing.services.plan_changes.common import _lock, quote_conflict
 from billing.services.stripe_accounts import stripe_for
-from billing.stripe_client import StripeRejected, StripeUnavailable
+
+
+def _refuse_if_license_moved(tenant: Tenant, plan_change: PlanChange, *, active_only: bool) -> None:
+    """Confirm and retry go ahead only on the licence the quote was made from, and only while it is not held.
+
+    The licence row is locked, so a settlement or a hold cannot slip in between this check and the write.
+    """
+    license = License.objects.for_tenant(tenant).select_for_update().get(pk=plan_change.license_id)
+    conflict = quote_conflict(plan_change, license)
+    if conflict is not None:
+        code, message = conflict
+        raise Conflict(
+            message,
+            code=BillingErrorCode.QUOTE_STALE
+            if code == BillingErrorCode.QUOTE_STALE
+            else BillingErrorCode.LICENSE_NOT_ACTIVE,
+        )
+    if active_only and license.status not in (LicenseStatus.ACTIVE, LicenseStatus.TRIALING):
+        raise Conflict("Only an active licence can change plan.", code=BillingErrorCode.LICENSE_NOT_ACTIVE)
 
 
 @transaction.atomic
@@ -31,6 +49,7 @@ def confirm_plan_change(tenant: Tenant, *, plan_change: PlanChange, actor: Actor
         )
     if plan_change.quote_expires_at <= timezone.now():
         raise Conflict("The quote has expired; ask for a new one.", code=BillingErrorCode.QUOTE_EXPIRED)
+    _refuse_if_license_moved(tenant, plan_change, active_only=True)
     scheduled = plan_change.effective_at is not None
     plan_change.state = PlanChangeState.SCHEDULED if scheduled else PlanChangeState.PENDING
     plan_change.idempotency_key = f"tw-{tenant.pk}-plan-change-{plan_change.pk}"
@@ -77,6 +96,7 @@ def retry_plan_change(tenant: Tenant, *, plan_change: PlanChange, actor: Actor) 
         )
     if plan_change.failure_code == "quote_expired":
         raise Conflict("Stripe discarded this change; ask for a new quote.", code=BillingErrorCode.QUOTE_EXPIRED)
+    _refuse_if_license_moved(tenant, plan_change, active_only=False)
     plan_change.state = PlanChangeState.PENDING
     plan_change.payment_attempts += 1
     try:
@@ -105,19 +125,8 @@ def cancel_plan_change(tenant: Tenant, *, plan_change: PlanChange, actor: Actor,
     if plan_change.state in (PlanChangeState.SETTLED, PlanChangeState.CANCELED):
         return plan_change
     if plan_change.state == PlanChangeState.FAILED and plan_change.stripe_invoice_id:
-        gateway = stripe_for(tenant)
-        try:
-            invoice = gateway.retrieve_invoice(plan_change.stripe_invoice_id)
-            if invoice.status == "open":
-                gateway.void_invoice(invoice.id or "", idempotency_key=f"{plan_change.idempotency_key}-void")
-            if plan_change.kind == PlanChangeKind.NEW and plan_change.stripe_subscription_id:
-                subscription = gateway.retrieve_subscription(plan_change.stripe_subscription_id)
-                if subscription.status == "incomplete":  # never paid: nothing of the customer's ends with it
-                    gateway.cancel_subscription(subscription.id)
-        except StripeUnavailable as exc:
-            raise unavailable(exc) from exc
-        except StripeRejected as exc:
-            raise rejected(exc) from exc
+        with stripe_errors_translated():
+            void_unpaid_stripe_objects(tenant, plan_change)
     with transaction.atomic():
         locked = _lock(tenant, plan_change.pk)
         if locked.state in (PlanChangeState.SETTLED, PlanChangeState.CANCELED):
@@ -127,3 +136,19 @@ def cancel_plan_change(tenant: Tenant, *, plan_change: PlanChange, actor: Actor,
         locked.save(update_fields=["state", "failure_message", "updated_at"])
         record_audit(tenant, actor=actor, action="plan_change.canceled", obj=locked, after={"reason": reason})
     return locked
+
+
+def void_unpaid_stripe_objects(tenant: Tenant, plan_change: PlanChange) -> None:
+    """Void the change's open invoice and end its never-paid first subscription, each once (keyed by the change).
+
+    Raises the gateway's errors; the caller translates them (or lets a task retry).
+    """
+    gateway = stripe_for(tenant)
+    if plan_change.stripe_invoice_id:
+        invoice = gateway.retrieve_invoice(plan_change.stripe_invoice_id)
+        if invoice.status == "open":
+            gateway.void_invoice(invoice.id or "", idempotency_key=f"{plan_change.idempotency_key}-void")
+    if plan_change.kind == PlanChangeKind.NEW and plan_change.stripe_subscription_id:
+        subscription = gateway.retrieve_subscription(plan_change.stripe_subscription_id)
+        if subscription.status == "incomplete":  # never paid: nothing of the customer's ends with it
+            gateway.cancel_subscription(subscription.id, idempotency_key=f"{plan_change.idempotency_key}-cancel")

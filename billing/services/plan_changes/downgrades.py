@@ -12,10 +12,11 @@ from django.utils import timezone
 from accounts.models import Tenant
 from billing.errors import TierwiseError
 from billing.models import PlanChange, PlanChangeKind, PlanChangeState
-from billing.services.plan_changes.common import _lock
-from billing.services.plan_changes.settlement import settle_plan_change
+from billing.selectors import plan_change_items
+from billing.services.plan_changes.common import _lock, quote_conflict
+from billing.services.plan_changes.settlement import abandon_plan_change, settle_plan_change
 from billing.services.stripe_accounts import stripe_for
-from billing.stripe_client import ItemChange, StripeError
+from billing.stripe_client import StripeError
 
 log = logging.getLogger(__name__)
 
@@ -55,8 +56,12 @@ def _apply_scheduled(tenant: Tenant, *, plan_change_id: int, now: datetime) -> N
     if plan_change.state != PlanChangeState.SCHEDULED:
         return
     license = plan_change.license
+    conflict = quote_conflict(plan_change, license)
+    if conflict is not None:  # ended, held or changed meanwhile: the downgrade has nothing left to apply to
+        abandon_plan_change(tenant, plan_change_id=plan_change_id, code=conflict[0], message=conflict[1])
+        return
     if license.stripe_subscription_id:
-        changes = [ItemChange.from_dict(c) for c in plan_change.local_estimate.get("stripe_items", [])]
+        changes = plan_change_items(tenant, plan_change)
         stripe_for(tenant).change_subscription(
             subscription_id=license.stripe_subscription_id,
             changes=changes,

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from accounts.models import Tenant
 from accounts.services import Actor
-from billing.errors import BillingErrorCode, Conflict
+from billing.errors import BillingErrorCode, Conflict, stripe_errors_translated
 from billing.models import License, PlanChange, PlanChangeKind, PlanChangeState
-from billing.services.plan_changes.common import unavailable
+from billing.services.licenses import set_stripe_customer
 from billing.services.plan_changes.confirmation import cancel_plan_change
 from billing.services.plan_changes.settlement import reconcile_plan_change
 from billing.services.stripe_accounts import stripe_for
-from billing.stripe_client import ItemChange, ItemTarget, StripeGateway, StripeUnavailable, Subscription
+from billing.stripe_client import ItemChange, ItemTarget, StripeGateway, Subscription
 
 PLAN_CHANGE_METADATA_KEY = "tierwise_plan_change"
 
@@ -24,9 +24,8 @@ def _ensure_customer(tenant: Tenant, gateway: StripeGateway, license: License) -
         metadata={"tierwise_account": account.external_id},
         idempotency_key=f"tw-{tenant.pk}-customer-{account.pk}",
     )
-    License.objects.filter(pk=license.pk, stripe_customer_id="").update(stripe_customer_id=customer.id)
-    license.stripe_customer_id = customer.id
-    return customer.id
+    set_stripe_customer(tenant, license=license, customer_id=customer.id)
+    return license.stripe_customer_id
 
 
 def _create_subscription(
@@ -66,14 +65,12 @@ def _supersede_unpaid_new_subscriptions(tenant: Tenant, *, license: License, act
     ):
         if not earlier.stripe_subscription_id and earlier.attempts and license.stripe_customer_id:
             # It failed without an answer (Stripe unreachable): its create call may have gone through after all.
-            try:
+            with stripe_errors_translated():
                 found = stripe_for(tenant).find_subscription(
                     customer_id=license.stripe_customer_id,
                     metadata_key=PLAN_CHANGE_METADATA_KEY,
                     metadata_value=str(earlier.pk),
                 )
-            except StripeUnavailable as exc:
-                raise unavailable(exc) from exc
             if found is not None:
                 PlanChange.objects.filter(pk=earlier.pk, stripe_subscription_id="").update(
                     stripe_subscription_id=found.id, stripe_invoice_id=found.latest_invoice_id or ""

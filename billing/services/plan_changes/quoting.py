@@ -10,37 +10,28 @@ from django.utils import timezone
 
 from accounts.models import Tenant
 from accounts.services import Actor, actor_label, record_audit
-from billing.errors import BillingErrorCode, Conflict, InvalidInput
-from billing.models import License, LicenseStatus, PlanChange, PlanChangeKind, PlanChangeState, StripeAccount
+from billing.errors import BillingErrorCode, Conflict, InvalidInput, stripe_errors_translated
+from billing.models import (
+    License,
+    LicenseStatus,
+    PlanChange,
+    PlanChangeItem,
+    PlanChangeKind,
+    PlanChangeState,
+)
+from billing.selectors import license_addon_prices, open_plan_change, stripe_account_for
 from billing.services.catalog_sync import ensure_stripe_price
 from billing.services.licenses import compute_mrr, monthly_amount
-from billing.services.plan_changes.common import rejected, unavailable
 from billing.services.plan_changes.estimate import _local_estimate
 from billing.services.plan_changes.first_purchase import _ensure_customer, _supersede_unpaid_new_subscriptions
 from billing.services.stripe_accounts import stripe_for
-from billing.stripe_client import (
-    ItemTarget,
-    StripeGateway,
-    StripeRejected,
-    StripeUnavailable,
-    Subscription,
-    plan_item_changes,
-)
+from billing.stripe_client import ItemTarget, StripeGateway, Subscription, plan_item_changes
 from catalog.models import GovernanceState, Price
 
 log = logging.getLogger(__name__)
 
 QUOTE_TTL = timedelta(minutes=30)
 HOLDING = (LicenseStatus.ACTIVE, LicenseStatus.TRIALING)
-
-
-def _current_addon_prices(license: License) -> list[Price]:
-    """The published price of each add-on the licence holds, on the licence's interval."""
-    return [
-        p
-        for a in license.addons.all()
-        for p in a.prices.filter(interval=license.interval, state=GovernanceState.PUBLISHED).order_by("-version")[:1]
-    ]
 
 
 def _is_downgrade(license: License, *, target: Price, seats: int, addon_prices: list[Price]) -> bool:
@@ -53,7 +44,9 @@ def _is_downgrade(license: License, *, target: Price, seats: int, addon_prices: 
     if license.interval != target.interval:
         return license.interval == "year"
     new_mrr = compute_mrr(price=target, seats=seats, addon_prices=addon_prices)
-    current_mrr = compute_mrr(price=license.price, seats=license.seats, addon_prices=_current_addon_prices(license))
+    current_mrr = compute_mrr(
+        price=license.price, seats=license.seats, addon_prices=license_addon_prices(license.tenant, license)
+    )
     return new_mrr < current_mrr
 
 
@@ -114,7 +107,9 @@ def _validate_target(tenant: Tenant, license: License, *, target: Price, seats: 
             errors.setdefault("addon_prices", []).append(f"Price {p.pk} must match the plan's interval and currency.")
     if errors:
         raise InvalidInput("Invalid plan change.", details=errors)
-    same_addons = sorted(p.pk for p in addon_prices) == sorted(p.pk for p in _current_addon_prices(license))
+    same_addons = sorted(p.pk for p in addon_prices) == sorted(
+        p.pk for p in license_addon_prices(license.tenant, license)
+    )
     if target.pk == license.price_id and seats == license.seats and same_addons:
         raise InvalidInput("The licence already holds exactly this.", code=BillingErrorCode.NOTHING_TO_CHANGE)
 
@@ -138,16 +133,10 @@ def quote_plan_change(
     _validate_target(tenant, license, target=target_price, seats=seats, addon_prices=addon_prices)
     if license.status not in HOLDING or license.held_from_status:
         raise Conflict("Only an active licence can change plan.", code=BillingErrorCode.LICENSE_NOT_ACTIVE)
-    if (
-        PlanChange.objects.for_tenant(tenant)
-        .filter(
-            license=license, state__in=[PlanChangeState.PENDING, PlanChangeState.SCHEDULED, PlanChangeState.SUBMITTED]
-        )
-        .exists()
-    ):
+    if open_plan_change(tenant, license) is not None:
         raise Conflict("Another change for this licence is in progress.", code=BillingErrorCode.CHANGE_IN_FLIGHT)
     at = (at or timezone.now()).replace(microsecond=0)  # Stripe counts whole seconds
-    settings_row = StripeAccount.objects.for_tenant(tenant).first()
+    settings_row = stripe_account_for(tenant)
     downgrade = _is_downgrade(license, target=target_price, seats=seats, addon_prices=addon_prices)
     # A new subscription has no period to wait for: it starts when its first invoice is paid.
     at_period_end = (
@@ -155,14 +144,16 @@ def quote_plan_change(
         and bool(license.stripe_subscription_id)
         and not (settings_row and settings_row.downgrade_prorated_credit)
     )
-    same_addons = sorted(p.pk for p in addon_prices) == sorted(p.pk for p in _current_addon_prices(license))
+    same_addons = sorted(p.pk for p in addon_prices) == sorted(
+        p.pk for p in license_addon_prices(license.tenant, license)
+    )
     kind = _kind(license, target=target_price, seats=seats, same_addons=same_addons, downgrade=downgrade)
     new_mrr = compute_mrr(price=target_price, seats=seats, addon_prices=addon_prices)
 
     gateway = stripe_for(tenant)
     if kind == PlanChangeKind.NEW:
         _supersede_unpaid_new_subscriptions(tenant, license=license, actor=requested_by)
-    try:
+    with stripe_errors_translated():
         subscription = (
             gateway.retrieve_subscription(license.stripe_subscription_id) if license.stripe_subscription_id else None
         )
@@ -186,10 +177,6 @@ def quote_plan_change(
                 changes=changes,
                 proration_date=at,
             )
-    except StripeUnavailable as exc:
-        raise unavailable(exc) from exc
-    except StripeRejected as exc:
-        raise rejected(exc) from exc
 
     if preview is not None:
         lines = [line.as_dict() for line in preview.lines]
@@ -228,13 +215,14 @@ def quote_plan_change(
             state=PlanChangeState.QUOTED,
             from_price=license.price,
             from_seats=license.seats,
+            from_subscription_id=license.stripe_subscription_id,
             target_price=target_price,
             target_seats=seats,
             proration_date=None if at_period_end or kind == PlanChangeKind.NEW else at,
             quote_lines=lines,
             quote_total=total,
             quote_amount_due=due,
-            local_estimate={**estimate, "stripe_items": [c.as_dict() for c in changes], "mrr_after": new_mrr},
+            local_estimate={**estimate, "mrr_after": new_mrr},
             currency=target_price.currency,
             quoted_at=timezone.now(),
             quote_expires_at=timezone.now() + QUOTE_TTL,
@@ -245,6 +233,19 @@ def quote_plan_change(
         )
         plan_change.save()
         plan_change.target_addon_prices.set(addon_prices)
+        plan_change.from_addons.set(license.addons.all())
+        PlanChangeItem.objects.bulk_create(
+            PlanChangeItem(
+                tenant=tenant,
+                plan_change=plan_change,
+                position=position,
+                item_id=change.item_id or "",
+                stripe_price_id=change.price_id or "",
+                quantity=change.quantity,
+                deleted=change.deleted,
+            )
+            for position, change in enumerate(changes)
+        )
         record_audit(
             tenant,
             actor=requested_by,

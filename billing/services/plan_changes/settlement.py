@@ -16,9 +16,10 @@ from django.utils import timezone
 
 from accounts.models import Tenant
 from accounts.services import record_audit, snapshot
-from billing.models import License, LicenseStatus, PlanChange, PlanChangeKind, PlanChangeState
-from billing.services.licenses import LICENSE_AUDIT_FIELDS, announce, compute_mrr, license_state, record_change
-from billing.services.plan_changes.common import _lock
+from billing.models import License, PlanChange, PlanChangeKind, PlanChangeState
+from billing.selectors import plan_change_items
+from billing.services.licenses import LICENSE_AUDIT_FIELDS, apply_plan_change
+from billing.services.plan_changes.common import _lock, quote_conflict
 from billing.services.stripe_accounts import stripe_for
 from billing.signals import plan_change_settled
 from billing.stripe_client import Invoice, StripeRejected, StripeUnavailable, Subscription
@@ -26,12 +27,8 @@ from billing.stripe_client import Invoice, StripeRejected, StripeUnavailable, Su
 log = logging.getLogger(__name__)
 
 
-def _target_quantities(plan_change: PlanChange) -> dict[str, int]:
-    return {
-        c["price_id"]: c["quantity"]
-        for c in plan_change.local_estimate.get("stripe_items", [])
-        if not c.get("deleted") and c.get("price_id")
-    }
+def _target_quantities(tenant: Tenant, plan_change: PlanChange) -> dict[str, int]:
+    return {c.price_id: c.quantity or 0 for c in plan_change_items(tenant, plan_change) if not c.deleted and c.price_id}
 
 
 def reconcile_plan_change(tenant: Tenant, *, plan_change_id: int, via: str) -> PlanChange:
@@ -51,13 +48,22 @@ def reconcile_plan_change(tenant: Tenant, *, plan_change_id: int, via: str) -> P
     try:
         subscription = gateway.retrieve_subscription(sub_id)
         invoice_id = plan_change.stripe_invoice_id
-        reached_stripe = subscription.has_pending_update or subscription.quantities() == _target_quantities(plan_change)
+        reached_stripe = subscription.has_pending_update or subscription.quantities() == _target_quantities(
+            tenant, plan_change
+        )
         if not invoice_id and plan_change.effective_at is None and subscription.latest_invoice_id and reached_stripe:
             # The webhook beat the task's own write: the update's invoice is the subscription's latest.
             invoice_id = subscription.latest_invoice_id
             PlanChange.objects.filter(pk=plan_change.pk, stripe_invoice_id="").update(stripe_invoice_id=invoice_id)
         invoice = gateway.retrieve_invoice(invoice_id) if invoice_id else None
-        applied = not subscription.has_pending_update and subscription.quantities() == _target_quantities(plan_change)
+        applied = not subscription.has_pending_update and subscription.quantities() == _target_quantities(
+            tenant, plan_change
+        )
+        if not (applied and invoice is not None and invoice.is_paid):
+            # Not paid yet: if the licence moved meanwhile, nothing more is collected for this change.
+            abandoned = abandon_if_license_moved(tenant, plan_change)
+            if abandoned is not None:
+                return abandoned
         if applied and (invoice is None or invoice.is_paid):
             return settle_plan_change(
                 tenant, plan_change_id=plan_change.pk, subscription=subscription, invoice=invoice, via=via
@@ -135,42 +141,41 @@ def compare_quote(
 def settle_plan_change(
     tenant: Tenant, *, plan_change_id: int, subscription: Subscription | None, invoice: Invoice | None, via: str
 ) -> PlanChange:
-    """Payment settled: the licence changes, a LicenseChange is written, the world is told. Once only."""
+    """Payment settled: the licence changes, a LicenseChange is written, the world is told. Once only.
+
+    Only onto the licence the quote was made from, and never while it is held or after it ended: then the
+    change is abandoned instead (recorded, with what Stripe charged, for staff to refund) and the licence
+    keeps what it holds, and its MRR (zero while held).
+    """
     plan_change = _lock(tenant, plan_change_id)
-    if plan_change.state == PlanChangeState.SETTLED:
+    if plan_change.state in (PlanChangeState.SETTLED, PlanChangeState.CANCELED):
         return plan_change
     license = (
         License.objects.for_tenant(tenant).select_for_update().select_related("tier").get(pk=plan_change.license_id)
     )
-    before, mrr_before = license_state(license), license.mrr
-    audit_before = snapshot(license, LICENSE_AUDIT_FIELDS)
+    conflict = quote_conflict(plan_change, license)
+    if conflict is not None:
+        return _abandon_locked(tenant, plan_change, code=conflict[0], message=conflict[1], invoice=invoice)
     target = plan_change.target_price
     change_kind = plan_change.kind
     if change_kind == PlanChangeKind.NEW:  # the licence existed (e.g. on the free tier): it moves up or down
         change_kind = "upgrade" if target.tier.rank >= license.tier.rank else "downgrade"
-    addon_prices = list(plan_change.target_addon_prices.select_related("addon"))
-    license.tier = target.tier
-    license.price = target
-    license.seats = plan_change.target_seats
-    license.interval = target.interval
-    license.currency = target.currency
-    if license.status == LicenseStatus.TRIALING and invoice is not None and invoice.is_paid:
-        license.status = LicenseStatus.ACTIVE
-    if subscription is not None:
-        license.stripe_subscription_id = subscription.id
-        license.stripe_customer_id = subscription.customer_id or license.stripe_customer_id
-        tier_price_id = plan_change.local_estimate.get("stripe_items", [{}])[0].get("price_id")
-        license.stripe_subscription_item_id = next(
-            (i.id for i in subscription.items if i.price_id == tier_price_id), license.stripe_subscription_item_id
-        )
-        if subscription.current_period_start and subscription.current_period_end:
-            license.current_period_start = subscription.current_period_start
-            license.current_period_end = subscription.current_period_end
-    license.mrr = compute_mrr(
-        price=target, seats=license.seats, addon_prices=addon_prices, discount_percent=license.renewal_discount_percent
+    items = plan_change_items(tenant, plan_change)
+    audit_before = apply_plan_change(
+        tenant,
+        license=license,
+        target=target,
+        seats=plan_change.target_seats,
+        addon_prices=list(plan_change.target_addon_prices.select_related("addon")),
+        subscription=subscription,
+        tier_stripe_price_id=items[0].price_id if items else None,
+        activate=invoice is not None and invoice.is_paid,
+        kind=change_kind,
+        actor=plan_change.requested_by_label or "system",
+        reason=f"Plan change #{plan_change.pk} settled ({via})",
+        reference=plan_change.reference or f"plan_change:{plan_change.pk}",
+        stripe_invoice_id=(invoice.id or "") if invoice is not None else "",
     )
-    license.save()
-    license.addons.set([p.addon for p in addon_prices])
 
     charged_lines = [line.as_dict() for line in invoice.lines] if invoice is not None else []
     mismatch = (
@@ -193,16 +198,6 @@ def settle_plan_change(
     plan_change.failure_code = ""
     plan_change.failure_message = ""
     plan_change.save()
-    record_change(
-        license,
-        kind=change_kind,
-        before=before,
-        actor=plan_change.requested_by_label or "system",
-        reason=f"Plan change #{plan_change.pk} settled ({via})",
-        reference=plan_change.reference or f"plan_change:{plan_change.pk}",
-        mrr_before=mrr_before,
-        stripe_invoice_id=(invoice.id or "") if invoice is not None else "",
-    )
     record_audit(
         tenant,
         actor="stripe" if via == "webhook" else "system",
@@ -219,7 +214,6 @@ def settle_plan_change(
         # Quote == charge is checked, not hoped: a difference is recorded and shown, never swallowed.
         record_audit(tenant, actor="system", action="plan_change.charge_mismatch", obj=plan_change, after=mismatch)
         log.warning("Charge differs from quote", extra={"plan_change": plan_change.pk, "mismatch": mismatch})
-    announce(license)
     tenant_id, account_id, pc_id, reference = tenant.pk, license.account_id, plan_change.pk, plan_change.reference
     transaction.on_commit(
         lambda: plan_change_settled.send(
@@ -227,6 +221,60 @@ def settle_plan_change(
         )
     )
     return plan_change
+
+
+def _abandon_locked(
+    tenant: Tenant, plan_change: PlanChange, *, code: str, message: str, invoice: Invoice | None = None
+) -> PlanChange:
+    plan_change.state = PlanChangeState.CANCELED
+    plan_change.failure_code = code[:64]
+    plan_change.failure_message = message[:300]
+    plan_change.save(update_fields=["state", "failure_code", "failure_message", "updated_at"])
+    paid = invoice.amount_paid if invoice is not None and invoice.is_paid else 0
+    record_audit(
+        tenant,
+        actor="system",
+        action="plan_change.abandoned",
+        obj=plan_change,
+        after={
+            "code": code,
+            "message": message,
+            "stripe_invoice_id": (invoice.id or "") if invoice is not None else plan_change.stripe_invoice_id,
+            "amount_paid": paid,
+        },
+    )
+    if paid:
+        log.error("Plan change %s was paid (%s) but not applied: %s", plan_change.pk, paid, code)
+    return plan_change
+
+
+@transaction.atomic
+def abandon_plan_change(
+    tenant: Tenant, *, plan_change_id: int, code: str, message: str, invoice: Invoice | None = None
+) -> PlanChange:
+    """The licence moved under the change (held, ended, changed since the quote): cancel it, recorded, licence
+    untouched. Callers void its open invoice first (`void_unpaid_stripe_objects`)."""
+    plan_change = _lock(tenant, plan_change_id)
+    if plan_change.state in (PlanChangeState.SETTLED, PlanChangeState.CANCELED):
+        return plan_change
+    return _abandon_locked(tenant, plan_change, code=code, message=message, invoice=invoice)
+
+
+def abandon_if_license_moved(tenant: Tenant, plan_change: PlanChange) -> PlanChange | None:
+    """Before anything more is sent to Stripe for this change: if the licence moved, void what Stripe holds for
+    it and abandon it (returned); None when the change may go ahead. Raises StripeUnavailable for a retry."""
+    from billing.services.plan_changes.confirmation import void_unpaid_stripe_objects
+
+    plan_change = PlanChange.objects.for_tenant(tenant).get(pk=plan_change.pk)  # with the ids stored meanwhile
+    license = License.objects.for_tenant(tenant).get(pk=plan_change.license_id)
+    conflict = quote_conflict(plan_change, license)
+    if conflict is None:
+        return None
+    try:
+        void_unpaid_stripe_objects(tenant, plan_change)
+    except StripeRejected as exc:  # already gone in Stripe: nothing left to void
+        log.warning("Stripe refused voiding plan change %s: %s", plan_change.pk, exc.message)
+    return abandon_plan_change(tenant, plan_change_id=plan_change.pk, code=conflict[0], message=conflict[1])
 
 
 @transaction.atomic

@@ -7,11 +7,16 @@ from django.utils import timezone
 
 from accounts.models import Tenant
 from billing.models import PlanChange, PlanChangeState
+from billing.selectors import plan_change_items
 from billing.services.plan_changes.common import _lock
 from billing.services.plan_changes.first_purchase import _create_subscription
-from billing.services.plan_changes.settlement import mark_plan_change_failed, reconcile_plan_change
+from billing.services.plan_changes.settlement import (
+    abandon_if_license_moved,
+    mark_plan_change_failed,
+    reconcile_plan_change,
+)
 from billing.services.stripe_accounts import stripe_for
-from billing.stripe_client import ItemChange, StripeDeclined, StripeRejected, StripeUnavailable
+from billing.stripe_client import StripeDeclined, StripeRejected, StripeUnavailable
 
 
 def submit_plan_change(tenant: Tenant, *, plan_change_id: int) -> PlanChange:
@@ -22,11 +27,15 @@ def submit_plan_change(tenant: Tenant, *, plan_change_id: int) -> PlanChange:
     plan_change = PlanChange.objects.for_tenant(tenant).select_related("license", "target_price").get(pk=plan_change_id)
     if plan_change.state not in (PlanChangeState.PENDING, PlanChangeState.SUBMITTED):
         return plan_change
-    PlanChange.objects.filter(pk=plan_change.pk).update(attempts=plan_change.attempts + 1)
     gateway = stripe_for(tenant)
-    changes = [ItemChange.from_dict(c) for c in plan_change.local_estimate.get("stripe_items", [])]
+    changes = plan_change_items(tenant, plan_change)
     license = plan_change.license
     try:
+        # Held, ended or changed since the quote: nothing is sent (or anything Stripe holds is voided).
+        abandoned = abandon_if_license_moved(tenant, plan_change)
+        if abandoned is not None:
+            return abandoned
+        PlanChange.objects.filter(pk=plan_change.pk).update(attempts=plan_change.attempts + 1)
         if license.stripe_subscription_id:
             subscription = gateway.change_subscription(
                 subscription_id=license.stripe_subscription_id,
@@ -80,6 +89,9 @@ def retry_plan_change_payment(tenant: Tenant, *, plan_change_id: int) -> PlanCha
         return submit_plan_change(tenant, plan_change_id=plan_change.pk)
     gateway = stripe_for(tenant)
     try:
+        abandoned = abandon_if_license_moved(tenant, plan_change)
+        if abandoned is not None:
+            return abandoned
         invoice = gateway.retrieve_invoice(plan_change.stripe_invoice_id)
         if invoice.status == "open":
             gateway.pay_invoice(
