@@ -4,6 +4,7 @@ With no environment at all this runs the embedded development shape: SQLite unde
 var/, a filesystem Celery broker, local-memory-free file cache, email to the outbox table (staff read it in the admin).
 """
 
+import datetime
 import os
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -62,6 +63,7 @@ INSTALLED_APPS = [
     "usage",
     "messaging",
     "upgrades",
+    "axes",  # sign-in throttling by account and by address (AXES_* below)
 ]
 
 MIDDLEWARE = [
@@ -74,12 +76,29 @@ MIDDLEWARE = [
     "accounts.middleware.StaffTenantMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "axes.middleware.AxesMiddleware",  # last: turns a locked-out sign-in into the lockout page
 ]
 
 ROOT_URLCONF = "config.urls"
 WSGI_APPLICATION = "config.wsgi.application"
 AUTH_USER_MODEL = "accounts.User"
 LOGIN_URL = "/admin/login/"
+AUTHENTICATION_BACKENDS = [
+    "accounts.auth_backends.SignInLockoutBackend",  # first: refuses locked-out sign-ins before any check
+    "django.contrib.auth.backends.ModelBackend",
+]
+# Brute-force protection (django-axes): AXES_FAILURE_LIMIT failed sign-ins lock that account (from any address)
+# and, separately, that address (for any account) for AXES_COOLOFF_TIME; a lockout shows
+# registration/locked_out.html (429). Behind a proxy set AXES_IPWARE_PROXY_COUNT so the client address is used.
+AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = datetime.timedelta(minutes=env.int("AXES_COOLOFF_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+AXES_HTTP_RESPONSE_CODE = 429
+AXES_RESET_ON_SUCCESS = True
+AXES_USERNAME_FORM_FIELD = "username"
+AXES_IPWARE_PROXY_COUNT = env.int("AXES_IPWARE_PROXY_COUNT", default=0) or None
+AXES_VERBOSE = False
 
 TEMPLATES = [
     {
