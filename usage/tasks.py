@@ -37,10 +37,8 @@ def retry_cache_invalidations() -> int:
 
     Idempotent: replacing a token twice only costs a cache miss.
     """
-    from accounts.models import Tenant
+    from accounts.tenancy import each_tenant
     from usage import cache
 
-    return sum(
-        cache.retry_pending_invalidations(tenant_id)
-        for tenant_id in Tenant.objects.order_by("pk").values_list("pk", flat=True)
-    )
+    # Inside each tenant's context: the pending rows sit behind row-level security like any other.
+    return sum(cache.retry_pending_invalidations(tenant.pk) for tenant in each_tenant())
