@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from django.db.models import QuerySet
+from django.db.models import QuerySet, Sum
 from django.utils import timezone
 
 from accounts.models import CustomerAccount, Tenant
@@ -139,3 +139,11 @@ def count_license_holders(tenant: Tenant, tier_ids: list[int]) -> int:
     """Active licences holding any of these tier rows (registered with catalog.hooks for retirement checks)."""
     return License.objects.for_tenant(tenant).filter(tier_id__in=tier_ids, status__in=HOLDING_STATUSES).count()
 
+
+def mrr_of_license_holders(tenant: Tenant, tier_ids: list[int]) -> dict[str, int]:
+    """MRR per currency of the licences `count_license_holders` counts (catalog's review shows it)."""
+    rows = License.objects.for_tenant(tenant).filter(tier_id__in=tier_ids, status__in=HOLDING_STATUSES)
+    return {
+        c: int(m or 0)
+        for c, m in rows.order_by().values("currency").annotate(m=Sum("mrr")).values_list("currency", "m")
+    }

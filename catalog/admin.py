@@ -29,6 +29,7 @@ from catalog.admin_display import (
     term_rule_lines,
     volume_rule_lines,
 )
+from catalog.admin_review import REVIEWED_TRANSITIONS, bulk_review, review_view
 from catalog.errors import TierwiseError
 from catalog.forms import (
     EntitlementInlineFormSet,
@@ -189,8 +190,8 @@ class AddOnEntitlementInline(EntitlementInline):
 
 ACTION_LABELS = {
     "submit": "Submit for approval",
-    "approve": "Approve",
-    "publish": "Publish",
+    "approve": "Review and approve",
+    "publish": "Review and publish",
     "return_to_draft": "Return to draft",
     "revise": "Revise (new draft version)",
     "retire": "Retire",
@@ -339,6 +340,11 @@ class GovernedAdmin(CatalogPermissions, TenantScopedAdmin):
         info = self.opts.app_label, self.opts.model_name
         return [
             path(
+                "<int:object_id>/governance/<str:transition>/review/",
+                self.admin_site.admin_view(self.review_view),
+                name="{}_{}_review".format(*info),
+            ),
+            path(
                 "<int:object_id>/governance/<str:transition>/",
                 self.admin_site.admin_view(self.transition_view),
                 name="{}_{}_transition".format(*info),
@@ -352,6 +358,8 @@ class GovernedAdmin(CatalogPermissions, TenantScopedAdmin):
             kwargs: dict[str, Any] = {}
             if transition in ("return_to_draft", "retire"):
                 kwargs["reason"] = (request.POST.get("reason") or "")[:200]
+            if transition == "approve":
+                kwargs["comment"] = request.POST.get("comment") or ""
             result = fn(request.tenant, obj=obj, actor=request.user, **kwargs)
         except TierwiseError as exc:
             self.message_user(request, f"{obj}: {exc.message}", level=messages.ERROR)
@@ -382,15 +390,25 @@ class GovernedAdmin(CatalogPermissions, TenantScopedAdmin):
         obj = self.get_queryset(request).filter(pk=object_id).first()  # tenant-scoped: foreign ids are 404
         if obj is None or not self.has_view_permission(request, obj):
             raise Http404("No such item.")
+        if transition in REVIEWED_TRANSITIONS and request.POST.get("confirmed") != "1":
+            # Approve and Publish only after the review page (diff and impact) was shown.
+            info = self.opts.app_label, self.opts.model_name
+            return HttpResponseRedirect(reverse("admin:{}_{}_review".format(*info), args=[obj.pk, transition]))
         result = self._run(request, obj, transition)
         target = result if result is not None else obj
         return HttpResponseRedirect(
             reverse(f"admin:{self.opts.app_label}_{self.opts.model_name}_change", args=[target.pk])
         )
 
-    def _bulk(self, request: HttpRequest, queryset, transition: str) -> None:
+    def review_view(self, request: HttpRequest, object_id: int, transition: str) -> HttpResponse:
+        return review_view(self, request, object_id, transition)
+
+    def _bulk(self, request: HttpRequest, queryset, transition: str) -> HttpResponse | None:
+        if transition in REVIEWED_TRANSITIONS and request.POST.get("confirmed") != "1":
+            return bulk_review(self, request, queryset, transition)  # confirm first, with the diffs
         for obj in queryset:
             self._run(request, obj, transition)
+        return None
 
     @tenant_action(capability=Capability.EDIT_CATALOG, description="Submit selected for approval")
     def submit_selected(self, request, queryset):
@@ -398,11 +416,11 @@ class GovernedAdmin(CatalogPermissions, TenantScopedAdmin):
 
     @tenant_action(capability=Capability.APPROVE_CATALOG, description="Approve selected (four eyes: not your own)")
     def approve_selected(self, request, queryset):
-        self._bulk(request, queryset, "approve")
+        return self._bulk(request, queryset, "approve")
 
     @tenant_action(capability=Capability.EDIT_CATALOG, description="Publish selected (approved only)")
     def publish_selected(self, request, queryset):
-        self._bulk(request, queryset, "publish")
+        return self._bulk(request, queryset, "publish")
 
     @tenant_action(capability=Capability.EDIT_CATALOG, description="Return selected to draft")
     def return_selected(self, request, queryset):
@@ -462,6 +480,11 @@ class GovernedAdmin(CatalogPermissions, TenantScopedAdmin):
                     "url": reverse(
                         f"admin:{self.opts.app_label}_{self.opts.model_name}_transition", args=[obj.pk, name]
                     ),
+                    "review_url": reverse(
+                        f"admin:{self.opts.app_label}_{self.opts.model_name}_review", args=[obj.pk, name]
+                    )
+                    if name in REVIEWED_TRANSITIONS
+                    else "",
                     "danger": name == "retire",
                 }
             )

@@ -15,6 +15,7 @@ from django.db import models
 from django.utils import timezone
 
 from accounts.tenancy import TenantOwned
+from catalog.money import format_money
 
 key_validator = RegexValidator(r"^[a-z0-9][a-z0-9_-]{0,62}$", "Use lower-case letters, digits, _ or -.")
 currency_validator = RegexValidator(r"^[A-Z]{3}$", "Use an ISO 4217 code such as USD.")
@@ -44,6 +45,8 @@ class Governed(TenantOwned):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", editable=False
     )
     approved_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # What the approver wrote next to Approve (kept with the approval and in its audit entry).
+    approval_comment = models.CharField(max_length=1000, blank=True, default="", editable=False)
     published_at = models.DateTimeField(null=True, blank=True, editable=False)
     retired_at = models.DateTimeField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
@@ -215,8 +218,8 @@ class Price(Governed):
 
     def __str__(self) -> str:
         owner = self.tier or self.addon
-        units, cents = divmod(self.amount, 100)  # integers only: no float ever touches money
-        return f"{owner} {self.get_interval_display()} {units:,}.{cents:02d} {self.currency} (v{self.version})"
+        amount = format_money(self.amount, self.currency)
+        return f"{owner} {self.get_interval_display()} {amount} (v{self.version})"
 
     @property
     def owner(self) -> Tier | AddOn | None:

@@ -97,9 +97,10 @@ def list_published_addons(tenant: Tenant) -> QuerySet[AddOn]:
 
 
 def list_published_bundles(tenant: Tenant) -> QuerySet[Bundle]:
+    """Bundles customers may see: published, on a published tier (a bundle on a retired tier is hidden)."""
     return (
         Bundle.objects.for_tenant(tenant)
-        .filter(state=PUBLISHED)
+        .filter(state=PUBLISHED, tier__state=PUBLISHED)
         .select_related("tier")
         .prefetch_related("addons")
         .order_by("tier__rank", "name")
@@ -425,7 +426,8 @@ def build_pricing_tables(
                 prices=price_pair(tier.prices.all()),
                 features=[FeatureRow(f, grants.get(f.pk)) for f in table.features],
                 addons=compatible_addons(tier, addons),
-                bundles=[b for b in bundles if b.tier.key == tier.key],
+                # The exact tier row: a bundle built on a retired version must not borrow its successor's card.
+                bundles=[b for b in bundles if b.tier_id == tier.pk],
                 is_anchor=anchors.get(tier.product_id) == tier.pk,
             )
         )
@@ -445,9 +447,9 @@ def build_pricing_tables(
                 ],
             )
         )
-    tier_keys = {t.key: t.product_id for t in tiers}
+    shown_tiers = {t.pk: t.product_id for t in tiers}
     for bundle in bundles:
-        product_id = tier_keys.get(bundle.tier.key)
+        product_id = shown_tiers.get(bundle.tier_id)  # a bundle on a retired (or hidden) tier is not shown
         if product_id is not None:
             tables[product_id].bundles.append(bundle)
     return list(tables.values())

@@ -31,6 +31,7 @@ GOVERNANCE_FIELDS = (
     "submitted_at",
     "approved_by_id",
     "approved_at",
+    "approval_comment",
     "published_at",
     "retired_at",
     "contributor_ids",

@@ -11,7 +11,7 @@ from django.utils import timezone
 from accounts.models import Capability, Membership, Tenant, User
 from accounts.services import record_audit, snapshot
 from catalog import hooks
-from catalog.errors import CatalogErrorCode, Conflict, PermissionDenied
+from catalog.errors import CatalogErrorCode, Conflict, InvalidInput, PermissionDenied
 from catalog.models import (
     AddOn,
     Bundle,
@@ -97,9 +97,22 @@ def four_eyes_refusal(obj: Governed, actor: User, membership: Membership | None)
     return None
 
 
+APPROVAL_COMMENT_MAX = 1000
+
+
 @transaction.atomic
-def approve(tenant: Tenant, *, obj: G, actor: User) -> TransitionResult:
-    """Record a second person's approval. The item stays awaiting approval until it is published."""
+def approve(tenant: Tenant, *, obj: G, actor: User, comment: str = "") -> TransitionResult:
+    """Record a second person's approval, with what they wrote next to Approve (stored and audited).
+
+    The item stays awaiting approval until it is published.
+    """
+    comment = (comment or "").strip()
+    if len(comment) > APPROVAL_COMMENT_MAX:
+        raise InvalidInput(
+            f"The approval comment is {len(comment)} characters; keep it to {APPROVAL_COMMENT_MAX}.",
+            code=CatalogErrorCode.INVALID,
+            details={"comment": [f"At most {APPROVAL_COMMENT_MAX} characters."]},
+        )
     membership = _require(tenant, actor, Capability.APPROVE_CATALOG, "approve catalog changes")
     obj = _lock(obj)
     _require_state(obj, GovernanceState.AWAITING_APPROVAL, doing="approve")
@@ -113,9 +126,9 @@ def approve(tenant: Tenant, *, obj: G, actor: User) -> TransitionResult:
     _refuse_on_issues(tenant, obj, doing="approve")
     before = snapshot(obj, GOVERNANCE_FIELDS)
     now = timezone.now()
-    obj.approved_by, obj.approved_at = actor, now
+    obj.approved_by, obj.approved_at, obj.approval_comment = actor, now, comment
     obj.save()
-    _set_children_state(obj, approved_by=actor, approved_at=now)
+    _set_children_state(obj, approved_by=actor, approved_at=now, approval_comment=comment)
     _transition_audit(tenant, obj, actor, "approved", before)
     return TransitionResult(obj=obj)
 
@@ -129,9 +142,16 @@ def return_to_draft(tenant: Tenant, *, obj: G, actor: User, reason: str = "") ->
     before = snapshot(obj, GOVERNANCE_FIELDS)
     obj.state = GovernanceState.DRAFT
     obj.submitted_by = obj.submitted_at = obj.approved_by = obj.approved_at = None
+    obj.approval_comment = ""
     obj.save()
     _set_children_state(
-        obj, state=GovernanceState.DRAFT, submitted_by=None, submitted_at=None, approved_by=None, approved_at=None
+        obj,
+        state=GovernanceState.DRAFT,
+        submitted_by=None,
+        submitted_at=None,
+        approved_by=None,
+        approved_at=None,
+        approval_comment="",
     )
     _transition_audit(tenant, obj, actor, "returned_to_draft", before, reason=reason)
     return TransitionResult(obj=obj)
@@ -236,6 +256,7 @@ def revise(tenant: Tenant, *, obj: G, actor: User) -> TransitionResult:
     copy.state = GovernanceState.DRAFT
     copy.created_by, copy.created_at, copy.contributor_ids = actor, timezone.now(), [actor.pk]
     copy.submitted_by = copy.submitted_at = copy.approved_by = copy.approved_at = None
+    copy.approval_comment = ""
     copy.published_at = copy.retired_at = None
     copy.save()
     for name in M2M_FIELDS.get(model, ()):

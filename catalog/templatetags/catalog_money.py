@@ -1,4 +1,7 @@
-"""Money and percentage formatting for catalog pages: integer minor units in, text out, no floats."""
+"""Money and percentage formatting for templates: integer minor units in, text out, no floats.
+
+Money goes through the one formatter, catalog.money.format_money (Babel).
+"""
 
 from __future__ import annotations
 
@@ -6,30 +9,15 @@ from decimal import Decimal
 
 from django import template
 
-register = template.Library()
+from catalog.money import format_money
 
-# ISO 4217 currencies without minor units (amounts are whole units already).
-ZERO_DECIMAL = frozenset(
-    {"BIF", "CLP", "DJF", "GNF", "JPY", "KMF", "KRW", "MGA", "PYG", "RWF", "UGX", "VND", "VUV", "XAF", "XOF", "XPF"}
-)
-SYMBOLS = {"USD": "$", "EUR": "€", "GBP": "£", "JPY": "¥", "CAD": "CA$", "AUD": "A$", "CHF": "CHF ", "INR": "₹"}
+register = template.Library()
 
 
 @register.filter
 def money(amount: int | None, currency: str = "USD", *, whole: bool = False) -> str:
-    """12345, 'USD' -> '$123.45'; drops '.00' only when `whole` is asked for."""
-    if amount is None:
-        return ""
-    currency = (currency or "USD").upper()
-    symbol = SYMBOLS.get(currency)
-    sign = "-" if amount < 0 else ""
-    amount = abs(int(amount))
-    if currency in ZERO_DECIMAL:
-        text = f"{amount:,}"
-    else:
-        units, cents = divmod(amount, 100)
-        text = f"{units:,}" if whole and cents == 0 else f"{units:,}.{cents:02d}"
-    return f"{sign}{symbol}{text}" if symbol else f"{sign}{text} {currency}"
+    """12345, 'USD' -> '$123.45' (Babel, in the active locale: catalog.money); drops '.00' only when `whole`."""
+    return format_money(amount, currency or "USD", whole=whole)
 
 
 @register.filter

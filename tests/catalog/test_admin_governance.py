@@ -27,14 +27,14 @@ def test_submit_then_approve_by_a_second_person_then_publish_through_the_buttons
     url = f"/admin/catalog/tier/{draft.pk}/governance/"
     response = pm.post(url + "submit/", follow=True)
     assert "submitted for approval" in " ".join(messages_of(response))
-    response = pm.post(url + "approve/", follow=True)
+    response = pm.post(url + "approve/", {"confirmed": "1"}, follow=True)
     assert any("someone else must approve" in m for m in messages_of(response))
     assert not Tier.objects.get(pk=draft.pk).is_approved
     page = pm.get(f"/admin/catalog/tier/{draft.pk}/change/").content.decode()
     assert 'data-testid="four-eyes"' in page
-    owner.post(url + "approve/")
+    owner.post(url + "approve/", {"confirmed": "1"})
     assert Tier.objects.get(pk=draft.pk).is_approved
-    response = pm.post(url + "publish/", follow=True)
+    response = pm.post(url + "publish/", {"confirmed": "1"}, follow=True)
     assert Tier.objects.get(pk=draft.pk).state == GovernanceState.PUBLISHED
     assert any("published" in m for m in messages_of(response))
 
@@ -80,7 +80,7 @@ def test_list_action_reports_each_refusal(world_a, full_a):
     client = world_a.staff_client("product_manager")
     response = client.post(
         "/admin/catalog/tier/",
-        {"action": "publish_selected", "_selected_action": [full_a.extras["draft"].pk]},
+        {"action": "publish_selected", "_selected_action": [full_a.extras["draft"].pk], "confirmed": "1"},
         follow=True,
     )
     assert any("Cannot publish" in m for m in messages_of(response))

@@ -32,8 +32,14 @@ def test_staff_member_signs_in_sees_the_dashboard_and_approves_from_it(browser_p
 
     page.click("[data-testid=pending-item] >> text=Review and approve")
     page.wait_for_url(f"**/admin/catalog/tier/{a.pending.pk}/change/")
+    # Approving goes through the review page: the diff, the impact, a comment that is kept.
+    page.click("[data-transition=approve]")
+    page.wait_for_url(f"**/admin/catalog/tier/{a.pending.pk}/governance/approve/review/")
+    assert page.is_visible("[data-testid=impact]")
+    page.fill("#id_comment", "Checked the new API allowance against the price.")
     with page.expect_navigation():
-        page.click("button[data-transition=approve]")
+        page.click("[data-testid=confirm]")
+    assert "Checked the new API allowance" in page.inner_text("[data-testid=approval-comment]")
     page.goto(page.base_url + "/admin/")
     item = page.inner_text("[data-testid=pending-item]")
     assert "Approved" in item and "Publish" in item
