@@ -16,8 +16,10 @@ WORKDIR /app
 
 # Dependencies first, in their own layer: pyproject.toml declares no packages, so `pip install .`
 # installs exactly the runtime dependencies and is cached until pyproject.toml changes.
+# EXTRAS="[dev]" builds the Stripe stand-in's image (localstripe is a dev-only dependency).
 COPY pyproject.toml ./
-RUN pip install .
+ARG EXTRAS=""
+RUN pip install ".${EXTRAS}"
 
 COPY --chown=tierwise:tierwise . .
 USER tierwise

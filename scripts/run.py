@@ -3,7 +3,7 @@
 Started in order, each in its own process group so that Ctrl-C stops everything it started:
 
 1. `manage.py migrate`
-2. the Stripe stand-in (`python -m billing.stripe_standin`, or the `localstripe` console script)
+2. the Stripe stand-in (`python -m devtools.stripe_standin`, or the `localstripe` console script)
 3. `manage.py seed_demo` (after the stand-in: billing's seed creates subscriptions in it)
 4. web (gunicorn, or runserver with `--web runserver`), a Celery worker and Celery beat
 
@@ -272,9 +272,9 @@ def ensure_encryption_key(var_dir: Path) -> str:
 
 
 def stripe_standin_argv(port: int, var_dir: Path) -> list[str]:
-    if (ROOT / "billing" / "stripe_standin.py").exists() or (ROOT / "billing" / "stripe_standin").is_dir():
+    if (ROOT / "devtools" / "stripe_standin").is_dir():
         # Its state lives beside the database it belongs to, so re-runs keep both and temp var dirs share neither.
-        return [PY, "-m", "billing.stripe_standin", "--host", "127.0.0.1", "--port", str(port),
+        return [PY, "-m", "devtools.stripe_standin", "--host", "127.0.0.1", "--port", str(port),
                 "--state-file", str(var_dir / "stripe-standin.pickle")]  # fmt: skip
     console = Path(PY).parent / "localstripe"
     if console.exists():

@@ -94,7 +94,7 @@ def test_compose_file_runs_every_part_of_the_production_shape():
             assert f"${{{secret}:?" in environment[secret]
     assert services["worker"]["command"][:4] == ["celery", "-A", "config", "worker"]
     assert services["beat"]["command"][:4] == ["celery", "-A", "config", "beat"]
-    assert "billing.stripe_standin" in services["stripe"]["command"]
+    assert "devtools.stripe_standin" in services["stripe"]["command"]
     assert services["web"]["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
 
 

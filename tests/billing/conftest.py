@@ -61,14 +61,14 @@ class StandIn:
 
 @pytest.fixture(scope="session")
 def stripe_standin() -> Iterator[StandIn]:
-    """`python -m billing.stripe_standin` on a free port, empty, for the whole session."""
+    """`python -m devtools.stripe_standin` on a free port, empty, for the whole session."""
     port = free_port()
     log = open(ROOT / "var" / f"test-stripe-standin-{os.getpid()}.log", "w")  # noqa: SIM115 - closed in finally
     proc = subprocess.Popen(
         [
             sys.executable,
             "-m",
-            "billing.stripe_standin",
+            "devtools.stripe_standin",
             "--port",
             str(port),
             "--from-scratch",
