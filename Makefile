@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test lint fmt bench ci migrate clean
+.PHONY: help install run test lint fmt bench mutation ci migrate clean
 
 help:
 	@echo "make run     install, migrate, seed the demo, start web + worker + beat + Stripe stand-in"
@@ -16,6 +16,7 @@ help:
 	@echo "make lint    ruff check, mypy and the import-linter layering contracts"
 	@echo "make fmt     ruff format and ruff check --fix"
 	@echo "make bench   run the benchmarks (needs DATABASE_URL)"
+	@echo "make mutation  mutation-test pricing, proration and ingest validation against their own tests (slow)"
 	@echo "make ci      run .ci/run as CI does"
 
 $(PY):
@@ -50,6 +51,22 @@ fmt: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) bench/run.py
+
+# mutmut on catalog/pricing.py, billing/proration.py and usage/services/ingest.py, each against its own
+# tests ([tool.mutmut] in pyproject.toml). Slow: every mutant runs its tests, so it is not part of
+# `make test` or CI. Starts from a clean mutants/ so the score is never a stale cache; ends with one
+# JSON line per module (timeouts count as killed, as mutmut counts them) and the mutants left alive
+# (`.venv/bin/mutmut show NAME` prints one). MUTMUT_CHILDREN=1 on a busy machine.
+MUTMUT_CHILDREN ?= 2
+mutation: $(STAMP)
+	rm -rf mutants
+	$(VENV)/bin/mutmut run --max-children $(MUTMUT_CHILDREN)
+	@echo; echo "Not killed:"; $(VENV)/bin/mutmut results
+	@echo; $(VENV)/bin/mutmut results --all true | awk '{ \
+		status = $$NF; key = $$1; sub(/:$$/, "", key); module = key; sub(/\.x(_|ǁ).*$$/, "", module); \
+		gsub(/\./, "/", module); total[module]++; if (status == "killed" || status == "timeout") killed[module]++ } \
+		END { for (m in total) printf "{\"figure\": \"mutation_killed_pct\", \"module\": \"%s.py\", \"killed\": %d, \"total\": %d, \"pct\": %.1f, \"command\": \"make mutation\"}\n", \
+		m, killed[m], total[m], 100 * killed[m] / total[m] }' | sort
 
 ci:
 	bash .ci/run
