@@ -22,6 +22,7 @@ from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter
 from rest_framework import exceptions, serializers, viewsets
+from rest_framework.metadata import SimpleMetadata
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -98,6 +99,15 @@ class TenantScopedSchema(AutoSchema):
         return responses
 
 
+class _Metadata(SimpleMetadata):
+    """OPTIONS answers name, description and media types. DRF's default also describes each write's
+    input by instantiating `get_serializer()`, which these views don't use (they validate in the
+    action), so it failed as a 500; the OpenAPI document is where inputs are described."""
+
+    def determine_actions(self, request: Request, view: Any) -> dict:
+        return {}
+
+
 class TenantScopedViewSet(viewsets.GenericViewSet):
     """Resolves the tenant once from the API key and scopes every query to it.
 
@@ -108,6 +118,7 @@ class TenantScopedViewSet(viewsets.GenericViewSet):
 
     scope_map: ClassVar[dict[str, str]] = DEFAULT_SCOPE_MAP
     schema = TenantScopedSchema()
+    metadata_class = _Metadata
     tenant: Tenant
     _idempotency_claim: idempotency.Claim | None = None
 
@@ -233,3 +244,44 @@ class _Replayed(Exception):
     def __init__(self, replay: idempotency.Replay) -> None:
         super().__init__("replayed")
         self.replay = replay
+
+
+def add_openapi_links(result: dict, generator: Any, request: Any, public: bool) -> dict:
+    """drf-spectacular postprocessing hook: OpenAPI `links` from each create to what it created.
+
+    A POST on `/things` whose answer carries the field named by the path parameter of
+    `/things/{field}...` links to every operation there (POST /accounts -> GET, PATCH
+    /accounts/{external_id}, its contacts and entitlements). Schemathesis' stateful phase
+    follows these links, and clients' generators can too. Derived from the paths, so a new
+    resource is linked without listing it here.
+    """
+    paths = result.get("paths", {})
+    schemas = result.get("components", {}).get("schemas", {})
+    for path, item in paths.items():
+        post = item.get("post")
+        if not post:
+            continue
+        for code, response in post.get("responses", {}).items():
+            if not code.startswith("2"):
+                continue
+            ref = response.get("content", {}).get("application/json", {}).get("schema", {}).get("$ref", "")
+            fields = set(schemas.get(ref.rsplit("/", 1)[-1], {}).get("properties", {}))
+            links: dict[str, dict] = {}
+            for target, target_item in paths.items():
+                if not target.startswith(path + "/{"):
+                    continue
+                params = [part[1:-1] for part in target.split("/") if part.startswith("{") and part.endswith("}")]
+                own = params[len([p for p in path.split("/") if p.startswith("{")]) :]
+                if not own or not set(own) <= fields:
+                    continue
+                for method, operation in target_item.items():
+                    if method not in {"get", "post", "patch", "put", "delete"} or "operationId" not in operation:
+                        continue
+                    parameters = {name: f"$response.body#/{name}" for name in own}
+                    links[operation["operationId"]] = {
+                        "operationId": operation["operationId"],
+                        "parameters": parameters,
+                    }
+            if links:
+                response["links"] = links
+    return result

@@ -9,7 +9,7 @@ from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from accounts.api_base import TenantScopedViewSet
+from accounts.api_base import TenantScopedSchema, TenantScopedViewSet
 from catalog import selectors
 from catalog.errors import NotFound
 from catalog.selectors import AddOnCard, FeatureRow, PricePair, TierCard
@@ -138,6 +138,13 @@ def _cards(tenant) -> tuple[list[TierCard], list[AddOnCard], list]:
     return tiers, addons, bundles
 
 
+class _PricingTableSchema(TenantScopedSchema):
+    """`list` here answers one object (the pricing table), not an array of tiers."""
+
+    def _is_list_view(self, serializer: Any = None) -> bool:
+        return False
+
+
 class CatalogTierViewSet(TenantScopedViewSet):
     """Published public tiers, lowest rank first, with prices, savings, entitlements, add-ons and bundles.
 
@@ -146,12 +153,13 @@ class CatalogTierViewSet(TenantScopedViewSet):
 
     pagination_class = None
     serializer_class = TierSerializer
+    schema = _PricingTableSchema()
     lookup_field = "key"
 
     def tenant_queryset(self):
         return selectors.list_published_tiers(self.tenant)
 
-    @extend_schema(responses=PricingTableSerializer)
+    @extend_schema(responses=PricingTableSerializer, operation_id="catalog_tiers_list")
     def list(self, request: Request) -> Response:
         tiers, addons, bundles = _cards(self.tenant)
         return Response(PricingTableSerializer({"tiers": tiers, "addons": addons, "bundles": bundles}).data)
