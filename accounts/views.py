@@ -75,6 +75,7 @@ class _FormInvalid(Exception):
 
 
 def _no_referrer(response: HttpResponse) -> HttpResponse:
-    # The token is in the URL: never hand it to another site in a Referer header.
-    response["Referrer-Policy"] = "no-referrer"
+    # The token is in the URL: never hand it to another site in a Referer header. ("no-referrer" would also
+    # make the browser send `Origin: null` on the page's own form, which CSRF protection rightly refuses.)
+    response["Referrer-Policy"] = "same-origin"
     return response
