@@ -40,7 +40,7 @@ from billing.services import plan_changes
 from billing.services.catalog_sync import ensure_stripe_price, sync_stripe_catalog
 from billing.services.stripe_accounts import save_stripe_keys, stripe_for
 from billing.stripe_client import ItemTarget, StripeError, StripeGateway
-from catalog.models import GovernanceState, Price, Tier
+from catalog.models import Entitlement, FeatureKind, GovernanceState, Price, Tier
 from catalog.templatetags.catalog_money import money
 
 SEATS_BY_SIZE = {
@@ -129,13 +129,17 @@ def seed_tenant_billing(tenant: Tenant, *, seed: int, stripe_on: bool, showcase:
     rng = random.Random(seed)
     weights = (TIER_WEIGHTS + [5] * len(tiers))[: len(tiers)]
     held = set(License.objects.for_tenant(tenant).values_list("account_id", flat=True))
+    seat_limits = {  # tier id -> its seat entitlement's limit (None: unlimited)
+        e.tier_id: e.limit
+        for e in Entitlement.objects.for_tenant(tenant).filter(tier__in=tiers, feature__kind=FeatureKind.SEATS)
+    }
     now = timezone.now().replace(microsecond=0)
     created = 0
     for account in CustomerAccount.objects.for_tenant(tenant).order_by("external_id"):
         tier = rng.choices(tiers, weights=weights)[0]
         interval = "year" if rng.random() < 0.25 else "month"
         low, high = SEATS_BY_SIZE.get(account.size_band, (1, 10))
-        seats = rng.randint(low, high)
+        seats = min(rng.randint(low, high), seat_limits.get(tier.pk) or 10**9)  # never above what the tier allows
         days_in = rng.randint(1, 360 if interval == "year" else 28)
         term = rng.choice([1, 1, 2, 3]) if interval == "year" else 1
         if account.pk in held:

@@ -1,8 +1,14 @@
 """Demo catalog: a realistic, fully governed catalog for the demo tenant and a small one for the second.
 
 Everything goes through catalog.services, as product managers would do it: pm@ drafts,
-pm2@ approves, pm@ publishes, so the audit log tells the story. Idempotent: an item
-whose key already exists (any version) is left alone.
+pm2@ approves, pm@ publishes, so drafted-by / approved-by and four eyes read like a real
+catalog. The audit log credits none of it to a person: every entry the seed writes says
+"demo-seed" (`services.audited_as`), like billing's seed.
+
+Idempotent over what people then do in the demo: an item whose key already exists (any
+version, any state) is left alone, and the one pending change the demo prepares (Team v2)
+is made only while no Team version other than v1 exists, so approving, publishing, revising
+or retiring it in the admin and restarting `make run` changes nothing.
 
 Keys other apps may rely on: tiers free / team / business / enterprise (demo tenant),
 free / pro / scale (second tenant); add-ons compliance-pack, api-boost.
@@ -471,10 +477,13 @@ def _seed_full(tenant: Tenant, staff: Staff) -> dict[str, Tier]:
 
     # One change waiting for a second pair of eyes, so governance can be tried straight away:
     # Team v2 raises the API allowance and the price; pm@ submitted it, pm2@ (or an owner) approves.
+    # The stable key is "Team has only its first version": whatever became of v2 (approved, published,
+    # returned, retired, revised again) was someone's doing, and re-seeding must not add a v3.
     team = tiers["team"]
     if (
         team.state == GovernanceState.PUBLISHED
-        and not Tier.objects.for_tenant(tenant).filter(key="team", version__gt=team.version).exists()
+        and team.version == 1
+        and not Tier.objects.for_tenant(tenant).filter(key="team").exclude(version=1).exists()
     ):
         v2 = services.revise(tenant, obj=team, actor=staff.author).obj
         services.update_draft(
@@ -535,7 +544,11 @@ def _seed_small(tenant: Tenant, staff: Staff) -> dict[str, Tier]:
     }
 
 
+SEED_ACTOR = "demo-seed"  # the audit log's actor for everything the seed writes (billing's seed uses it too)
+
+
 def seed_catalogs(demo: DemoTenant, other: DemoTenant) -> None:
     """Called once from seed_demo: the full catalog for the demo tenant, a small one for the other."""
-    seed_catalog(demo)
-    seed_catalog(other, small=True)
+    with services.audited_as(SEED_ACTOR):
+        seed_catalog(demo)
+        seed_catalog(other, small=True)

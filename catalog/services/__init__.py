@@ -17,6 +17,7 @@ from catalog.services._base import (
     GOVERNANCE_FIELDS,
     M2M_FIELDS,
     TransitionResult,
+    audited_as,
 )
 from catalog.services.drafts import (
     Grant,
@@ -55,6 +56,7 @@ __all__ = [
     "TransitionResult",
     "addon_issues",
     "approve",
+    "audited_as",
     "create_draft",
     "current_tier_ladder",
     "delete_draft",

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from django.core.exceptions import ValidationError
 from django.db.models import Model
 
-from accounts.models import Capability, Membership, Role, Tenant, User
-from accounts.services import snapshot
+from accounts.models import AuditEntry, Capability, Membership, Role, Tenant, User
+from accounts.services import Actor, record_audit, snapshot
 from catalog.errors import CatalogErrorCode, Conflict, InvalidInput, PermissionDenied
 from catalog.models import (
     AddOn,
@@ -75,6 +77,32 @@ class TransitionResult:
     obj: Governed
     warnings: list[str] = field(default_factory=list)
     retired: list[Governed] = field(default_factory=list)
+
+
+# --- Audit -----------------------------------------------------------------------------------
+
+# Who the audit log credits instead of the acting user, while set (see `audited_as`).
+_audit_actor: ContextVar[str | None] = ContextVar("catalog_audit_actor", default=None)
+
+
+@contextmanager
+def audited_as(label: str) -> Iterator[None]:
+    """Credit every catalog audit entry written inside the block to the system actor `label`.
+
+    For seeding: the demo drafts as pm@ and approves as pm2@ so that four eyes and the model's
+    drafted-by / approved-by read like a real catalog, but no person did it, so the audit log must
+    not say they did (it says e.g. "demo-seed"). Permission and four-eyes checks still use the user.
+    """
+    token = _audit_actor.set(label)
+    try:
+        yield
+    finally:
+        _audit_actor.reset(token)
+
+
+def _audit(tenant: Tenant, *, actor: Actor, **fields: Any) -> AuditEntry:
+    """accounts.services.record_audit, with the actor `audited_as` sets, if any."""
+    return record_audit(tenant, actor=_audit_actor.get() or actor, **fields)
 
 
 # --- Helpers ---------------------------------------------------------------------------------

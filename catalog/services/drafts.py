@@ -10,7 +10,6 @@ from django.db import transaction
 from django.db.models import Model
 
 from accounts.models import Capability, Tenant, User
-from accounts.services import record_audit
 from catalog.errors import CatalogErrorCode, Conflict, InvalidInput
 from catalog.models import (
     AddOn,
@@ -29,6 +28,7 @@ from catalog.services._base import (
     G,
     _action,
     _add_contributor,
+    _audit,
     _clean,
     _diff,
     _lock,
@@ -118,11 +118,11 @@ def save_draft(
             getattr(obj, name).set(value)
     after = _snap(obj)
     if is_new:
-        record_audit(tenant, actor=actor, action=_action(obj, "created"), obj=obj, after=after)
+        _audit(tenant, actor=actor, action=_action(obj, "created"), obj=obj, after=after)
     else:
         b, a = _diff(before or {}, after)
         if b or a:
-            record_audit(tenant, actor=actor, action=_action(obj, "updated"), obj=obj, before=b, after=a)
+            _audit(tenant, actor=actor, action=_action(obj, "updated"), obj=obj, before=b, after=a)
     return obj
 
 
@@ -183,18 +183,18 @@ def set_price(
     owner.save(update_fields=["contributor_ids"])
     after = _snap(price)
     if before is None:
-        record_audit(tenant, actor=actor, action="price.created", obj=price, after=after)
+        _audit(tenant, actor=actor, action="price.created", obj=price, after=after)
     else:
         b, a = _diff(before, after)
         if b:
-            record_audit(tenant, actor=actor, action="price.updated", obj=price, before=b, after=a)
+            _audit(tenant, actor=actor, action="price.updated", obj=price, before=b, after=a)
     return price
 
 
 @transaction.atomic
 def remove_price(tenant: Tenant, *, price: Price, actor: User) -> None:
     owner = _owner_for_child(tenant, price.owner, actor)
-    record_audit(tenant, actor=actor, action="price.deleted", obj=price, before=_snap(price))
+    _audit(tenant, actor=actor, action="price.deleted", obj=price, before=_snap(price))
     price.delete()
     _add_contributor(owner, actor)
     owner.save(update_fields=["contributor_ids"])
@@ -217,7 +217,7 @@ def replace_prices(tenant: Tenant, *, owner: Tier | AddOn, prices: Sequence[Pric
     wanted = {p.interval for p in prices}
     for interval, price in existing.items():
         if interval not in wanted:
-            record_audit(tenant, actor=actor, action="price.deleted", obj=price, before=_snap(price))
+            _audit(tenant, actor=actor, action="price.deleted", obj=price, before=_snap(price))
             price.delete()
     result = []
     for draft in prices:
@@ -238,11 +238,11 @@ def replace_prices(tenant: Tenant, *, owner: Tier | AddOn, prices: Sequence[Pric
         price.save()
         after = _snap(price)
         if before is None:
-            record_audit(tenant, actor=actor, action="price.created", obj=price, after=after)
+            _audit(tenant, actor=actor, action="price.created", obj=price, after=after)
         else:
             b, a = _diff(before, after)
             if set(b) - {"contributor_ids"}:
-                record_audit(tenant, actor=actor, action="price.updated", obj=price, before=b, after=a)
+                _audit(tenant, actor=actor, action="price.updated", obj=price, before=b, after=a)
         result.append(price)
     _add_contributor(owner, actor)
     owner.save(update_fields=["contributor_ids"])
@@ -252,7 +252,7 @@ def replace_prices(tenant: Tenant, *, owner: Tier | AddOn, prices: Sequence[Pric
 @transaction.atomic
 def remove_entitlement(tenant: Tenant, *, entitlement: Entitlement, actor: User) -> None:
     owner = _owner_for_child(tenant, entitlement.owner, actor)
-    record_audit(tenant, actor=actor, action="entitlement.deleted", obj=entitlement, before=_snap(entitlement))
+    _audit(tenant, actor=actor, action="entitlement.deleted", obj=entitlement, before=_snap(entitlement))
     entitlement.delete()
     _add_contributor(owner, actor)
     owner.save(update_fields=["contributor_ids"])
@@ -303,11 +303,11 @@ def _write_entitlement(
     entitlement.save()
     after = _snap(entitlement)
     if before is None:
-        record_audit(tenant, actor=actor, action="entitlement.created", obj=entitlement, after=after)
+        _audit(tenant, actor=actor, action="entitlement.created", obj=entitlement, after=after)
     else:
         b, a = _diff(before, after)
         if b:
-            record_audit(tenant, actor=actor, action="entitlement.updated", obj=entitlement, before=b, after=a)
+            _audit(tenant, actor=actor, action="entitlement.updated", obj=entitlement, before=b, after=a)
     _add_contributor(owner, actor)
     owner.save(update_fields=["contributor_ids"])
     return entitlement
@@ -352,7 +352,7 @@ def delete_draft(tenant: Tenant, *, obj: Governed, actor: User) -> None:
     _require(tenant, actor, Capability.EDIT_CATALOG, "delete catalog drafts")
     obj = _lock(obj)
     _require_draft(obj, "delete")
-    record_audit(tenant, actor=actor, action=_action(obj, "deleted"), obj=obj, before=_snap(obj))
+    _audit(tenant, actor=actor, action=_action(obj, "deleted"), obj=obj, before=_snap(obj))
     if isinstance(obj, Tier | AddOn):
         obj.prices.all().delete()
     obj.delete()

@@ -9,7 +9,7 @@ from django.db.models import Max
 from django.utils import timezone
 
 from accounts.models import Capability, Membership, Tenant, User
-from accounts.services import record_audit, snapshot
+from accounts.services import snapshot
 from catalog import hooks
 from catalog.errors import CatalogErrorCode, Conflict, InvalidInput, PermissionDenied
 from catalog.models import (
@@ -28,6 +28,7 @@ from catalog.services._base import (
     G,
     TransitionResult,
     _action,
+    _audit,
     _clean,
     _diff,
     _is_owner,
@@ -53,7 +54,7 @@ def _transition_audit(
     if reason:
         after["reason"] = reason
     b, a = _diff(before, after)
-    record_audit(tenant, actor=actor, action=_action(obj, verb), obj=obj, before=b, after=a)
+    _audit(tenant, actor=actor, action=_action(obj, verb), obj=obj, before=b, after=a)
 
 
 def _require_state(obj: Governed, *states: str, doing: str) -> None:
@@ -295,7 +296,7 @@ def revise(tenant: Tenant, *, obj: G, actor: User) -> TransitionResult:
                 for e in obj.entitlements.all()
             ]
         )
-    record_audit(
+    _audit(
         tenant,
         actor=actor,
         action=_action(copy, "revised"),
@@ -323,5 +324,5 @@ def ensure_product(tenant: Tenant, *, key: str, name: str, actor: User | str, de
         product = Product(tenant=tenant, key=key, name=name, description=description)
         _clean(product)
         product.save()
-        record_audit(tenant, actor=actor, action="product.created", obj=product, after=_snap(product))
+        _audit(tenant, actor=actor, action="product.created", obj=product, after=_snap(product))
     return product
