@@ -250,6 +250,9 @@ CELERY_BEAT_SCHEDULE["usage-ensure-event-partitions"] = {
     "task": "usage.tasks.ensure_event_partitions",
     "schedule": 24 * 60 * 60,
 }
+# upgrades.rules: dirty accounts evaluated within a minute of ingest; time-based conditions daily.
+CELERY_BEAT_SCHEDULE["rules-sweep-dirty"] = {"task": "upgrades.rules.tasks.sweep_dirty_accounts", "schedule": 30}
+CELERY_BEAT_SCHEDULE["rules-daily-sweep"] = {"task": "upgrades.rules.tasks.daily_sweep", "schedule": 24 * 60 * 60}
 # usage: cache invalidations that failed after commit (Redis down) are retried until they land.
 CELERY_BEAT_SCHEDULE["usage-retry-cache-invalidations"] = {
     "task": "usage.tasks.retry_cache_invalidations",

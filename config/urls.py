@@ -11,6 +11,7 @@ from accounts.api import AccountViewSet
 from billing import urls as billing_urls
 from catalog import urls as catalog_urls
 from config import views
+from upgrades.rules import urls as rules_urls
 from usage import urls as usage_urls
 
 router = SimpleRouter(trailing_slash=False)
@@ -26,6 +27,7 @@ api_v1 = [
     *catalog_urls.api_urlpatterns,
     *billing_urls.api_urlpatterns,
     *usage_urls.api_urlpatterns,
+    *rules_urls.api_urlpatterns,
     *router.urls,
 ]
 

@@ -9,5 +9,8 @@ class UpgradesConfig(AppConfig):
         # upgrades, so upgrades hands it the context provider here.
         from accounts.admin_site import register_index_context
         from upgrades.admin_index import workspace_context
+        from upgrades.rules import receivers
 
         register_index_context(workspace_context)
+        # Ingest marks accounts dirty for the trigger rules (usage never imports upgrades).
+        receivers.connect()

@@ -178,9 +178,10 @@ class RenewalWithin(Condition):
 
     def compile(self, q: SqlQuery) -> str:
         column = "current_period_end" if self.date == "renewal" else "commitment_ends_at"
-        statuses = ", ".join(q.p(s) for s in ENTITLED)
         now, until = q.ctx.now, q.ctx.now + datetime.timedelta(days=self.days)
+        # Parameters follow the text: tenant, then statuses, then the dates.
         return (
             f"a.id IN (SELECT lr.account_id FROM {tables().license} lr WHERE lr.tenant_id = {q.tenant()} "
-            f"AND lr.status IN ({statuses}) AND lr.{column} > {q.ts(now)} AND lr.{column} <= {q.ts(until)})"
+            f"AND lr.status IN ({', '.join(q.p(s) for s in ENTITLED)}) "
+            f"AND lr.{column} > {q.ts(now)} AND lr.{column} <= {q.ts(until)})"
         )

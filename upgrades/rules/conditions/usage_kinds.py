@@ -228,6 +228,8 @@ class MeterValue(_MeterCondition):
     def compile(self, q: SqlQuery) -> str:
         meter = self.info(q.ctx.catalog)
         first = self.rollup_first_day(q.ctx)
+        if self.op == "at_least" and self.value <= 0:
+            return "1 = 1"  # every account has at least 0, with or without rows
         # "at most V" also holds for accounts without any rows: compile it as "not above V".
         negate, cmp = ("", ">=") if self.op == "at_least" else ("NOT ", ">")
         return (

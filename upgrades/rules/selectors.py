@@ -1,0 +1,48 @@
+"""Reads of trigger rules: signals of an account, rules, preview."""
+
+from __future__ import annotations
+
+from django.db.models import QuerySet
+
+from accounts.models import CustomerAccount, Tenant
+from upgrades.rules.errors import NotFound
+from upgrades.rules.models import DirtyAccount, RuleState, Signal, TriggerRule
+
+
+def list_signals(
+    tenant: Tenant, *, account: CustomerAccount | None = None, state: str | None = None
+) -> QuerySet[Signal]:
+    qs = Signal.objects.for_tenant(tenant).select_related("rule", "account")
+    if account is not None:
+        qs = qs.filter(account=account)
+    if state:
+        qs = qs.filter(state=state)
+    return qs.order_by("-created_at", "-id")
+
+
+def get_account_by_external_id(tenant: Tenant, external_id: str) -> CustomerAccount:
+    account = CustomerAccount.objects.for_tenant(tenant).filter(external_id=external_id).first()
+    if account is None:
+        raise NotFound("No such account.")
+    return account
+
+
+def list_rules(tenant: Tenant, *, state: str | None = None) -> QuerySet[TriggerRule]:
+    qs = TriggerRule.objects.for_tenant(tenant)
+    return qs.filter(state=state) if state else qs
+
+
+def get_rule_for_tenant(tenant: Tenant, rule_id: int) -> TriggerRule:
+    rule = TriggerRule.objects.for_tenant(tenant).filter(pk=rule_id).first()
+    if rule is None:
+        raise NotFound("No such rule.")
+    return rule
+
+
+def tenants_with_dirty_accounts() -> list[int]:
+    """Tenant ids that have dirty accounts (the beat sweep's only cross-tenant read: ids, nothing else)."""
+    return sorted(set(DirtyAccount.objects.values_list("tenant_id", flat=True).distinct()))
+
+
+def tenants_with_live_rules() -> list[int]:
+    return sorted(set(TriggerRule.objects.filter(state=RuleState.LIVE).values_list("tenant_id", flat=True).distinct()))

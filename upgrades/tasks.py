@@ -1,0 +1,8 @@
+"""Celery finds tasks in `<app>.tasks`; the upgrades app's live in its sub-domain packages."""
+
+from upgrades.rules.tasks import (  # noqa: F401
+    daily_sweep,
+    evaluate_dirty_accounts,
+    evaluate_time_based_rules,
+    sweep_dirty_accounts,
+)
