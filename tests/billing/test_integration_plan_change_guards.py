@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+import requests
 
 from accounts.models import AuditEntry
 from billing import tasks
@@ -135,7 +136,11 @@ def test_a_scheduled_downgrade_does_not_settle_onto_a_licence_that_ended(world_a
     downgrade.refresh_from_db()
     assert downgrade.state == PlanChangeState.SUBMITTED
     # The subscription ends before the period does (deleted in Stripe; the webhook ends the licence).
-    stripe_for(world_a.tenant).cancel_subscription(billed.license.stripe_subscription_id, idempotency_key="end-it")
+    requests.delete(
+        f"{standin.url}/v1/subscriptions/{billed.license.stripe_subscription_id}",
+        headers={"Authorization": f"Bearer {billed.api_key}"},
+        timeout=10,
+    ).raise_for_status()
     licenses.end_license(world_a.tenant, license=billed.license, actor="stripe", reason="Subscription ended")
 
     plan_changes.apply_due_plan_changes(now=period_end + timedelta(seconds=1))
