@@ -98,7 +98,9 @@ class TenantAdmin(admin.ModelAdmin):
 class MembershipForm(forms.ModelForm):
     email = forms.EmailField(
         help_text="The person gets an invitation to accept (new to Tierwise: they choose a password while "
-        "accepting). Nothing is granted until they accept. Inviting them again sends a new link."
+        "accepting). Nothing is granted until they accept. Inviting them again sends a new link. In the outbox "
+        "the invitation's link is shown only to staff who manage members and rank at least the invited role "
+        "(owners); everyone else sees the email with its link hidden."
     )
 
     class Meta:
