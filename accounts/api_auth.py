@@ -207,6 +207,10 @@ class Pagination(pagination.PageNumberPagination):
     page_size_query_param = "page_size"
     max_page_size = 500
 
+    def get_page_size(self, request: Any) -> int | None:  # `?limit=` is a synonym of the documented `?page_size=`
+        raw = request.query_params.get(self.page_size_query_param) or request.query_params.get("limit") or ""
+        return min(int(raw), self.max_page_size) if raw.isascii() and raw.isdigit() and int(raw) else self.page_size
+
 
 class ApiKeyAuthenticationScheme(OpenApiAuthenticationExtension):
     """Documents the bearer API key in the OpenAPI schema."""
@@ -215,4 +219,4 @@ class ApiKeyAuthenticationScheme(OpenApiAuthenticationExtension):
     name = "ApiKey"
 
     def get_security_definition(self, auto_schema: Any) -> dict:
-        return {"type": "http", "scheme": "bearer", "description": "A tenant API key: tw_<prefix>_<secret>."}
+        return {"type": "http", "scheme": "bearer", "description": "A tenant API key: `tw_<prefix>_<secret>`."}

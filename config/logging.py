@@ -21,3 +21,18 @@ class JsonFormatter(logging.Formatter):
         if record.exc_info:
             payload["exc_info"] = self.formatException(record.exc_info)
         return json.dumps(payload, default=str)
+
+
+class ClientErrorsOnOneLine(logging.Filter):
+    """An ordinary 4xx (403 for a role that may not, 404 for a foreign id) is one log line, not a traceback.
+
+    Django's `django.request` logger attaches the exception to every 4xx it logs; the status says
+    all there is to know. 5xx records keep their traceback.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        status = getattr(record, "status_code", None)
+        if isinstance(status, int) and status < 500:
+            record.exc_info = None
+            record.exc_text = None
+        return True

@@ -298,7 +298,10 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"json": {"()": "config.logging.JsonFormatter"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "json"}},
+    "filters": {"client_errors_on_one_line": {"()": "config.logging.ClientErrorsOnOneLine"}},
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": "json", "filters": ["client_errors_on_one_line"]}
+    },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     # The stripe library logs every request at INFO; our client logs what matters.
     "loggers": {"django.db.backends": {"level": "WARNING"}, "stripe": {"level": "WARNING"}},
