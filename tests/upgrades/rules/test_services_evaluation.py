@@ -146,3 +146,30 @@ def test_signals_api_lists_an_accounts_signals_and_hides_other_tenants(two_tenan
     assert b.api("read").get("/api/v1/accounts/nobody/signals").status_code == 404
     assert a.api("ingest").get("/api/v1/accounts/acct-1/signals").status_code == 403
     assert a.api("read").get("/api/v1/accounts/acct-1/signals?state=bogus").status_code == 400
+
+
+def test_signals_answer_matches_the_openapi_schema(world_a, hot_a):
+    import jsonschema
+    from rest_framework.test import APIClient
+
+    services.evaluate_rules(world_a.tenant, now=NOW)
+    doc = APIClient().get("/api/v1/schema/?format=json").json()
+    op = doc["paths"]["/api/v1/accounts/{external_id}/signals"]["get"]
+    schema = op["responses"]["200"]["content"]["application/json"]["schema"]
+    body = world_a.api("read").get("/api/v1/accounts/acct-1/signals").json()
+    assert body["results"]
+    jsonschema.validate(body, _nullable({**schema, "components": doc["components"]}))
+    ref = doc["components"]["schemas"]["Signal"]
+    assert {"kind", "rule", "evidence", "state", "created_at"} <= set(ref["required"])
+
+
+def _nullable(node):
+    """OpenAPI 3.0's `nullable: true` as JSON Schema's type union (jsonschema knows only the latter)."""
+    if isinstance(node, list):
+        return [_nullable(n) for n in node]
+    if not isinstance(node, dict):
+        return node
+    out = {k: _nullable(v) for k, v in node.items() if k != "nullable"}
+    if node.get("nullable") and "type" in out:
+        out["type"] = [out["type"], "null"]
+    return out
