@@ -16,15 +16,18 @@ from tests.isolation import admin_url
 pytestmark = pytest.mark.django_db
 
 
+OUR_APPS = {"accounts", "catalog", "billing", "usage", "messaging", "upgrades"}
+
+
 def _all_actions():
     for model, model_admin in admin.site._registry.items():
-        if model_admin.actions is None:
+        if model_admin.actions is None or model._meta.app_label not in OUR_APPS:
             continue
         for func, name, _ in model_admin._get_base_actions():
             yield model, model_admin, func, name
 
 
-def test_every_admin_action_in_every_registered_admin_declares_a_capability():
+def test_every_admin_action_in_every_registered_admin_of_ours_declares_a_capability():
     undeclared = [
         f"{model._meta.label}.{name}"
         for model, _, func, name in _all_actions()
@@ -40,6 +43,24 @@ def test_every_declared_capability_is_a_real_one_and_custom_actions_sit_on_tenan
             continue  # Django's delete_selected: guarded by has_delete_permission
         assert capability in Capability.values, f"{model._meta.label}.{name}: unknown capability {capability!r}"
         assert isinstance(model_admin, TenantScopedAdmin), f"{model._meta.label}.{name} is not re-checked when run"
+
+
+def test_third_party_admins_are_for_platform_superusers_only(world_a, rf):
+    """django-axes' admin (sign-in attempts of every tenant) is not tenant-scoped: no tenant role may open it."""
+    for model, model_admin in admin.site._registry.items():
+        if model._meta.app_label in OUR_APPS:
+            continue
+        for role in Role.values:
+            request = rf.get("/admin/")
+            request.user = world_a.staff[role]
+            request.tenant = world_a.tenant
+            request.membership = Membership.objects.get(tenant=world_a.tenant, user=world_a.staff[role])
+            assert not model_admin.has_module_permission(request), f"{model._meta.label} opens for {role}"
+            assert not model_admin.has_view_permission(request)  # so no changelist, so none of its actions
+    owner = world_a.staff_client(Role.OWNER)
+    assert owner.get("/admin/axes/accessattempt/").status_code in (302, 403, 404)
+    posted = owner.post("/admin/axes/accessattempt/", {"action": "cleanup_expired_attempts", "_selected_action": []})
+    assert posted.status_code in (302, 403, 404)
 
 
 @pytest.mark.parametrize("role", [Role.PRODUCT_MANAGER, Role.CSM, Role.ANALYST])
