@@ -27,6 +27,11 @@ def _leave_task_tenant(task_id=None, **_):
 @signals.worker_init.connect
 def _check_database_role(**_):
     # Outside DEBUG a worker refuses to start as a role row-level security does not hold for.
+    from django.core.exceptions import ImproperlyConfigured
+
     from accounts.rls import check_startup
 
-    check_startup()
+    try:
+        check_startup()
+    except ImproperlyConfigured as exc:
+        raise SystemExit(str(exc)) from exc  # Celery logs and ignores a handler's ordinary exception

@@ -313,8 +313,8 @@ def build_env(args: argparse.Namespace, var_dir: Path) -> dict[str, str]:
         PYTHONUNBUFFERED="1",
         PORT=str(args.port),
     )
-    env.setdefault("TIERWISE_ENCRYPTION_KEYS", ensure_encryption_key(var_dir))
-    env.setdefault("SITE_URL", f"http://127.0.0.1:{args.port}")  # links in emails point at this run
+    env["TIERWISE_ENCRYPTION_KEYS"] = env.get("TIERWISE_ENCRYPTION_KEYS") or ensure_encryption_key(var_dir)
+    env["SITE_URL"] = env.get("SITE_URL") or f"http://127.0.0.1:{args.port}"  # links in emails point at this run
     # Pytest or a shell may have eager mode on; make run always runs a real worker.
     env["CELERY_TASK_ALWAYS_EAGER"] = "0"
     return env
@@ -322,14 +322,14 @@ def build_env(args: argparse.Namespace, var_dir: Path) -> dict[str, str]:
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")), help="web port (PORT)")
+    parser.add_argument("--port", type=int, default=int(os.environ.get("PORT") or "8000"), help="web port (PORT)")
     parser.add_argument(
         "--stripe-port",
         type=int,
-        default=int(os.environ.get("STRIPE_PORT", "8420")),
+        default=int(os.environ.get("STRIPE_PORT") or "8420"),
         help="Stripe stand-in port (STRIPE_PORT)",
     )
-    parser.add_argument("--web", choices=["gunicorn", "runserver"], default=os.environ.get("WEB", "gunicorn"))
+    parser.add_argument("--web", choices=["gunicorn", "runserver"], default=os.environ.get("WEB") or "gunicorn")
     parser.add_argument("--no-seed", action="store_true", help="skip seed_demo")
     parser.add_argument("--seed-args", default=os.environ.get("SEED_ARGS", ""), help='e.g. "--accounts 20"')
     return parser.parse_args(argv)
@@ -337,7 +337,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    var_dir = Path(os.environ.get("TIERWISE_VAR_DIR", str(ROOT / "var"))).resolve()
+    var_dir = Path(os.environ.get("TIERWISE_VAR_DIR") or str(ROOT / "var")).resolve()
     var_dir.mkdir(parents=True, exist_ok=True)
     env = build_env(args, var_dir)
 

@@ -1,0 +1,118 @@
+"""Every path sets the tenant: API, admin, Celery and management commands, run as the app role.
+
+Under row-level security a path that forgot the tenant sees nothing and cannot write (see
+test_isolation), so each of these working end to end is the proof that it sets it.
+"""
+
+from __future__ import annotations
+
+import pytest
+from django.core.management import call_command
+from django.utils import timezone
+
+from accounts.models import ApiKey, AuditEntry, CustomerAccount, Membership, Role
+from accounts.tasks import record_worker_heartbeat
+from accounts.tenancy import tenant_context
+from tests.conftest import wait_for
+from tests.services import require_redis
+from tests.usage.factories import event, give_license, make_catalog
+from usage.models import Event
+
+from .conftest import APP_PASSWORD, APP_ROLE
+
+pytestmark = [pytest.mark.integration]
+
+
+def probe_tenants(response) -> set:
+    assert response.status_code == 200, response.content[:500]
+    return {t for ids in response.json().values() for t in ids} - {None}
+
+
+def test_api_ingest_and_an_entitlement_check_work_as_the_app_role_inside_the_keys_tenant(two_tenants, connect_as):
+    a, b = two_tenants
+    catalog = make_catalog(a.tenant)
+    make_catalog(b.tenant)
+    give_license(a.account, catalog.team)
+    client = a.api("ingest", "read")
+    connect_as.switch(USER=APP_ROLE, PASSWORD=APP_PASSWORD)
+
+    response = client.post("/api/v1/events", {"events": [event(key=f"rls-{i}") for i in range(5)]}, format="json")
+    assert response.status_code in (200, 201, 202), response.content
+    assert response.json()["accepted"] == 5
+    response = client.post(
+        "/api/v1/entitlements/check", {"account": "acct-1", "feature": "api_calls", "quantity": 1}, format="json"
+    )
+    assert response.status_code == 200, response.content
+    answer = response.json()
+    assert answer["allowed"] is True and answer["used"] == 5, answer
+
+    with tenant_context(a.tenant):
+        assert Event.objects.filter(idempotency_key__startswith="rls-").count() == 5
+    with tenant_context(b.tenant):
+        assert not Event.objects.filter(idempotency_key__startswith="rls-").exists()
+
+
+def test_admin_pages_work_as_the_app_role_in_the_staff_members_tenant_and_the_one_they_switch_to(
+    two_tenants, superuser, connect_as, settings
+):
+    a, b = two_tenants
+    settings.ROOT_URLCONF = "tests.tenancy.urls"
+    owner = a.staff[Role.OWNER]
+    extra = {"accepted_at": timezone.now()} if any(f.name == "accepted_at" for f in Membership._meta.fields) else {}
+    Membership.objects.create(tenant=b.tenant, user=owner, role=Role.PRODUCT_MANAGER, **extra)
+    staff = a.staff_client(Role.OWNER)
+    root = a.staff_client(Role.OWNER)
+    root.force_login(superuser)
+    connect_as.switch(USER=APP_ROLE, PASSWORD=APP_PASSWORD)
+
+    assert staff.get("/admin/").status_code == 200
+    page = staff.get("/admin/accounts/customeraccount/")
+    assert page.status_code == 200
+    assert a.account.name in page.content.decode() and b.account.name not in page.content.decode()
+    assert probe_tenants(staff.get("/rls-probe/staff/")) == {a.tenant.pk}
+
+    assert staff.post("/admin/switch-tenant/", {"tenant": b.tenant.pk}).status_code == 302
+    page = staff.get("/admin/accounts/customeraccount/")
+    assert b.account.name in page.content.decode() and a.account.name not in page.content.decode()
+    assert probe_tenants(staff.get("/rls-probe/staff/")) == {b.tenant.pk}
+
+    # A platform superuser works inside the tenant they switched to, and sees nothing before.
+    assert probe_tenants(root.get("/rls-probe/staff/")) == set()
+    assert root.post("/admin/switch-tenant/", {"tenant": b.tenant.pk}).status_code == 302
+    assert probe_tenants(root.get("/rls-probe/staff/")) == {b.tenant.pk}
+
+
+def test_a_task_given_a_tenant_id_runs_inside_that_tenant_in_process_and_on_a_real_worker(
+    two_tenants, connect_as, request
+):
+    a, b = two_tenants
+    require_redis()
+    connect_as.switch(USER=APP_ROLE, PASSWORD=APP_PASSWORD)
+    assert record_worker_heartbeat.apply(args=[b.tenant.pk]).get() == b.tenant.slug  # in process (eager)
+
+    request.getfixturevalue("celery_worker_process")  # started now: it connects as the app role
+    record_worker_heartbeat.delay(a.tenant.pk)
+
+    def beats(tenant) -> int:
+        with tenant_context(tenant):
+            return AuditEntry.objects.filter(action="worker.heartbeat").count()
+
+    wait_for(lambda: beats(a.tenant) == 1, timeout=60)
+    assert beats(b.tenant) == 1  # the eager one, and nothing of A's
+    with tenant_context(a.tenant):
+        assert set(AuditEntry.objects.filter(action="worker.heartbeat").values_list("tenant_id", flat=True)) == {
+            a.tenant.pk
+        }
+
+
+def test_a_management_command_with_tenant_runs_inside_that_tenant_as_the_app_role(two_tenants, connect_as, capsys):
+    a, b = two_tenants
+    connect_as.switch(USER=APP_ROLE, PASSWORD=APP_PASSWORD)
+    call_command("create_api_key", "--tenant", b.tenant.slug, "--scopes", "read", "--name", "from the cli")
+    secret = capsys.readouterr().out.strip().splitlines()[-1]
+    with tenant_context(b.tenant):
+        assert ApiKey.objects.filter(name="from the cli").count() == 1
+    with tenant_context(a.tenant):
+        assert not ApiKey.objects.filter(name="from the cli").exists()
+        assert CustomerAccount.objects.count() == 1
+    assert secret.startswith("tw_")
