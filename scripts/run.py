@@ -6,6 +6,8 @@ Started in order, each in its own process group so that Ctrl-C stops everything 
 2. the Stripe stand-in (`python -m devtools.stripe_standin`, or the `localstripe` console script)
 3. `manage.py seed_demo` (after the stand-in: billing's seed creates subscriptions in it)
 4. web (gunicorn, or runserver with `--web runserver`), a Celery worker and Celery beat
+5. the banner with the demo logins, printed last (once web answers and the worker is ready); after it,
+   only warnings and errors reach the terminal, so the banner stays in view
 
 With no DATABASE_URL the database is SQLite under var/; with no REDIS_URL the worker and beat use
 the filesystem broker configured in config/settings.py. Each child's output is shown with a name
@@ -42,6 +44,14 @@ RESTART_WINDOW_S = 120.0
 STOP_GRACE_S = 20.0  # a prefork worker's warm shutdown on the filesystem broker takes ~8 s
 
 _print_lock = threading.Lock()
+# Once the banner is printed, children's routine output stays in var/log/<name>.log (see `_loud`).
+_console = {"quiet": False}
+LOUD_MARKERS = ("WARNING", "ERROR", "CRITICAL", "Traceback", '"level": "WARN', '"level": "ERROR')
+
+
+def _loud(line: str) -> bool:
+    """Is this child's line worth the terminal after the banner (a warning, an error, a traceback)?"""
+    return any(marker in line for marker in LOUD_MARKERS)
 
 
 def say(message: str) -> None:
@@ -98,7 +108,8 @@ class Child:
                 if self.keep_output:
                     self.output.append(line)
                 with _print_lock:
-                    print(f"[{self.name}] {line}", flush=True)
+                    if not _console["quiet"] or _loud(line):
+                        print(f"[{self.name}] {line}", flush=True)
         finally:
             log.close()
 
@@ -367,16 +378,20 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
 
         web = sup.start("web", web_argv(args.web, args.port))
-        sup.start("worker", [
+        worker = sup.start("worker", [
             PY, "-m", "celery", "-A", "config", "worker", "--loglevel", "INFO", "--concurrency", "2",
             # The filesystem broker has no fanout exchange: no gossip, mingle or remote control.
             "--without-gossip", "--without-mingle", "--hostname", f"worker-{args.port}@%h",
         ])  # fmt: skip
+        worker.keep_output = True  # to see its "ready." line
         sup.start("beat", [
             PY, "-m", "celery", "-A", "config", "beat", "--loglevel", "INFO",
             "--schedule", str(var_dir / "celerybeat-schedule"),
         ])  # fmt: skip
         sup.wait_until("web", lambda: http_ok(f"{base}/healthz"), timeout=60, watch=web)
+        # The banner comes last, once the worker is ready too, so its start-up lines don't push it away.
+        sup.wait_until("worker", lambda: any(" ready." in line for line in worker.output), timeout=90, watch=worker)
+        worker.keep_output, worker.output = False, []
 
         banner = [
             "",
@@ -388,11 +403,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"  Stripe stand-in  {env['STRIPE_API_BASE']}",
             f"  Logs             {var_dir / 'log'}/",
             *[f"  {line}" for line in demo_lines(seed_output)],
+            "  From here on only warnings and errors are shown; every line is in the logs above.",
             "=" * 72,
             "",
         ]
         with _print_lock:
             print("\n".join(banner), flush=True)
+            _console["quiet"] = True  # the banner stays on screen: routine lines go to var/log only
         sup.supervise()
     except Stopping:
         pass
