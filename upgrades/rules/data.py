@@ -50,8 +50,26 @@ def _chunks(ids: Sequence[int]) -> Iterable[list[int]]:
         yield list(ids[i : i + CHUNK])
 
 
-def refresh_limits(tenant: Tenant, *, account_ids: Sequence[int], meter_ids: set[int], now: datetime.datetime) -> None:
-    """Effective finite limits of `meter_ids` for the accounts, as usage computes them now."""
+def refresh_limits(
+    tenant: Tenant,
+    *,
+    account_ids: Sequence[int],
+    meter_ids: set[int],
+    now: datetime.datetime,
+    max_age: datetime.timedelta | None = None,
+) -> None:
+    """Effective finite limits of `meter_ids` for the accounts, as usage computes them now.
+
+    With `max_age` (preview, backtest), meters refreshed that recently (by the last evaluation)
+    are kept as they are: a preview at 100,000 accounts should not rebuild every plan."""
+    if max_age is not None:
+        fresh = set(
+            AccountLimit.objects.for_tenant(tenant)
+            .filter(meter_id__in=meter_ids, refreshed_at__gte=now - max_age, refreshed_at__lte=now)
+            .values_list("meter_id", flat=True)
+            .distinct()
+        )
+        meter_ids = set(meter_ids) - fresh
     if not meter_ids:
         return
     for chunk in _chunks(account_ids):
