@@ -34,6 +34,7 @@ from catalog.errors import TierwiseError
 from catalog.forms import (
     EntitlementInlineFormSet,
     LinesField,
+    PriceForm,
     PriceInlineFormSet,
     ScenariosField,
     TermRulesField,
@@ -138,13 +139,14 @@ class DraftOnlyInline(CatalogPermissions, TenantScopedInline):
 
 class PriceInline(DraftOnlyInline):
     model = Price
+    form = PriceForm
     formset = PriceInlineFormSet
     fk_name = None
     fields = ["interval", "amount", "per_seat", "shown_as"]  # the currency is always the tier's/add-on's
     readonly_fields = ["shown_as"]
     extra = 0
     max_num = 2
-    verbose_name_plural = "prices (amount in minor units, e.g. cents: 2900 = 29.00)"
+    verbose_name_plural = "prices (in the currency's units, e.g. 29.00)"
     readonly_displays = {"amount": ""}  # read-only: "Shown as" says it in money, the minor units add nothing
 
     @admin.display(description="Shown as")

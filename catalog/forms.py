@@ -14,7 +14,7 @@ from typing import Any
 from django import forms
 from django.core.exceptions import ValidationError
 
-from catalog import pricing
+from catalog import money, pricing
 from catalog.validation import PriceDraft, price_issues
 
 
@@ -190,8 +190,96 @@ class VolumeRulesField(RuleLinesField):
         pricing.parse_volume_rules(rules)
 
 
+MAX_AMOUNT = 10**12  # minor units: far above any list price, far below BigIntegerField's range
+
+
+class MoneyAmountField(forms.Field):
+    """An amount typed in the currency's units ("29.00", "1,250") and cleaned to integer minor units (2900).
+
+    The currency's exponent comes from ISO 4217 through Babel (USD 2, JPY 0, BHD 3), so nobody
+    types cents. The stored integer is shown back in units ("29.00"); no float is involved.
+    """
+
+    widget = forms.TextInput
+
+    def __init__(self, *args: Any, currency: str = "USD", **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.currency = currency
+
+    @property
+    def currency(self) -> str:
+        return self._currency
+
+    @currency.setter
+    def currency(self, value: str) -> None:
+        self._currency = (value or "USD").upper()
+        places = money.exponent(self._currency)
+        example = money.to_major(2900 * 10**places // 100, self._currency)
+        self.label = f"Amount ({self._currency})"
+        self.widget.attrs.update({"inputmode": "decimal", "placeholder": str(example), "size": 12})
+        self.help_text = f"In {self._currency}, e.g. {example}."
+
+    def prepare_value(self, value: Any) -> Any:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return str(money.to_major(value, self.currency))
+        return value
+
+    def to_python(self, value: Any) -> int | None:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        text = str(value).strip()[:64] if value is not None else ""
+        if text in self.empty_values:
+            return None
+        try:
+            amount = money.parse_amount(text, self.currency)
+        except ValueError as exc:
+            places = money.exponent(self.currency)
+            raise ValidationError(
+                f"{exc}. Enter the amount in {self.currency} units"
+                + (
+                    f" with at most {places} decimals, like {money.to_major(2900 * 10**places // 100, self.currency)}."
+                    if places
+                    else ", like 29."
+                )
+            ) from exc
+        if amount < 0:
+            raise ValidationError("A price cannot be negative.")
+        if amount > MAX_AMOUNT:
+            raise ValidationError(f"That is more than {money.format_money(MAX_AMOUNT, self.currency)}.")
+        return amount
+
+    def has_changed(self, initial: Any, data: Any) -> bool:
+        try:
+            return self.to_python(data) != (None if initial in (None, "") else int(initial))
+        except (ValidationError, ValueError, TypeError):
+            return True
+
+
+class PriceForm(forms.ModelForm):
+    amount = MoneyAmountField()
+
+    class Meta:
+        fields = ["interval", "amount", "per_seat"]
+
+
 class PriceInlineFormSet(forms.BaseInlineFormSet):
-    """Checks the prices of a tier/add-on as a set: currency, one per interval, annual <= 12 x monthly."""
+    """Checks the prices of a tier/add-on as a set: currency, one per interval, annual <= 12 x monthly.
+
+    Each row's amount is typed in the tier's/add-on's currency units and stored in minor units.
+    """
+
+    def _construct_form(self, i: int, **kwargs: Any) -> Any:
+        form = super()._construct_form(i, **kwargs)
+        if "amount" in form.fields:
+            form.fields["amount"].currency = self.instance.currency
+        return form
+
+    @property
+    def empty_form(self) -> Any:
+        form = super().empty_form
+        if "amount" in form.fields:
+            form.fields["amount"].currency = self.instance.currency
+        return form
 
     def clean(self) -> None:
         super().clean()

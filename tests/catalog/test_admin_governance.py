@@ -4,6 +4,7 @@ import pytest
 
 from accounts.models import AuditEntry
 from catalog.models import Entitlement, GovernanceState, Price, Tier
+from catalog.money import to_major
 
 pytestmark = pytest.mark.django_db
 
@@ -103,10 +104,10 @@ def tier_form(product, **overrides):
         "prices-MIN_NUM_FORMS": 0,
         "prices-MAX_NUM_FORMS": 2,
         "prices-0-interval": "month",
-        "prices-0-amount": 1_000,
+        "prices-0-amount": "10.00",  # typed in dollars, stored in cents
         "prices-0-per_seat": "on",
         "prices-1-interval": "year",
-        "prices-1-amount": 10_000,
+        "prices-1-amount": "100",
         "prices-1-per_seat": "on",
         "entitlements-TOTAL_FORMS": 0,
         "entitlements-INITIAL_FORMS": 0,
@@ -136,9 +137,50 @@ def test_adding_a_tier_with_inline_prices_goes_through_services_and_is_audited(w
     assert {"tier.created", "price.created"} <= actions
 
 
+@pytest.mark.parametrize(
+    ("typed", "currency", "stored"),
+    [("29.00", "USD", 2_900), ("29", "USD", 2_900), ("1,250.50", "USD", 125_050), ("1500", "JPY", 1_500)],
+)
+def test_a_price_typed_in_the_currencys_units_is_stored_in_minor_units(world_a, full_a, typed, currency, stored):
+    client = world_a.staff_client("product_manager")
+    data = tier_form(full_a.product, currency=currency, **{"prices-0-amount": typed, "prices-TOTAL_FORMS": 1})
+    response = client.post("/admin/catalog/tier/add/", data)
+    assert response.status_code == 302, response.context and [
+        fs.formset.errors for fs in response.context["inline_admin_formsets"]
+    ]
+    tier = Tier.objects.get(tenant=full_a.tenant, key="growth")
+    assert list(tier.prices.values_list("amount", "currency")) == [(stored, currency)]
+
+
+@pytest.mark.parametrize(
+    ("typed", "currency", "message"),
+    [
+        ("29.001", "USD", "at most 2 decimals"),
+        ("12.5", "JPY", "no minor units"),
+        ("twenty", "USD", "not an amount"),
+        ("-5", "USD", "cannot be negative"),
+    ],
+)
+def test_a_price_that_is_not_an_amount_in_the_currency_is_a_field_error(world_a, full_a, typed, currency, message):
+    client = world_a.staff_client("product_manager")
+    data = tier_form(full_a.product, currency=currency, **{"prices-0-amount": typed, "prices-TOTAL_FORMS": 1})
+    response = client.post("/admin/catalog/tier/add/", data)
+    assert response.status_code == 200
+    errors = " ".join(str(e) for fs in response.context["inline_admin_formsets"] for e in fs.formset.errors)
+    assert message in errors
+    assert not Tier.objects.filter(tenant=full_a.tenant, key="growth").exists()
+
+
+def test_a_draft_price_is_shown_back_in_units_not_cents(world_a, full_a):
+    page = world_a.staff_client("product_manager").get(f"/admin/catalog/tier/{full_a.extras['draft'].pk}/change/")
+    body = page.content.decode()
+    assert 'value="159.00"' in body and 'value="15900"' not in body
+    assert "Amount (USD)" in body
+
+
 def test_an_annual_price_above_twelve_monthly_is_shown_as_a_form_error(world_a, full_a):
     client = world_a.staff_client("product_manager")
-    response = client.post("/admin/catalog/tier/add/", tier_form(full_a.product, **{"prices-1-amount": 12_500}))
+    response = client.post("/admin/catalog/tier/add/", tier_form(full_a.product, **{"prices-1-amount": "125.00"}))
     assert response.status_code == 200
     errors = " ".join(str(e) for fs in response.context["inline_admin_formsets"] for e in fs.formset.non_form_errors())
     assert "above 12 x the monthly price" in errors
@@ -159,11 +201,11 @@ def test_changing_the_currency_of_a_draft_with_prices_is_a_form_error(world_a, f
             "prices-INITIAL_FORMS": 2,
             "prices-0-id": prices[0].pk,
             "prices-0-interval": prices[0].interval,
-            "prices-0-amount": prices[0].amount,
+            "prices-0-amount": str(to_major(prices[0].amount, "USD")),
             "prices-0-tier": draft.pk,
             "prices-1-id": prices[1].pk,
             "prices-1-interval": prices[1].interval,
-            "prices-1-amount": prices[1].amount,
+            "prices-1-amount": str(to_major(prices[1].amount, "USD")),
             "prices-1-tier": draft.pk,
         },
     )
