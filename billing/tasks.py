@@ -73,12 +73,15 @@ def process_webhook_event(tenant_id: int, event_pk: int) -> str:
 @shared_task(acks_late=True, **SWEEP_LIMITS)
 def sync_stripe_catalog() -> int:
     """Beat: fan out one sync per tenant that has Stripe keys."""
+    from accounts.tenancy import each_tenant
     from billing.models import StripeAccount
 
-    tenant_ids = list(StripeAccount.objects.exclude(secret_key_encrypted="").values_list("tenant_id", flat=True))
-    for tenant_id in tenant_ids:
-        sync_stripe_catalog_for_tenant.delay(tenant_id)
-    return len(tenant_ids)
+    count = 0
+    for tenant in each_tenant():  # row-level security: each tenant's settings row is read inside that tenant
+        if StripeAccount.objects.for_tenant(tenant).exclude(secret_key_encrypted="").exists():
+            sync_stripe_catalog_for_tenant.delay(tenant.pk)
+            count += 1
+    return count
 
 
 @shared_task(acks_late=True, **STRIPE_RETRY)

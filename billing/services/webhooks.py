@@ -17,6 +17,7 @@ from django.utils import timezone
 
 from accounts.models import Tenant
 from accounts.services import record_audit
+from accounts.tenancy import each_tenant
 from billing.models import (
     License,
     PlanChange,
@@ -230,21 +231,30 @@ def retry_webhook_events(*, now: datetime | None = None, batch: int = 500) -> di
     """Beat: process again every event still `received` or `failed` whose next try is due, and give up on
     those Stripe itself has stopped retrying (3 days), visibly: state `gave_up`, an audit entry, an error log.
 
-    The next try is pushed back before the task is enqueued, so a sweep that runs while the task waits in
-    the queue does not enqueue it twice. Returns {"retried": n, "gave_up": m}.
+    Tenant by tenant (`each_tenant`: row-level security sees one tenant's rows at a time). The next try is
+    pushed back before the task is enqueued, so a sweep that runs while the task waits in the queue does
+    not enqueue it twice. Returns {"retried": n, "gave_up": m}.
     """
+    now = now or timezone.now()
+    totals = {"retried": 0, "gave_up": 0}
+    for tenant in each_tenant():
+        for key, value in _retry_tenant_events(tenant, now=now, batch=batch).items():
+            totals[key] += value
+    return totals
+
+
+def _retry_tenant_events(tenant: Tenant, *, now: datetime, batch: int) -> dict[str, int]:
     from billing import tasks
 
-    now = now or timezone.now()
+    events = StripeWebhookEvent.objects.for_tenant(tenant)
     gave_up = 0
-    expired = StripeWebhookEvent.objects.filter(state__in=OPEN_STATES, received_at__lte=now - GIVE_UP_AFTER)
-    for event in expired.select_related("tenant")[:batch]:
-        if not StripeWebhookEvent.objects.filter(pk=event.pk, state__in=OPEN_STATES).update(
+    for event in events.filter(state__in=OPEN_STATES, received_at__lte=now - GIVE_UP_AFTER)[:batch]:
+        if not events.filter(pk=event.pk, state__in=OPEN_STATES).update(
             state=WebhookEventState.GAVE_UP, next_attempt_at=None
         ):
             continue
         record_audit(
-            event.tenant,
+            tenant,
             actor="system",
             action="stripe_webhook.gave_up",
             obj=event,
@@ -257,22 +267,23 @@ def retry_webhook_events(*, now: datetime | None = None, batch: int = 500) -> di
         )
         log.error("Gave up on Stripe event %s (%s) after %s attempts", event.event_id, event.event_type, event.attempts)
         gave_up += 1
-    due = StripeWebhookEvent.objects.filter(state__in=OPEN_STATES, received_at__gt=now - GIVE_UP_AFTER).filter(
+    due = events.filter(state__in=OPEN_STATES, received_at__gt=now - GIVE_UP_AFTER).filter(
         Q(next_attempt_at__lte=now) | Q(next_attempt_at__isnull=True, received_at__lte=now - UNPROCESSED_GRACE)
     )
     retried = 0
     for event in due.order_by("received_at")[:batch]:
+        same_slot = (
+            Q(next_attempt_at=event.next_attempt_at) if event.next_attempt_at else Q(next_attempt_at__isnull=True)
+        )
         claimed = (
-            StripeWebhookEvent.objects.filter(pk=event.pk, state__in=OPEN_STATES)
-            .filter(
-                Q(next_attempt_at=event.next_attempt_at) if event.next_attempt_at else Q(next_attempt_at__isnull=True)
-            )
+            events.filter(pk=event.pk, state__in=OPEN_STATES)
+            .filter(same_slot)
             .update(next_attempt_at=now + retry_delay(event.attempts + 1))
         )
         if not claimed:  # another sweep took it
             continue
         try:
-            tasks.process_webhook_event.delay(event.tenant_id, event.pk)
+            tasks.process_webhook_event.delay(tenant.pk, event.pk)
         except Exception:  # the task failed (eagerly) or the broker refused it: the row says when to try again
             log.warning("Retry of Stripe event %s failed; next try scheduled", event.event_id, exc_info=True)
         retried += 1

@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from accounts.models import CustomerAccount, Tenant
 from accounts.services import Actor, record_audit, snapshot
+from accounts.tenancy import each_tenant
 from billing.errors import BillingErrorCode, Conflict, InvalidInput
 from billing.models import GrantKind, LicenseGrant
 from billing.services.licenses.records import _clean, announce
@@ -108,16 +109,26 @@ def end_grant(
 
 
 def expire_grants(*, now: datetime | None = None, tenant_id: int | None = None) -> int:
-    """Close every grant past its end (the trial sunset). Safe to run twice or concurrently."""
+    """Close every grant past its end (the trial sunset). Safe to run twice or concurrently.
+
+    Tenant by tenant (`each_tenant`), so row-level security sees each tenant's rows in turn.
+    """
     now = now or timezone.now()
-    qs = LicenseGrant.objects.filter(ended_at__isnull=True, ends_at__lte=now)
-    if tenant_id is not None:
-        qs = qs.filter(tenant_id=tenant_id)
+    count = 0
+    for tenant in each_tenant():
+        if tenant_id is None or tenant.pk == tenant_id:
+            count += _expire_tenant_grants(tenant, now=now)
+    return count
+
+
+def _expire_tenant_grants(tenant: Tenant, *, now: datetime) -> int:
+    qs = LicenseGrant.objects.for_tenant(tenant).filter(ended_at__isnull=True, ends_at__lte=now)
     count = 0
     for grant_id in qs.values_list("pk", flat=True)[:1000]:
         with transaction.atomic():
             grant = (
-                LicenseGrant.objects.select_for_update(skip_locked=True)
+                LicenseGrant.objects.for_tenant(tenant)
+                .select_for_update(skip_locked=True)
                 .filter(pk=grant_id, ended_at__isnull=True)
                 .select_related("tenant")
                 .first()

@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from accounts.models import Tenant
 from accounts.services import Actor, record_audit, snapshot
+from accounts.tenancy import each_tenant
 from billing.errors import BillingErrorCode, Conflict, InvalidInput, TierwiseError, stripe_errors_translated
 from billing.models import License, LicenseStatus
 from billing.proration import add_interval
@@ -147,18 +148,25 @@ def renew_license_term(
 def renew_due_terms(*, now: datetime | None = None) -> int:
     """Beat: renew every committed term that has ended (not cancelling), with the tenant's loyalty discount."""
     now = now or timezone.now()
-    due = License.objects.filter(
+    count = 0
+    for tenant in each_tenant():  # tenant by tenant: row-level security sees one tenant's rows at a time
+        count += _renew_tenant_terms(tenant, now=now)
+    return count
+
+
+def _renew_tenant_terms(tenant: Tenant, *, now: datetime) -> int:
+    due = License.objects.for_tenant(tenant).filter(
         commitment_ends_at__lte=now + RENEWAL_LEAD,
         cancel_at_period_end=False,
         status__in=[LicenseStatus.ACTIVE, LicenseStatus.PAST_DUE],
         held_from_status="",
-    ).select_related("tenant")
+    )
     count = 0
+    policy = current_discount_policy(tenant)
+    loyalty = Decimal(policy.loyalty_percent) if policy is not None else Decimal(0)
     for license in due[:500]:
-        policy = current_discount_policy(license.tenant)
-        loyalty = Decimal(policy.loyalty_percent) if policy is not None else Decimal(0)
         try:
-            renew_license_term(license.tenant, license=license, actor="system", loyalty_percent=loyalty, at=now)
+            renew_license_term(tenant, license=license, actor="system", loyalty_percent=loyalty, at=now)
             count += 1
         except Conflict:
             continue  # renewed meanwhile by another run

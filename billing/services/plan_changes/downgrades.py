@@ -10,6 +10,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import Tenant
+from accounts.tenancy import each_tenant
 from billing.errors import TierwiseError
 from billing.models import PlanChange, PlanChangeKind, PlanChangeState
 from billing.selectors import plan_change_items
@@ -30,23 +31,30 @@ def apply_due_plan_changes(*, now: datetime | None = None) -> int:
     """Beat: send scheduled downgrades to Stripe shortly before the period end, settle them at the end."""
     now = now or timezone.now()
     done = 0
-    due = PlanChange.objects.filter(state=PlanChangeState.SCHEDULED, effective_at__lte=now + DOWNGRADE_LEAD)
-    for plan_change in due.select_related("tenant", "license")[:500]:
+    for tenant in each_tenant():  # tenant by tenant: row-level security sees one tenant's rows at a time
+        done += _apply_tenant_due(tenant, now=now)
+    return done
+
+
+def _apply_tenant_due(tenant: Tenant, *, now: datetime) -> int:
+    done = 0
+    due = PlanChange.objects.for_tenant(tenant).filter(
+        state=PlanChangeState.SCHEDULED, effective_at__lte=now + DOWNGRADE_LEAD
+    )
+    for plan_change in due[:500]:
         try:
-            _apply_scheduled(plan_change.tenant, plan_change_id=plan_change.pk, now=now)
+            _apply_scheduled(tenant, plan_change_id=plan_change.pk, now=now)
             done += 1
         except (StripeError, TierwiseError) as exc:
             log.warning("Scheduled plan change %s not applied yet: %s", plan_change.pk, exc)
-    ready = PlanChange.objects.filter(
+    ready = PlanChange.objects.for_tenant(tenant).filter(
         state=PlanChangeState.SUBMITTED,
         effective_at__lte=now,
         stripe_invoice_id="",
         kind__in=[PlanChangeKind.DOWNGRADE, PlanChangeKind.INTERVAL, PlanChangeKind.SEATS],
     )
-    for plan_change in ready.select_related("tenant")[:500]:
-        settle_plan_change(
-            plan_change.tenant, plan_change_id=plan_change.pk, subscription=None, invoice=None, via="schedule"
-        )
+    for plan_change in ready[:500]:
+        settle_plan_change(tenant, plan_change_id=plan_change.pk, subscription=None, invoice=None, via="schedule")
         done += 1
     return done
 

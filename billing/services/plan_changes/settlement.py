@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from accounts.models import Tenant
 from accounts.services import record_audit, snapshot
+from accounts.tenancy import each_tenant
 from billing.models import License, PlanChange, PlanChangeKind, PlanChangeState
 from billing.selectors import plan_change_items
 from billing.services.licenses import LICENSE_AUDIT_FIELDS, apply_plan_change
@@ -302,12 +303,16 @@ def reconcile_stale_plan_changes(*, older_than: timedelta = timedelta(minutes=2)
 
     cutoff = timezone.now() - older_than
     count = 0
-    for pc in PlanChange.objects.filter(
-        state__in=[PlanChangeState.PENDING, PlanChangeState.SUBMITTED], updated_at__lt=cutoff
-    ).exclude(stripe_invoice_id="", state="submitted")[:200]:
-        if pc.state == PlanChangeState.PENDING:
-            tasks.retry_plan_change_payment.delay(pc.tenant_id, pc.pk)
-        else:
-            tasks.reconcile_plan_change.delay(pc.tenant_id, pc.pk)
-        count += 1
+    for tenant in each_tenant():  # tenant by tenant: row-level security sees one tenant's rows at a time
+        stuck = (
+            PlanChange.objects.for_tenant(tenant)
+            .filter(state__in=[PlanChangeState.PENDING, PlanChangeState.SUBMITTED], updated_at__lt=cutoff)
+            .exclude(stripe_invoice_id="", state="submitted")
+        )
+        for pc in stuck[:200]:
+            if pc.state == PlanChangeState.PENDING:
+                tasks.retry_plan_change_payment.delay(tenant.pk, pc.pk)
+            else:
+                tasks.reconcile_plan_change.delay(tenant.pk, pc.pk)
+            count += 1
     return count
