@@ -493,6 +493,7 @@ class StripeWebhookEventAdmin(BillingAdminMedia, ReadOnlyMixin, TenantScopedAdmi
         "error",
         "received_at",
         "processed_at",
+        "next_attempt_at",  # the beat sweep's next try; `gave_up` (filter by state) once Stripe's 3 days are over
         "payload",
     ]
     readonly_fields = fields
