@@ -281,7 +281,8 @@ REST_FRAMEWORK = {
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Tierwise API",
-    "DESCRIPTION": "Usage events, entitlements, customer accounts, offers and portal sessions.",
+    "DESCRIPTION": "Usage events, entitlement checks, customer accounts, the published pricing table and the signals "
+    "trigger rules fired.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "SCHEMA_PATH_PREFIX": "/api/v1",

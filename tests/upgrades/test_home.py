@@ -19,7 +19,8 @@ def demo(db):
 def test_home_explains_the_product_and_points_to_sign_in_and_api_docs(client: Client, settings):
     settings.DEBUG = False
     html = client.get("/").content.decode()
-    assert "Tierwise" in html and "personalised offer" in html
+    assert "Tierwise" in html and "trigger rules" in html
+    assert "personalised offer" not in html  # the home page promises only what exists (no offer engine yet)
     assert 'href="/admin/login/?next=/admin/"' in html
     assert 'href="/api/v1/docs/"' in html
 
