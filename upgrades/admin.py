@@ -1,0 +1,3 @@
+"""Django finds `<app>.admin`; the upgrades app's admin pages live in its sub-domain packages."""
+
+from upgrades.rules import admin as rules_admin  # noqa: F401
