@@ -131,10 +131,14 @@ class ApiKeyRateThrottle(throttling.BaseThrottle):
         now = time.time()
         window = int(now // self.duration)
         key = f"throttle:{self.bucket}:{who}:{window}"
-        try:
-            count = self._count_in_cache(key)
-        except Exception as exc:  # the cache is down or unreachable: fail open to a local count
-            _warn_cache_down(exc)
+        count = None
+        if not _local_counter.cache_is_down():
+            try:
+                count = self._count_in_cache(key)
+            except Exception as exc:  # the cache is down or unreachable: fail open to a local count
+                _local_counter.mark_cache_down()
+                _warn_cache_down(exc)
+        if count is None:
             count = _local_counter.incr(key, expires_at=(window + 1) * self.duration + 5, now=now)
         if count <= self.limit:
             return True
@@ -154,11 +158,24 @@ class ApiKeyRateThrottle(throttling.BaseThrottle):
 
 
 class _LocalCounter:
-    """Per-process fixed-window counters, used only while the shared cache is unreachable."""
+    """Per-process fixed-window counters, used only while the shared cache is unreachable.
+
+    After a failure the cache is not tried again for `RETRY_CACHE_AFTER` seconds, so an
+    unreachable (not refusing) Redis costs one connect timeout per few seconds, not one per request.
+    """
+
+    RETRY_CACHE_AFTER = 5.0
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._counts: dict[str, tuple[int, float]] = {}
+        self._down_until = 0.0
+
+    def cache_is_down(self) -> bool:
+        return time.monotonic() < self._down_until
+
+    def mark_cache_down(self) -> None:
+        self._down_until = time.monotonic() + self.RETRY_CACHE_AFTER
 
     def incr(self, key: str, *, expires_at: float, now: float) -> int:
         with self._lock:
@@ -171,6 +188,7 @@ class _LocalCounter:
     def clear(self) -> None:
         with self._lock:
             self._counts.clear()
+            self._down_until = 0.0
 
 
 _local_counter = _LocalCounter()

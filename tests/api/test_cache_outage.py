@@ -20,8 +20,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.django_db]
 PORT = 6395  # our own redis-server: the shared one on 6379 is never touched
 
 
-@pytest.fixture
-def own_redis(settings) -> Iterator[subprocess.Popen]:
+def start_redis() -> subprocess.Popen:
     binary = shutil.which("redis-server")
     if binary is None:
         unavailable("redis-server is not installed")
@@ -32,11 +31,17 @@ def own_redis(settings) -> Iterator[subprocess.Popen]:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
+    deadline = time.monotonic() + 10
+    while not port_open("127.0.0.1", PORT):
+        assert proc.poll() is None and time.monotonic() < deadline, "redis-server did not start"
+        time.sleep(0.05)
+    return proc
+
+
+@pytest.fixture
+def own_redis(settings) -> Iterator[subprocess.Popen]:
+    proc = start_redis()
     try:
-        deadline = time.monotonic() + 10
-        while not port_open("127.0.0.1", PORT):
-            assert proc.poll() is None and time.monotonic() < deadline, "redis-server did not start"
-            time.sleep(0.05)
         settings.CACHES = {
             "default": {
                 "BACKEND": "django.core.cache.backends.redis.RedisCache",
@@ -96,3 +101,19 @@ def test_the_rate_limit_still_holds_per_process_while_redis_is_down(world_a, own
     stop(own_redis)
     statuses = [client.get("/api/v1/accounts").status_code for _ in range(4)]
     assert statuses == [200, 200, 200, 429]
+
+
+def test_the_throttle_counts_in_redis_again_once_it_is_back(world_a, own_redis, monkeypatch):
+    from django.core.cache import cache
+
+    monkeypatch.setattr(api_auth._LocalCounter, "RETRY_CACHE_AFTER", 0.0)
+    client = world_a.api()
+    stop(own_redis)
+    assert client.get("/api/v1/accounts").status_code == 200  # counted locally
+    again = start_redis()
+    try:
+        assert client.get("/api/v1/accounts").status_code == 200
+        assert any(key.startswith(b":1:throttle:api:") for key in cache._cache.get_client().keys("*"))
+    finally:
+        again.terminate()
+        again.wait(timeout=10)
