@@ -9,7 +9,7 @@ from django.contrib.auth.models import PermissionsMixin
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
-from django.utils import timezone
+from django.utils import formats, timezone
 
 from accounts.tenancy import AppendOnly, TenantOwned, TenantQuerySet
 
@@ -322,7 +322,9 @@ class AuditEntry(AppendOnly):
         verbose_name_plural = "audit entries"
 
     def __str__(self) -> str:
-        return f"{self.created_at:%Y-%m-%d %H:%M} {self.actor_label}: {self.action} {self.object_repr}"
+        # The page's title: in the active (tenant's) zone and the one date style, like the fields below it.
+        when = formats.date_format(timezone.localtime(self.created_at), "DATETIME_FORMAT")
+        return f"{when} {self.actor_label}: {self.action} {self.object_repr}"
 
     def delete(self, *args, **kwargs):
         raise ValueError("Audit entries are append-only")

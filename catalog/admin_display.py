@@ -46,7 +46,7 @@ def parse_instant(value: Any) -> datetime | None:
     return None
 
 
-def local_date(value: datetime | date | None, fmt: str = "j M Y") -> str:
+def local_date(value: datetime | date | None, fmt: str = "DATE_FORMAT") -> str:
     """'19 Dec 2026' in the active (tenant's) time zone; an em dash for none."""
     if value is None:
         return EMPTY
@@ -56,10 +56,10 @@ def local_date(value: datetime | date | None, fmt: str = "j M Y") -> str:
 
 
 def local_datetime(value: datetime | None) -> str:
-    """'19 Dec 2026, 12:46 CET' in the active (tenant's) time zone."""
+    """'19 Dec 2026, 12:46' in the active (tenant's) time zone: the one date style (config/formats)."""
     if value is None:
         return EMPTY
-    return formats.date_format(timezone.localtime(value), "j M Y, H:i T")
+    return formats.date_format(timezone.localtime(value), "DATETIME_FORMAT")
 
 
 def bullet_list(items: Iterable[Any]) -> SafeString | str:
