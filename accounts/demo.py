@@ -16,6 +16,7 @@ from accounts.models import (
     Tenant,
     User,
 )
+from accounts.tenancy import tenant_context
 
 DEMO_PASSWORD = "tierwise-demo"
 
@@ -70,6 +71,11 @@ def _user(email: str, name: str) -> User:
 
 def seed_tenant(*, slug: str, name: str, domain: str, account_count: int, seed: int) -> DemoTenant:
     tenant, _ = Tenant.objects.get_or_create(slug=slug, defaults={"name": name, "time_zone": "Europe/Berlin"})
+    with tenant_context(tenant):  # row-level security: the tenant's rows are written inside it
+        return _seed_tenant_rows(tenant, domain=domain, account_count=account_count, seed=seed)
+
+
+def _seed_tenant_rows(tenant: Tenant, *, domain: str, account_count: int, seed: int) -> DemoTenant:
     demo = DemoTenant(tenant=tenant)
     staff = [
         (Role.OWNER, f"owner@{domain}", "Olivia Owner"),

@@ -50,6 +50,20 @@ def register_tenant_lookup(model_label: str, field: str) -> None:
     TENANT_LOOKUPS.add((model_label, field))
 
 
+# name -> `CREATE OR REPLACE FUNCTION name(...) ... SECURITY DEFINER ...`: the few things the app role may
+# ask the owner to do (e.g. create next month's event partition). Created by migrate, EXECUTE for the app.
+OWNER_FUNCTIONS: dict[str, str] = {}
+
+
+def register_owner_function(name: str, create_sql: str) -> None:
+    """For an app's AppConfig.ready(): a narrow SECURITY DEFINER function migrate creates as the owner.
+
+    A function that creates a tenant table calls `tw_apply_tenant_policy(table)` on it."""
+    if "SECURITY DEFINER" not in create_sql or "search_path" not in create_sql:
+        raise ImproperlyConfigured(f"{name}: an owner function is SECURITY DEFINER with a fixed search_path")
+    OWNER_FUNCTIONS[name] = create_sql
+
+
 def uses_rls(connection: Any) -> bool:
     from config.db.postgresql.base import DatabaseWrapper
 
@@ -103,6 +117,37 @@ def tenant_tables(cursor: Any) -> list[tuple[str, bool]]:
     return [(name, nullable) for name, nullable in cursor.fetchall()]
 
 
+APPLY_POLICY = "tw_apply_tenant_policy"
+# One table: enabled, forced, the tenant policy (IS NOT DISTINCT FROM for a nullable tenant_id), and for an
+# owner that is neither superuser nor BYPASSRLS a policy of its own. Owner-only (EXECUTE revoked from PUBLIC).
+APPLY_POLICY_FUNCTION = f"""
+CREATE OR REPLACE FUNCTION {APPLY_POLICY}(t regclass) RETURNS void LANGUAGE plpgsql AS $fn$
+DECLARE
+    nullable boolean;
+    privileged boolean;
+    expr text;
+BEGIN
+    SELECT NOT a.attnotnull INTO nullable FROM pg_attribute a
+     WHERE a.attrelid = t AND a.attname = 'tenant_id' AND NOT a.attisdropped;
+    IF nullable IS NULL THEN
+        RAISE EXCEPTION '% has no tenant_id column', t;
+    END IF;
+    expr := CASE WHEN nullable THEN 'tenant_id IS NOT DISTINCT FROM {CURRENT_TENANT_FUNCTION}()'
+                 ELSE 'tenant_id = {CURRENT_TENANT_FUNCTION}()' END;
+    EXECUTE format('ALTER TABLE %s ENABLE ROW LEVEL SECURITY', t);
+    EXECUTE format('ALTER TABLE %s FORCE ROW LEVEL SECURITY', t);
+    EXECUTE format('DROP POLICY IF EXISTS {POLICY} ON %s', t);
+    EXECUTE format('CREATE POLICY {POLICY} ON %s USING (%s) WITH CHECK (%s)', t, expr, expr);
+    EXECUTE format('DROP POLICY IF EXISTS {OWNER_POLICY} ON %s', t);
+    SELECT rolsuper OR rolbypassrls INTO privileged FROM pg_roles WHERE rolname = current_user;
+    IF NOT privileged THEN
+        EXECUTE format('CREATE POLICY {OWNER_POLICY} ON %s TO %I USING (true) WITH CHECK (true)', t, current_user);
+    END IF;
+END
+$fn$
+"""  # noqa: S608 - constants only
+
+
 def policy_expression(nullable: bool) -> str:
     op = "IS NOT DISTINCT FROM" if nullable else "="
     return f"tenant_id {op} {CURRENT_TENANT_FUNCTION}()"
@@ -115,25 +160,17 @@ def apply_row_level_security(using: str = "default", *, app_role: str | None = N
     app_role = app_role if app_role is not None else app_role_name(using)
     qn = connection.ops.quote_name
     with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT current_user, current_schema(), rolsuper OR rolbypassrls FROM pg_roles WHERE rolname = current_user"
-        )
-        me, schema, privileged = cursor.fetchone()
+        cursor.execute("SELECT current_user, current_schema()")
+        me, schema = cursor.fetchone()
         cursor.execute(
             f"CREATE OR REPLACE FUNCTION {CURRENT_TENANT_FUNCTION}() RETURNS bigint LANGUAGE sql STABLE "
             "PARALLEL SAFE AS $$ SELECT NULLIF(current_setting('app.tenant_id', true), '')::bigint $$"
         )
+        cursor.execute(APPLY_POLICY_FUNCTION)
+        cursor.execute(f"REVOKE ALL ON FUNCTION {APPLY_POLICY}(regclass) FROM PUBLIC")
         tables = tenant_tables(cursor)
-        for table, nullable in tables:
-            t = qn(table)
-            cursor.execute(f"ALTER TABLE {t} ENABLE ROW LEVEL SECURITY")
-            cursor.execute(f"ALTER TABLE {t} FORCE ROW LEVEL SECURITY")
-            expr = policy_expression(nullable)
-            cursor.execute(f"DROP POLICY IF EXISTS {POLICY} ON {t}")
-            cursor.execute(f"CREATE POLICY {POLICY} ON {t} USING ({expr}) WITH CHECK ({expr})")
-            cursor.execute(f"DROP POLICY IF EXISTS {OWNER_POLICY} ON {t}")
-            if not privileged:
-                cursor.execute(f"CREATE POLICY {OWNER_POLICY} ON {t} TO {qn(me)} USING (true) WITH CHECK (true)")
+        for table, _nullable in tables:
+            cursor.execute(f"SELECT {APPLY_POLICY}(%s::regclass)", [f"{schema}.{table}"])
         grantee = qn(app_role) if app_role and app_role != me else None
         if grantee:
             s = qn(schema)
@@ -169,6 +206,13 @@ def apply_row_level_security(using: str = "default", *, app_role: str | None = N
             cursor.execute(f"REVOKE ALL ON FUNCTION {function}(text) FROM PUBLIC")
             if grantee:
                 cursor.execute(f"GRANT EXECUTE ON FUNCTION {function}(text) TO {grantee}")
+        for name, create_sql in sorted(OWNER_FUNCTIONS.items()):
+            cursor.execute(create_sql)
+            cursor.execute("SELECT oid::regprocedure::text FROM pg_proc WHERE proname = %s", [name])
+            for (signature,) in cursor.fetchall():
+                cursor.execute(f"REVOKE ALL ON FUNCTION {signature} FROM PUBLIC")
+                if grantee:
+                    cursor.execute(f"GRANT EXECUTE ON FUNCTION {signature} TO {grantee}")
     return [table for table, _ in tables]
 
 

@@ -25,6 +25,7 @@ from django.utils import timezone
 from accounts.demo import DemoTenant
 from accounts.models import CustomerAccount, SizeBand, Tenant
 from accounts.services import record_audit, snapshot
+from accounts.tenancy import tenant_context
 from billing.models import (
     GrantKind,
     License,
@@ -109,7 +110,8 @@ def seed_billing(demo: DemoTenant, other: DemoTenant) -> None:
     if not stripe_on:
         _say("Stripe stand-in not reachable (STRIPE_API_BASE): licences only, no subscriptions.")
     for index, seeded in enumerate((demo, other)):
-        seed_tenant_billing(seeded.tenant, seed=31 + index, stripe_on=stripe_on, showcase=index == 0)
+        with tenant_context(seeded.tenant):  # row-level security: each tenant's rows inside it
+            seed_tenant_billing(seeded.tenant, seed=31 + index, stripe_on=stripe_on, showcase=index == 0)
 
 
 def seed_tenant_billing(tenant: Tenant, *, seed: int, stripe_on: bool, showcase: bool) -> None:

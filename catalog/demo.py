@@ -21,6 +21,7 @@ from typing import Any
 
 from accounts.demo import DemoTenant
 from accounts.models import Membership, Role, Tenant, User
+from accounts.tenancy import tenant_context
 from catalog import services
 from catalog.models import (
     AddOn,
@@ -550,5 +551,7 @@ SEED_ACTOR = "demo-seed"  # the audit log's actor for everything the seed writes
 def seed_catalogs(demo: DemoTenant, other: DemoTenant) -> None:
     """Called once from seed_demo: the full catalog for the demo tenant, a small one for the other."""
     with services.audited_as(SEED_ACTOR):
-        seed_catalog(demo)
-        seed_catalog(other, small=True)
+        with tenant_context(demo.tenant):  # row-level security: each tenant's rows inside it
+            seed_catalog(demo)
+        with tenant_context(other.tenant):
+            seed_catalog(other, small=True)

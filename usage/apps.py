@@ -7,10 +7,14 @@ class UsageConfig(AppConfig):
 
     def ready(self) -> None:
         from accounts.models import CustomerAccount
+        from accounts.rls import register_owner_function
         from billing.signals import license_changed
         from catalog.models import Meter
         from usage import receivers
+        from usage.partitions import CREATE_PARTITION_FUNCTION, CREATE_PARTITION_SQL
 
+        # The app role may ask the owner for next month's event partition (created by migrate).
+        register_owner_function(CREATE_PARTITION_FUNCTION, CREATE_PARTITION_SQL)
         # Billing sends it on commit for every licence or grant change: cached plans must go.
         license_changed.connect(receivers.on_license_changed, dispatch_uid="usage.on_license_changed")
         # Rollups only exist for meters known at ingest time; a new or changed meter is rebuilt.

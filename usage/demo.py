@@ -26,6 +26,7 @@ from django.utils import timezone
 
 from accounts.demo import DemoTenant
 from accounts.models import CustomerAccount, LifecycleStage, Tenant
+from accounts.tenancy import tenant_context
 from billing.models import License, LicenseGrant
 from catalog import selectors as catalog_selectors
 from catalog.models import Aggregation, FeatureKind, Meter
@@ -47,8 +48,10 @@ PATTERNS = [("steady", 40), ("growing", 20), ("gate_hits", 12), ("fading", 14), 
 
 def seed_usage(demo: DemoTenant, other: DemoTenant) -> None:
     """Called once from seed_demo, after billing."""
-    seed_tenant_usage(demo.tenant, seed=41, days=90)
-    seed_tenant_usage(other.tenant, seed=43, days=30)
+    with tenant_context(demo.tenant):  # row-level security: each tenant's rows inside it
+        seed_tenant_usage(demo.tenant, seed=41, days=90)
+    with tenant_context(other.tenant):
+        seed_tenant_usage(other.tenant, seed=43, days=30)
 
 
 def _level(pattern: str, t: float, rng: random.Random) -> float:

@@ -18,6 +18,31 @@ from django.db import DatabaseError, connections, transaction
 _known: set[tuple[str, datetime.date]] = set()
 
 
+# The app role owns nothing, so it cannot add partitions itself: migrate creates this narrow owner
+# function (accounts.rls.register_owner_function, from UsageConfig.ready), which adds exactly one monthly
+# partition, with row-level security forced on it like on every tenant table.
+CREATE_PARTITION_FUNCTION = "tw_create_event_partition"
+CREATE_PARTITION_SQL = """
+CREATE OR REPLACE FUNCTION tw_create_event_partition(month date) RETURNS text
+LANGUAGE plpgsql SECURITY DEFINER SET search_path FROM CURRENT AS $fn$
+DECLARE
+    name text := 'usage_event_p' || to_char(month, 'YYYYMM');
+BEGIN
+    IF month <> date_trunc('month', month)::date THEN
+        RAISE EXCEPTION 'not the first day of a month: %', month;
+    END IF;
+    IF to_regclass(name) IS NULL THEN
+        EXECUTE format('CREATE TABLE IF NOT EXISTS %I PARTITION OF usage_event FOR VALUES FROM (%L) TO (%L)', name,
+                       to_char(month, 'YYYY-MM-DD') || ' 00:00:00+00',
+                       to_char(month + interval '1 month', 'YYYY-MM-DD') || ' 00:00:00+00');
+        PERFORM tw_apply_tenant_policy(name::regclass);
+    END IF;
+    RETURN name;
+END
+$fn$
+"""
+
+
 def month_start(value: datetime.datetime | datetime.date) -> datetime.date:
     return datetime.date(value.year, value.month, 1)
 
@@ -56,11 +81,15 @@ def ensure_event_partitions(months: Iterable[datetime.date], *, using: str = "de
             try:
                 # A savepoint, so a racing creator's duplicate error can't poison an outer transaction.
                 with transaction.atomic(using=using):
-                    cursor.execute(
-                        f"CREATE TABLE IF NOT EXISTS {name} PARTITION OF usage_event "
-                        f"FOR VALUES FROM ('{month.isoformat()} 00:00:00+00') "
-                        f"TO ('{next_month(month).isoformat()} 00:00:00+00')"
-                    )
+                    cursor.execute("SELECT to_regproc(%s) IS NOT NULL", [CREATE_PARTITION_FUNCTION])
+                    if cursor.fetchone()[0]:  # the app role asks the owner (row-level security on it too)
+                        cursor.execute(f"SELECT {CREATE_PARTITION_FUNCTION}(%s::date)", [month])
+                    else:  # before the first migrate has created it
+                        cursor.execute(
+                            f"CREATE TABLE IF NOT EXISTS {name} PARTITION OF usage_event "
+                            f"FOR VALUES FROM ('{month.isoformat()} 00:00:00+00') "
+                            f"TO ('{next_month(month).isoformat()} 00:00:00+00')"
+                        )
                 created.append(name)
             except DatabaseError:
                 # Another process created it between our lookup and CREATE: that is fine.

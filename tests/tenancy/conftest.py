@@ -25,6 +25,7 @@ from tests.services import free_port, port_open, require_postgres, unavailable
 
 APP_ROLE = "tw_rls_app"
 APP_PASSWORD = "tw-rls-app-pw"  # trust auth locally; a password so URLs look like production's
+SUITE_USER: list[str] = []  # (user, password) the suite connects as, before any switch
 
 
 def ensure_role(cursor, name: str, password: str) -> None:
@@ -54,7 +55,7 @@ def superuser_sql(*statements: str) -> None:
     """Run statements as the suite's superuser on the test database, committed at once (roles, grants)."""
     import psycopg2
 
-    conn = psycopg2.connect(database_url(user=settings.DATABASES["default"].get("USER") or "postgres"))
+    conn = psycopg2.connect(database_url(user=SUITE_USER[0], password=SUITE_USER[1]))
     conn.autocommit = True
     try:
         with conn.cursor() as cursor:
@@ -71,6 +72,8 @@ def app_role(django_db_setup, django_db_blocker) -> str:
         unavailable("row-level security tests need PostgreSQL (set DATABASE_URL)")
     # Only on the test database (pytest-django sets it up only for sessions with a django_db test).
     assert connection.settings_dict["NAME"].startswith("test_"), "mark the test django_db"
+    db = settings.DATABASES["default"]
+    SUITE_USER[:] = [db.get("USER") or "postgres", db.get("PASSWORD") or ""]
     with django_db_blocker.unblock():
         with connection.cursor() as cursor:
             ensure_role(cursor, APP_ROLE, APP_PASSWORD)

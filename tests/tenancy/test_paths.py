@@ -6,19 +6,23 @@ test_isolation), so each of these working end to end is the proof that it sets i
 
 from __future__ import annotations
 
+import datetime
+
 import pytest
 from django.core.management import call_command
+from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
-from accounts.models import ApiKey, AuditEntry, CustomerAccount, Membership, Role
+from accounts.models import ApiKey, AuditEntry, CustomerAccount, Membership, Role, Tenant
 from accounts.tasks import record_worker_heartbeat
 from accounts.tenancy import tenant_context
 from tests.conftest import wait_for
 from tests.services import require_redis
 from tests.usage.factories import event, give_license, make_catalog
 from usage.models import Event
+from usage.partitions import ensure_event_partitions, partition_name
 
-from .conftest import APP_PASSWORD, APP_ROLE
+from .conftest import APP_PASSWORD, APP_ROLE, database_url, superuser_sql
 
 pytestmark = [pytest.mark.integration]
 
@@ -116,3 +120,49 @@ def test_a_management_command_with_tenant_runs_inside_that_tenant_as_the_app_rol
         assert not ApiKey.objects.filter(name="from the cli").exists()
         assert CustomerAccount.objects.count() == 1
     assert secret.startswith("tw_")
+
+
+def test_seed_demo_runs_as_the_app_role(connect_as):
+    from .test_roles import run
+
+    result = run(
+        ["manage.py", "seed_demo", "--accounts", "5"],
+        DEBUG="1",  # development, as make run; row-level security holds all the same for this role
+        DATABASE_URL=database_url(user=APP_ROLE, password=APP_PASSWORD),
+        STRIPE_API_BASE="http://127.0.0.1:9",  # no stand-in: licences without subscriptions
+    )
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
+    assert "Demo tenant: Acme Analytics" in result.stdout
+    assert "row-level security policy" not in result.stderr  # nor in a receiver that logged and went on
+    acme = Tenant.objects.get(slug="acme")
+    with tenant_context(acme):
+        assert CustomerAccount.objects.count() >= 5
+        assert Membership.objects.filter(role=Role.OWNER).exists()
+
+
+def test_the_app_role_adds_a_months_event_partition_through_the_owner_with_row_level_security_forced(
+    as_app_role, django_db_blocker
+):
+    month = datetime.date(2031, 7, 1)
+    name = partition_name(month)
+    try:
+        with (
+            connection.cursor() as cursor,
+            pytest.raises(DatabaseError, match="permission denied|must be owner"),
+            transaction.atomic(),
+        ):
+            cursor.execute(
+                f"CREATE TABLE {name}_x PARTITION OF usage_event FOR VALUES FROM ('2031-08-01') TO ('2031-09-01')"
+            )
+        assert ensure_event_partitions([month]) == [name]
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT relrowsecurity, relforcerowsecurity, pg_get_userbyid(relowner) FROM pg_class "
+                "WHERE relname = %s",
+                [name],
+            )
+            assert cursor.fetchone() == (True, True, "postgres")
+            cursor.execute("SELECT qual FROM pg_policies WHERE tablename = %s AND policyname = 'tw_tenant'", [name])
+            assert cursor.fetchone() == ("(tenant_id = tw_current_tenant())",)
+    finally:
+        superuser_sql(f"DROP TABLE IF EXISTS {name}")

@@ -19,6 +19,8 @@ DEBUG a superuser, a BYPASSRLS role or the tables' owner is refused.
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from typing import Any
 
 from django.db.backends.postgresql import base
@@ -85,6 +87,21 @@ class DatabaseWrapper(base.DatabaseWrapper):
 
     def make_debug_cursor(self, cursor: Any) -> CursorDebugWrapper:
         return TenantCursorDebugWrapper(cursor, self)
+
+    def on_commit(self, func: Callable[[], Any], robust: bool = False) -> None:
+        """A callback runs in the tenant it was registered in, though the block that set it has ended."""
+        from accounts.tenancy import current_tenant_id, tenant_context
+
+        tenant_id = current_tenant_id()
+        if tenant_id is not None:
+            callback = func
+
+            @functools.wraps(callback)
+            def func() -> Any:
+                with tenant_context(tenant_id):
+                    return callback()
+
+        super().on_commit(func, robust)
 
     def init_connection_state(self) -> None:
         super().init_connection_state()
