@@ -2,7 +2,8 @@
   1. one multi-row `INSERT INTO usage_ingestkey ... ON CONFLICT DO NOTHING RETURNING key`
      decides which events are new (the arbiter: two racing identical batches count once,
      the second one waits on the unique key and then sees the first's rows);
-  2. the new events go in with one `COPY` (PostgreSQL) or one `executemany` (SQLite);
+  2. the new events go in with one `INSERT ... SELECT FROM jsonb_to_recordset` (PostgreSQL; COPY is
+     refused under row-level security) or one `executemany` (SQLite);
   3. rollups per account x meter x day are upserted with one statement per kind.
 Cache invalidation for the touched accounts runs on commit (a duplicate-only batch's too).
 """
@@ -10,7 +11,7 @@ Cache invalidation for the touched accounts runs on commit (a duplicate-only bat
 from __future__ import annotations
 
 import datetime
-import io
+import json
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -47,8 +48,22 @@ def meters_by_event(tenant_id: int) -> dict[str, list[MeterSpec]]:
     return dict(meters)
 
 
-def _copy_escape(value: str) -> str:
-    return value.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
+# Keys may hold any printable character, so they are JSON-encoded; event names are validated to
+# letters, digits and _ . : / - (nothing to escape); timestamps are ISO 8601.
+_encode_string = json.JSONEncoder(ensure_ascii=False).encode
+
+
+def _events_json(rows: Sequence[_Row]) -> str:
+    """The rows as one JSON array of {"a": account, "e": event, "o": occurred_at, "k": key, "p": properties}."""
+    encode = _encode_string
+    return (
+        "["
+        + ",".join(
+            f'{{"a":{account_id},"e":"{name}","o":"{occurred_at.isoformat()}","k":{encode(key)},"p":{encoded}}}'
+            for _, account_id, name, occurred_at, key, _, encoded in rows
+        )
+        + "]"
+    )
 
 
 def write_events(
@@ -69,14 +84,16 @@ def write_events(
     ensure_event_partitions({datetime.date(r[3].year, r[3].month, 1) for r in rows})
     # Sorted keys: concurrent overlapping batches take the unique-index locks in one order (no deadlock).
     keys = sorted({r[4] for r in rows})
-    with transaction.atomic(), connection.cursor() as cursor:
+    # No savepoint when nested (ingest wraps account creation and this in one transaction): one fewer
+    # round trip each way, and an error here rolls the caller back anyway.
+    with transaction.atomic(savepoint=False), connection.cursor() as cursor:
         if vendor == "postgresql":
             cursor.execute("SELECT pg_advisory_xact_lock_shared(%s, %s)", [_ADVISORY_LOCK_NAMESPACE, tenant_id])
             cursor.execute(
                 "INSERT INTO usage_ingestkey (tenant_id, key, created_at) "
-                "SELECT %s, k, %s FROM unnest(%s::varchar[]) AS k "
+                "SELECT %s, k, %s FROM jsonb_array_elements_text(%s::jsonb) AS k "
                 "ON CONFLICT DO NOTHING RETURNING key",
-                [tenant_id, received_at, keys],
+                [tenant_id, received_at, _encode_string(keys)],  # one JSON array: one parameter, parsed once
             )
             new_keys = {row[0] for row in cursor.fetchall()}
         else:
@@ -98,19 +115,14 @@ def write_events(
             return new_keys, set()
         fresh = [r for r in rows if r[4] in new_keys]
         if vendor == "postgresql":
-            received = received_at.isoformat()
-            buffer = io.StringIO()
-            write = buffer.write
-            for _, account_id, name, occurred_at, key, _, encoded in fresh:
-                write(
-                    f"{tenant_id}\t{account_id}\t{name}\t{occurred_at.isoformat()}\t{received}\t"
-                    f"{_copy_escape(key)}\t{_copy_escape(encoded)}\n"
-                )
-            buffer.seek(0)
-            cursor.copy_expert(
-                "COPY usage_event (tenant_id, account_id, event, occurred_at, received_at, idempotency_key, "
-                "properties) FROM STDIN",
-                buffer,
+            # One statement per batch, set-based like COPY but allowed under row-level security
+            # (COPY FROM is refused on RLS tables): the batch travels as one JSON array that
+            # PostgreSQL parses once and turns into rows; the properties are already JSON.
+            cursor.execute(
+                "INSERT INTO usage_event (tenant_id, account_id, event, occurred_at, received_at, idempotency_key, "
+                "properties) SELECT %s, r.a, r.e, r.o, %s, r.k, r.p "
+                "FROM jsonb_to_recordset(%s::jsonb) AS r(a bigint, e text, o timestamptz, k text, p jsonb)",
+                [tenant_id, received_at, _events_json(fresh)],
             )
         else:
             adapt = connection.ops.adapt_datetimefield_value
@@ -208,6 +220,21 @@ def _upsert_rollups(
             continue
         # Sorted: concurrent batches lock rollup rows in the same order (no deadlock).
         ordered = sorted(buckets.items())
+        if vendor == "postgresql":
+            # One statement, five array literals ('{1,2,3}': one parameter each, parsed in C) instead
+            # of thousands of bound values; unnest keeps the sorted order.
+            rows_out = [(a, m, d, clamp_bigint(value), events) for ((a, m, d), (value, events)) in ordered]
+            columns = list(zip(*rows_out, strict=True))
+            cursor.execute(
+                "INSERT INTO usage_usagerollup (tenant_id, account_id, meter_id, day, value, event_count, updated_at) "  # noqa: S608 (value_sql is a constant)
+                "SELECT %s, a, m, d, v, n, %s "
+                "FROM unnest(%s::bigint[], %s::bigint[], %s::date[], %s::bigint[], %s::bigint[]) AS t(a, m, d, v, n) "
+                "ON CONFLICT (tenant_id, account_id, meter_id, day) DO UPDATE SET "
+                f"value = {value_sql}, event_count = usage_usagerollup.event_count + EXCLUDED.event_count, "
+                "updated_at = EXCLUDED.updated_at",
+                [tenant_id, stamp, *("{" + ",".join(map(str, column)) + "}" for column in columns)],
+            )
+            continue
         for start in range(0, len(ordered), 1000):
             chunk = ordered[start : start + 1000]
             cursor.execute(
