@@ -18,6 +18,7 @@ from accounts.models import (
     Contact,
     CustomerAccount,
     Membership,
+    Role,
     Tenant,
     User,
 )
@@ -242,6 +243,14 @@ class CustomerAccountAdmin(TenantScopedAdmin):
     inlines = [ContactInline]
     edit_capability = Capability.EDIT_ACCOUNTS
     fields = ["external_id", *ACCOUNT_FIELDS]
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.name == "assigned_csm":  # the picker offers this tenant's members with the CSM role only
+            people = scope_related_queryset(request, User, User.objects.all())
+            kwargs["queryset"] = people.filter(
+                memberships__tenant=getattr(request, "tenant", None), memberships__role=Role.CSM
+            )
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
     def save_model(self, request, obj, form, change):
         try:

@@ -241,4 +241,4 @@ def test_admin_shows_times_in_the_tenants_time_zone(world_a):
         created_at=datetime(2026, 3, 1, 23, 30, tzinfo=UTC),
     )
     html = world_a.staff_client(Role.OWNER).get(admin_url(AuditEntry, "changelist")).content.decode()
-    assert "March 2, 2026, 8:30" in html  # 23:30 UTC is 08:30 next day in Tokyo
+    assert "2 Mar 2026, 08:30" in html  # 23:30 UTC is 08:30 next day in Tokyo, in the one date style
