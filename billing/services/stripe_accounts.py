@@ -6,6 +6,7 @@ from django.db import transaction
 
 from accounts.models import Tenant
 from accounts.services import Actor, record_audit
+from accounts.tenancy import each_tenant, tenant_context
 from billing import crypto
 from billing.errors import BillingErrorCode, InvalidInput
 from billing.models import StripeAccount
@@ -92,8 +93,10 @@ def webhook_secret_for(tenant: Tenant) -> str | None:
 def rotate_stripe_secrets() -> int:
     """Re-encrypt every stored secret under the newest key. Returns how many rows were rewritten."""
     count = 0
-    for account in StripeAccount.objects.all().iterator():
-        with transaction.atomic():
+    # Tenant by tenant: under row-level security `.all()` outside a tenant would see (and rotate) nothing.
+    accounts = [a for tenant in each_tenant() for a in StripeAccount.objects.for_tenant(tenant).only("pk", "tenant_id")]
+    for account in accounts:
+        with tenant_context(account.tenant_id), transaction.atomic():
             locked = StripeAccount.objects.select_for_update().get(pk=account.pk)
             for field in ("secret_key_encrypted", "webhook_secret_encrypted"):
                 value = getattr(locked, field)

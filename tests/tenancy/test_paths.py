@@ -16,6 +16,7 @@ from django.utils import timezone
 from accounts.models import ApiKey, AuditEntry, CustomerAccount, Membership, Role, Tenant
 from accounts.tasks import record_worker_heartbeat
 from accounts.tenancy import tenant_context
+from tests.billing.factories import configure_stripe
 from tests.conftest import wait_for
 from tests.services import require_redis
 from tests.usage.factories import event, give_license, make_catalog
@@ -166,3 +167,21 @@ def test_the_app_role_adds_a_months_event_partition_through_the_owner_with_row_l
             assert cursor.fetchone() == ("(tenant_id = tw_current_tenant())",)
     finally:
         superuser_sql(f"DROP TABLE IF EXISTS {name}")
+
+
+def test_commands_over_every_tenant_work_tenant_by_tenant_as_the_app_role(two_tenants, connect_as, capsys):
+    a, b = two_tenants
+    for world in (a, b):
+        make_catalog(world.tenant)
+        configure_stripe(world.tenant)
+    client = a.api("ingest")
+    connect_as.switch(USER=APP_ROLE, PASSWORD=APP_PASSWORD)
+    response = client.post("/api/v1/events", {"events": [event(key=f"rb-{i}") for i in range(3)]}, format="json")
+    assert response.status_code < 300, response.content
+
+    call_command("rebuild_rollups")  # no --tenant: every tenant
+    out = capsys.readouterr().out
+    rebuilt = dict(line.split(": ", 1) for line in out.strip().splitlines())
+    assert rebuilt[a.tenant.slug] != "0 rollup rows rebuilt", out  # A's events were seen and rolled up
+    call_command("rotate_billing_secrets")
+    assert "Re-encrypted the Stripe settings of 2 tenant(s)." in capsys.readouterr().out

@@ -3,6 +3,7 @@ from django.core.management.base import BaseCommand, CommandError
 from accounts import selectors
 from accounts.errors import TierwiseError
 from accounts.models import Tenant
+from accounts.tenancy import tenant_context
 from catalog.models import Meter
 from usage import services
 
@@ -22,11 +23,12 @@ class Command(BaseCommand):
         except TierwiseError as exc:
             raise CommandError(exc.message) from exc
         for item in tenants:
-            meter_ids = None
-            if meter:
-                found = Meter.objects.for_tenant(item).filter(key=meter).values_list("id", flat=True).first()
-                if found is None:
-                    raise CommandError(f"No meter {meter!r} in {item.slug}.")
-                meter_ids = [found]
-            written = services.rebuild_rollups(item, meter_ids=meter_ids)
+            with tenant_context(item):  # row-level security: each tenant's rows are read inside it
+                meter_ids = None
+                if meter:
+                    found = Meter.objects.for_tenant(item).filter(key=meter).values_list("id", flat=True).first()
+                    if found is None:
+                        raise CommandError(f"No meter {meter!r} in {item.slug}.")
+                    meter_ids = [found]
+                written = services.rebuild_rollups(item, meter_ids=meter_ids)
             self.stdout.write(f"{item.slug}: {written} rollup rows rebuilt")
