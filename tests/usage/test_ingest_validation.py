@@ -17,7 +17,7 @@ from django.utils import timezone
 from rest_framework.request import Request
 from rest_framework.test import APIRequestFactory
 
-from accounts.models import AuditEntry, CustomerAccount
+from accounts.models import AuditEntry, CustomerAccount, Tenant
 from catalog.models import Aggregation
 from usage.api import read_json_body
 from usage.errors import InvalidInput, PayloadTooLarge, UsageErrorCode
@@ -63,8 +63,13 @@ def answer_for(world, now, event) -> dict:
     return result.results[0]
 
 
-def rejected(**errors) -> dict:
-    return {"index": 0, "status": "rejected", "errors": errors}
+def rejected(index: int = 0, **errors) -> dict:
+    return {"index": index, "status": "rejected", "errors": errors}
+
+
+def answers_for(world, now, events) -> list[dict]:
+    """The answers to one batch (one database set-up for many cases)."""
+    return ingest_events(world.tenant, events=events, now=now).results
 
 
 ACCEPTED = {"index": 0, "status": "accepted"}
@@ -73,20 +78,18 @@ ACCEPTED = {"index": 0, "status": "accepted"}
 # --- The batch ---------------------------------------------------------------------------------
 
 
-@pytest.mark.django_db
-@pytest.mark.parametrize("events", [{"events": []}, "api_call", None, 7])
-def test_a_batch_that_is_not_a_list_is_refused_whole(world, events):
+@pytest.mark.parametrize("events", [{"events": []}, "api_call", None, 7, ("a", "tuple")])
+def test_a_batch_that_is_not_a_list_is_refused_whole(events):
     with pytest.raises(InvalidInput) as exc:
-        ingest_events(world.tenant, events=events)
+        ingest_events(Tenant(slug="t", name="T"), events=events)  # refused before any database work
     assert exc.value.code == UsageErrorCode.INVALID_BATCH
     assert exc.value.message == 'Send {"events": [...]}.'
     assert exc.value.details == {"events": ["Must be a list of events."]}
 
 
-@pytest.mark.django_db
-def test_an_empty_batch_is_refused_whole(world):
+def test_an_empty_batch_is_refused_whole():
     with pytest.raises(InvalidInput) as exc:
-        ingest_events(world.tenant, events=[])
+        ingest_events(Tenant(slug="t", name="T"), events=[])
     assert (exc.value.code, exc.value.message) == (UsageErrorCode.INVALID_BATCH, "The batch is empty.")
     assert exc.value.details == {"events": ["Send at least one event."]}
 
@@ -131,47 +134,44 @@ NOT_STRINGS = [MISSING, None, "", 5, 1.5, True, ["x"], {"x": 1}]
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize("raw", ["api_call", 7, None, ["api_call"], True])
-def test_an_event_that_is_not_an_object_is_rejected_alone(world, now, raw):
-    result = ingest_events(world.tenant, events=[raw, ev(now)], now=now)
-    assert result.results == [
-        {"index": 0, "status": "rejected", "errors": {"non_field_errors": ["Each event must be a JSON object."]}},
-        {"index": 1, "status": "accepted"},
+def test_an_event_that_is_not_an_object_is_rejected_alone(world, now):
+    raws = ["api_call", 7, None, ["api_call"], True]
+    assert answers_for(world, now, [*raws, ev(now)]) == [
+        *(rejected(i, non_field_errors=["Each event must be a JSON object."]) for i in range(len(raws))),
+        {"index": len(raws), "status": "accepted"},
     ]
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize("value", NOT_STRINGS)
-def test_an_event_name_that_is_not_a_non_empty_string_is_rejected(world, now, value):
-    assert answer_for(world, now, ev(now, event=value)) == rejected(event=["Required: a non-empty string."])
+@pytest.mark.parametrize(
+    ("field", "reason"),
+    [
+        ("event", "Required: a non-empty string."),
+        ("account", "Required: the account's external id."),
+        ("idempotency_key", "Required: a non-empty string unique per event."),
+    ],
+)
+def test_a_string_field_sent_missing_empty_or_as_another_json_type_is_rejected(world, now, field, reason):
+    batch = [ev(now, key=f"k-{i}", **{field: value}) for i, value in enumerate(NOT_STRINGS)]
+    assert answers_for(world, now, batch) == [rejected(i, **{field: [reason]}) for i in range(len(NOT_STRINGS))]
+    assert not Event.objects.for_tenant(world.tenant).exists()
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize("value", NOT_STRINGS)
-def test_an_account_that_is_not_a_non_empty_string_is_rejected(world, now, value):
-    assert answer_for(world, now, ev(now, account=value)) == rejected(account=["Required: the account's external id."])
+def test_a_timestamp_that_is_not_a_string_is_rejected(world, now):
+    values = [MISSING, None, 1_700_000_000, 1.5, True, ["2026-01-01T00:00:00Z"]]
+    batch = [ev(now, key=f"k-{i}", timestamp=value) for i, value in enumerate(values)]
+    reason = "Required: an ISO 8601 date-time with a time zone."
+    assert answers_for(world, now, batch) == [rejected(i, timestamp=[reason]) for i in range(len(values))]
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize("value", NOT_STRINGS)
-def test_an_idempotency_key_that_is_not_a_non_empty_string_is_rejected(world, now, value):
-    assert answer_for(world, now, ev(now, idempotency_key=value)) == rejected(
-        idempotency_key=["Required: a non-empty string unique per event."]
-    )
-
-
-@pytest.mark.django_db
-@pytest.mark.parametrize("value", [MISSING, None, 1_700_000_000, 1.5, True, ["2026-01-01T00:00:00Z"]])
-def test_a_timestamp_that_is_not_a_string_is_rejected(world, now, value):
-    assert answer_for(world, now, ev(now, timestamp=value)) == rejected(
-        timestamp=["Required: an ISO 8601 date-time with a time zone."]
-    )
-
-
-@pytest.mark.django_db
-@pytest.mark.parametrize("value", [[1, 2], "{}", 5, True])
-def test_properties_that_are_not_an_object_are_rejected(world, now, value):
-    assert answer_for(world, now, ev(now, properties=value)) == rejected(properties=["Must be a JSON object."])
+def test_properties_that_are_not_an_object_are_rejected(world, now):
+    values = [[1, 2], "{}", 5, True]
+    batch = [ev(now, key=f"k-{i}", properties=value) for i, value in enumerate(values)]
+    assert answers_for(world, now, batch) == [
+        rejected(i, properties=["Must be a JSON object."]) for i in range(len(values))
+    ]
 
 
 @pytest.mark.django_db
@@ -194,21 +194,24 @@ def test_every_problem_of_one_event_is_answered_at_once(world, now):
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize("name", ["x" * 100, "aZ09_.:/-", "a"])
-def test_event_names_up_to_100_allowed_characters_are_accepted(world, now, name):
-    assert answer_for(world, now, ev(now, event=name)) == ACCEPTED
+def test_event_names_of_up_to_100_allowed_characters_are_accepted_and_others_rejected(world, now):
+    good = ["x" * 100, "aZ09_.:/-", "a"]
+    bad = ["x" * 101, "bad name!", "café", "api_call\n", "a,b"]
+    batch = [ev(now, key=f"k-{i}", event=name) for i, name in enumerate(good + bad)]
+    reason = "Use 1–100 letters, digits or _ . : / -."
+    assert answers_for(world, now, batch) == [
+        *({"index": i, "status": "accepted"} for i in range(len(good))),
+        *(rejected(i, event=[reason]) for i in range(len(good), len(good) + len(bad))),
+    ]
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize("name", ["x" * 101, "bad name!", "café", "api_call\n", "a,b"])
-def test_event_names_too_long_or_with_other_characters_are_rejected(world, now, name):
-    assert answer_for(world, now, ev(now, event=name)) == rejected(event=["Use 1–100 letters, digits or _ . : / -."])
-
-
-@pytest.mark.django_db
-@pytest.mark.parametrize("account", ["bad id!", "-starts-with-a-dash", "acct-1\n", "x" * 129])
-def test_accounts_that_are_not_external_ids_are_rejected(world, now, account):
-    assert answer_for(world, now, ev(now, account=account)) == rejected(account=["Not a valid external id."])
+def test_accounts_that_are_not_external_ids_are_rejected(world, now):
+    accounts = ["bad id!", "-starts-with-a-dash", "acct-1\n", "x" * 129]
+    batch = [ev(now, key=f"k-{i}", account=account) for i, account in enumerate(accounts)]
+    assert answers_for(world, now, batch) == [
+        rejected(i, account=["Not a valid external id."]) for i in range(len(accounts))
+    ]
 
 
 @pytest.mark.django_db
@@ -225,24 +228,23 @@ def test_an_idempotency_key_of_255_characters_is_accepted_and_256_rejected(world
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize("key", ["a\nb", "tab\there", "nul\x00", "\x7f"])
-def test_an_idempotency_key_with_unprintable_characters_is_rejected(world, now, key):
-    assert answer_for(world, now, ev(now, idempotency_key=key)) == rejected(
-        idempotency_key=["Use printable characters only."]
-    )
+def test_an_idempotency_key_with_unprintable_characters_is_rejected(world, now):
+    keys = ["a\nb", "tab\there", "nul\x00", "\x7f"]
+    assert answers_for(world, now, [ev(now, key=key) for key in keys]) == [
+        rejected(i, idempotency_key=["Use printable characters only."]) for i in range(len(keys))
+    ]
 
 
 # --- Timestamps --------------------------------------------------------------------------------
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize(
-    "stamp", ["yesterday", "2026-13-01T00:00:00Z", "9999-12-31T23:59:59-05:00", "0001-01-01T00:00+01:00"]
-)
-def test_timestamps_that_are_not_iso_or_out_of_range_are_rejected(world, now, stamp):
-    assert answer_for(world, now, ev(now, timestamp=stamp)) == rejected(
-        timestamp=["Not an ISO 8601 date-time (or out of range)."]
-    )
+def test_timestamps_that_are_not_iso_or_out_of_range_are_rejected(world, now):
+    stamps = ["yesterday", "2026-13-01T00:00:00Z", "9999-12-31T23:59:59-05:00", "0001-01-01T00:00+01:00"]
+    batch = [ev(now, key=f"k-{i}", timestamp=stamp) for i, stamp in enumerate(stamps)]
+    assert answers_for(world, now, batch) == [
+        rejected(i, timestamp=["Not an ISO 8601 date-time (or out of range)."]) for i in range(len(stamps))
+    ]
 
 
 @pytest.mark.django_db
@@ -310,11 +312,11 @@ def test_properties_are_measured_in_utf8_bytes_not_characters(world, now):
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize("properties", [{"note": "a\x00b"}, {"a\x00": 1}, {"note": "\ud800"}, {"\udfff": 1}])
-def test_properties_the_database_cannot_store_are_rejected(world, now, properties):
-    assert answer_for(world, now, ev(now, properties=properties)) == rejected(
-        properties=["Strings may not contain NUL characters or unpaired surrogates."]
-    )
+def test_properties_the_database_cannot_store_are_rejected(world, now):
+    values = [{"note": "a\x00b"}, {"a\x00": 1}, {"note": "\ud800"}, {"\udfff": 1}]
+    batch = [ev(now, key=f"k-{i}", properties=value) for i, value in enumerate(values)]
+    reason = "Strings may not contain NUL characters or unpaired surrogates."
+    assert answers_for(world, now, batch) == [rejected(i, properties=[reason]) for i in range(len(values))]
     assert not Event.objects.for_tenant(world.tenant).exists()
 
 
@@ -484,13 +486,18 @@ def test_accounts_are_created_only_for_events_that_pass_and_are_audited_with_the
             ev(now, key="bad-time", account="late-co", timestamp="soon"),
             ev(now, key="bad-props", account="odd-co", properties={"blob": "x" * 9000}),
             ev(now, key="new", account="twin-co"),  # a duplicate of the first: creates nothing
+            ev(now, key="resent", account="again-co"),
+            ev(now, key="resent", account="again-co"),  # resent in the same batch: still created, once
         ],
         actor="ingest-test",
         now=now,
     )
-    assert [r["status"] for r in result.results] == ["accepted", "rejected", "rejected", "duplicate"]
-    created = CustomerAccount.objects.for_tenant(world.tenant).exclude(pk=world.account.pk)
-    assert list(created.values_list("external_id", flat=True)) == ["new-co"]
-    audit = AuditEntry.objects.for_tenant(world.tenant).get(action="account.auto_created")
-    assert audit.object_id == str(created.get().pk)
-    assert audit.actor_label == "ingest-test"
+    statuses = [r["status"] for r in result.results]
+    assert statuses == ["accepted", "rejected", "rejected", "duplicate", "accepted", "duplicate"]
+    created = CustomerAccount.objects.for_tenant(world.tenant).exclude(pk=world.account.pk).order_by("external_id")
+    assert list(created.values_list("external_id", flat=True)) == ["again-co", "new-co"]
+    audits = AuditEntry.objects.for_tenant(world.tenant).filter(action="account.auto_created")
+    assert sorted(audits.values_list("object_id", flat=True)) == sorted(
+        str(pk) for pk in created.values_list("pk", flat=True)
+    )
+    assert {a.actor_label for a in audits} == {"ingest-test"}
