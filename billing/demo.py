@@ -35,7 +35,6 @@ from billing.models import (
     PlanChangeState,
     StripeAccount,
 )
-from billing.proration import add_interval
 from billing.services import licenses as license_services
 from billing.services import plan_changes
 from billing.services.catalog_sync import ensure_stripe_price, sync_stripe_catalog
@@ -193,7 +192,7 @@ def _subscribe(tenant: Tenant, gateway: StripeGateway, license: License, price: 
             payment_method="pm_card_visa",
         )
         if price is None or price.amount == 0:
-            License.objects.filter(pk=license.pk).update(stripe_customer_id=customer.id)
+            license_services.set_stripe_customer(tenant, license=license, customer_id=customer.id)
             return
         stripe_price = ensure_stripe_price(tenant, price=price, gateway=gateway)
         subscription = gateway.create_subscription(
@@ -206,13 +205,8 @@ def _subscribe(tenant: Tenant, gateway: StripeGateway, license: License, price: 
     except StripeError as exc:
         _say(f"{account.external_id}: no subscription in the stand-in ({exc.message})")
         return
-    License.objects.filter(pk=license.pk).update(
-        stripe_customer_id=customer.id,
-        stripe_subscription_id=subscription.id,
-        stripe_subscription_item_id=subscription.items[0].id,
-        current_period_start=subscription.current_period_start or license.current_period_start,
-        current_period_end=subscription.current_period_end
-        or add_interval(license.current_period_start, license.interval),
+    license_services.attach_stripe_subscription(
+        tenant, license=license, customer_id=customer.id, subscription=subscription
     )
 
 

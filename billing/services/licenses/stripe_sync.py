@@ -12,6 +12,7 @@ from django.utils import timezone
 from accounts.models import Tenant
 from accounts.services import Actor, snapshot
 from billing.models import License, LicenseStatus
+from billing.proration import add_interval
 from billing.services.licenses.money import compute_mrr
 from billing.services.licenses.records import (
     LICENSE_AUDIT_FIELDS,
@@ -174,6 +175,22 @@ def set_stripe_customer(tenant: Tenant, *, license: License, customer_id: str) -
     )
     license.stripe_customer_id = (
         License.objects.for_tenant(tenant).values_list("stripe_customer_id", flat=True).get(pk=license.pk)
+    )
+
+
+def attach_stripe_subscription(
+    tenant: Tenant, *, license: License, customer_id: str, subscription: Subscription
+) -> None:
+    """An existing licence is billed by this subscription from now on (an import, the demo seed): its Stripe ids
+    and its period follow the subscription. What it holds (tier, price, seats) is not changed here."""
+    period_start = subscription.current_period_start or license.current_period_start
+    License.objects.for_tenant(tenant).filter(pk=license.pk).update(
+        stripe_customer_id=customer_id,
+        stripe_subscription_id=subscription.id,
+        stripe_subscription_item_id=subscription.items[0].id if subscription.items else "",
+        current_period_start=period_start,
+        current_period_end=subscription.current_period_end or add_interval(period_start, license.interval),
+        updated_at=timezone.now(),
     )
 
 
