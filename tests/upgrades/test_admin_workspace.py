@@ -139,3 +139,22 @@ def test_workspace_renders_in_a_fixed_number_of_queries(workspace_a):
             a.licences["acct-2"], target=price(a.ladder.team, "month"), state=PlanChangeState.CANCELED, due=i
         )
     assert count() == before
+
+
+def test_the_usage_hint_names_the_trial_that_is_running_now(workspaces):
+    a, _ = workspaces
+    html = workspace_html(a.world.staff_client(Role.OWNER))
+    assert texts_of(html, "try-usage-trial") == [a.accounts["acct-1"].name]
+    assert "Quantum Analytics 4" not in html  # no hard-coded demo account
+
+
+def test_the_usage_hint_names_no_trial_once_it_has_ended(workspaces):
+    from django.utils import timezone
+
+    from billing.models import LicenseGrant
+
+    a, _ = workspaces
+    LicenseGrant.objects.for_tenant(a.world.tenant).update(ends_at=timezone.now() - timezone.timedelta(days=1))
+    html = workspace_html(a.world.staff_client(Role.OWNER))
+    assert 'data-testid="try-usage-trial"' not in html and " trial until " not in html
+    assert "No trial is running" in html
