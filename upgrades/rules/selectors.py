@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.db.models import QuerySet
 
 from accounts.models import CustomerAccount, Tenant
+from accounts.tenancy import each_tenant
 from upgrades.rules.errors import NotFound
 from upgrades.rules.models import DirtyAccount, RuleState, Signal, TriggerRule
 
@@ -40,9 +41,9 @@ def get_rule_for_tenant(tenant: Tenant, rule_id: int) -> TriggerRule:
 
 
 def tenants_with_dirty_accounts() -> list[int]:
-    """Tenant ids that have dirty accounts (the beat sweep's only cross-tenant read: ids, nothing else)."""
-    return sorted(set(DirtyAccount.objects.values_list("tenant_id", flat=True).distinct()))
+    """Tenant ids that have dirty accounts; each tenant is read inside its own context (row-level security)."""
+    return [t.pk for t in each_tenant() if DirtyAccount.objects.for_tenant(t).exists()]
 
 
 def tenants_with_live_rules() -> list[int]:
-    return sorted(set(TriggerRule.objects.filter(state=RuleState.LIVE).values_list("tenant_id", flat=True).distinct()))
+    return [t.pk for t in each_tenant() if TriggerRule.objects.for_tenant(t).filter(state=RuleState.LIVE).exists()]

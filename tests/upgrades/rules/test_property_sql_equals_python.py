@@ -46,8 +46,9 @@ def leaf() -> st.SearchStrategy[dict]:
         st.builds(lambda op, s, n: {"kind": "survey_answer", "survey": "nps", "op": op, "score": s, "days": n},
                   st.sampled_from(["at_most", "at_least"]), st.integers(0, 10), days),  # fmt: skip
         st.builds(lambda n: {"kind": "trial_ends", "days": n}, st.integers(0, 10)),
-        st.builds(lambda n, d: {"kind": "renewal_within", "days": n, "date": d},
-                  st.integers(1, 20), st.sampled_from(["renewal", "commitment_end"])),  # fmt: skip
+        st.builds(lambda n, d, i: {"kind": "renewal_within", "days": n, "date": d, "interval": i},
+                  st.integers(1, 20), st.sampled_from(["renewal", "commitment_end"]),
+                  st.sampled_from(["any", "year", "month"])),  # fmt: skip
         st.builds(lambda op, vs: {"kind": "account_attribute", "field": "industry", "op": op, "values": vs},
                   st.sampled_from(["is", "is_not"]), st.lists(st.sampled_from(["software", "health"]), min_size=1)),
         st.builds(lambda op, vs: {"kind": "account_attribute", "field": "segment", "op": op, "values": vs},
@@ -137,6 +138,7 @@ def _write(tenant: Tenant, catalog, accounts, drawn: list[dict], now: datetime.d
         lic = License.objects.filter(account=account).first()
         if lic is not None:
             lic.seats, lic.status = data["seats"], data["status"]
+            lic.interval = "year" if data["seats"] % 2 else "month"
             lic.current_period_end = now + datetime.timedelta(hours=data["period_end_hours"])
             lic.commitment_ends_at = (
                 now + datetime.timedelta(hours=data["commitment_hours"])

@@ -6,6 +6,7 @@ from django.db import transaction
 from accounts.demo import seed_tenant
 from billing.demo import seed_billing
 from catalog.demo import seed_catalogs
+from upgrades.rules.demo import seed_rules
 from usage.demo import seed_usage
 
 
@@ -25,7 +26,9 @@ class Command(BaseCommand):
             seed_catalogs(demo, other)
             seed_billing(demo, other)
             seed_usage(demo, other)
+            fired = seed_rules(demo, other)
         self.stdout.write(f"Demo tenant: {demo.tenant.name} — slug: {demo.tenant.slug}")
+        self.stdout.write(f"Trigger rules live; {fired} new signal(s) fired on the seeded history.")
         self.stdout.write(f"Second tenant (for isolation): {other.tenant.slug}")
         self.stdout.write("Demo logins (sign in at /admin/):")
         for role, email, password in demo.logins + other.logins:

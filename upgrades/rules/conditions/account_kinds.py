@@ -149,26 +149,32 @@ class RenewalWithin(Condition):
     label = "Renewal or commitment end within N days"
     group = "Licence"
 
-    def __init__(self, *, days: int, date: str = "renewal") -> None:
-        self.days, self.date = days, date
+    def __init__(self, *, days: int, date: str = "renewal", interval: str = "any") -> None:
+        self.days, self.date, self.interval = days, date, interval
 
     def to_json(self) -> dict[str, Any]:
-        return {"kind": self.kind, "days": self.days, "date": self.date}
+        return {"kind": self.kind, "days": self.days, "date": self.date, "interval": self.interval}
 
     @classmethod
     def from_json(cls, data: dict[str, Any], catalog: RuleCatalog, path: str) -> Condition:
-        f = Fields(data, path, {"days", "date"})
+        f = Fields(data, path, {"days", "date", "interval"})
         days = f.integer("days", lo=1, hi=365, default=30, what="The number of days")
         date = f.choice("date", ("renewal", "commitment_end"), default="renewal")
+        interval = f.choice("interval", ("any", "year", "month"), default="any")
         f.done()
-        return cls(days=days, date=date)
+        return cls(days=days, date=date, interval=interval)
 
     def describe(self, catalog: RuleCatalog) -> str:
         what = "the licence renews" if self.date == "renewal" else "the commitment ends"
+        billed = {"year": "an annual ", "month": "a monthly "}.get(self.interval, "")
+        if billed:
+            what = what.replace("the licence", billed + "licence")
         return f"{what} within {self.days} days"
 
     def evaluate(self, data: AccountData, ctx: EvalContext) -> Result:
         at = data.period_end if self.date == "renewal" else data.commitment_end
+        if self.interval != "any" and data.interval != self.interval:
+            at = None
         until = ctx.now + datetime.timedelta(days=self.days)
         if at is None or not (ctx.now < at <= until):
             return Result(False, {"date": at.isoformat() if at else None})
@@ -183,5 +189,6 @@ class RenewalWithin(Condition):
         return (
             f"a.id IN (SELECT lr.account_id FROM {tables().license} lr WHERE lr.tenant_id = {q.tenant()} "
             f"AND lr.status IN ({', '.join(q.p(s) for s in ENTITLED)}) "
-            f"AND lr.{column} > {q.ts(now)} AND lr.{column} <= {q.ts(until)})"
+            f"AND lr.{column} > {q.ts(now)} AND lr.{column} <= {q.ts(until)}"
+            + (f" AND lr.interval = {q.p(self.interval)})" if self.interval != "any" else ")")
         )

@@ -81,6 +81,7 @@ class AccountData:
     seats: int | None = None  # seats bought on an entitled licence
     period_end: datetime.datetime | None = None  # entitled licence's current period end
     commitment_end: datetime.datetime | None = None
+    interval: str = ""  # entitled licence's billing interval (month / year)
     trial_ends: list[datetime.datetime] = field(default_factory=list)  # active trial grants
     events: list[tuple[str, datetime.datetime, dict[str, Any]]] = field(default_factory=list)
 
