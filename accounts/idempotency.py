@@ -24,10 +24,8 @@ import hashlib
 import json
 import uuid
 from dataclasses import dataclass
-from typing import Any
 
 from django.db import transaction
-from django.db.models import Q
 from django.http import HttpResponse
 from django.utils import timezone
 
@@ -145,7 +143,7 @@ def claim(
         if record is None:  # expired and dropped by another request between our two statements
             continue
         if record.token == token:
-            _drop_expired(scope, now=now)
+            _drop_expired(tenant, now=now)
             return Claim(record_id=record.pk, token=token)
         if record.created_at <= now - RETENTION:
             # Expired: the key is free again. Delete only that exact row (compare-and-swap on its token).
@@ -190,7 +188,8 @@ def release(tenant: Tenant, claim_: Claim) -> None:
         IdempotencyRecord.objects.for_tenant(tenant).filter(pk=claim_.record_id, token=claim_.token).delete()
 
 
-def _drop_expired(scope: Any, *, now: datetime.datetime) -> None:
-    """Lazy expiry: each new claim drops this API key's records past the retention window."""
+def _drop_expired(tenant: Tenant, *, now: datetime.datetime) -> None:
+    """Lazy expiry: each new claim drops its tenant's records past the retention window (every API key's,
+    revoked ones too), so the table holds about a day of keys per active tenant."""
     with transaction.atomic():
-        scope.filter(Q(created_at__lte=now - RETENTION)).delete()
+        IdempotencyRecord.objects.for_tenant(tenant).filter(created_at__lte=now - RETENTION).delete()

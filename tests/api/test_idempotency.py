@@ -138,12 +138,16 @@ def test_a_key_older_than_24_hours_is_free_again(world_a):
     assert IdempotencyRecord.objects.for_tenant(world_a.tenant).count() == 1
 
 
-def test_a_new_claim_drops_the_api_keys_expired_records(world_a):
-    client = world_a.api()
+def test_a_new_claim_drops_its_tenants_expired_records_of_every_api_key(two_tenants):
+    a, b = two_tenants
+    client, other_key, client_b = a.api(), a.api(), b.api()
     assert post(client, BODY, key="old").status_code == 201
-    IdempotencyRecord.objects.for_tenant(world_a.tenant).update(created_at=timezone.now() - datetime.timedelta(days=2))
+    assert post(other_key, {**BODY, "external_id": "idem-3"}, key="old-2").status_code == 201
+    assert post(client_b, BODY, key="old-b").status_code == 201
+    IdempotencyRecord.objects.update(created_at=timezone.now() - datetime.timedelta(days=2))
     assert post(client, {**BODY, "external_id": "idem-2"}, key="new").status_code == 201
-    assert list(IdempotencyRecord.objects.for_tenant(world_a.tenant).values_list("key", flat=True)) == ["new"]
+    assert list(IdempotencyRecord.objects.for_tenant(a.tenant).values_list("key", flat=True)) == ["new"]
+    assert IdempotencyRecord.objects.for_tenant(b.tenant).count() == 1  # another tenant's are its own business
 
 
 def test_an_abandoned_claim_is_taken_over_after_its_timeout(world_a):
