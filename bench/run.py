@@ -582,6 +582,8 @@ def main() -> None:
     parser.add_argument("--checks", type=int, default=10_000)
     parser.add_argument("--check-threads", type=int, default=int(os.environ.get("BENCH_CHECK_THREADS", 2)))
     parser.add_argument("--keep", action="store_true", help="keep the bench database afterwards")
+    parser.add_argument("--rules-accounts", type=int, default=100_000, help="bench/rules.py: accounts (0 skips)")
+    parser.add_argument("--only-rules", action="store_true", help="only the trigger-rule figures (bench/rules.py)")
     args = parser.parse_args()
 
     base = os.environ.get("DATABASE_URL", "")
@@ -625,6 +627,18 @@ def main() -> None:
         debug=settings.DEBUG,
         date=datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
     )
+    if args.only_rules:
+        from bench import rules
+
+        try:
+            rules.run(owner_url, accounts=args.rules_accounts)
+        finally:
+            from django.db import connections
+
+            connections.close_all()
+            if not args.keep:
+                drop_database(maintenance, name)
+        return
     world = seed(args.accounts)
     events = make_events(args.events, args.accounts)
     server = None
@@ -638,6 +652,10 @@ def main() -> None:
             bodies = check_bodies(args.accounts, world["features"], args.checks)
             bench_checks_in_process(world["keys"]["check_local"], bodies)
             bench_checks_http(server, world["keys"]["check_http"], bodies, args.check_threads)
+            if args.rules_accounts:
+                from bench import rules
+
+                rules.run(owner_url, accounts=args.rules_accounts)
         finally:
             if server is not None:
                 server.stop()

@@ -72,18 +72,51 @@ def refresh_limits(
         meter_ids = set(meter_ids) - fresh
     if not meter_ids:
         return
-    for chunk in _chunks(account_ids):
-        plans = plans_for_accounts(tenant, account_ids=chunk, now=now)
-        rows = []
-        for account_id, plan in plans.items():
-            for rule in plan.features.values():
-                if rule.meter_id in meter_ids and rule.enabled and rule.limit is not None and rule.limit > 0:
-                    rows.append(
-                        AccountLimit(
-                            tenant=tenant, account_id=account_id, meter_id=rule.meter_id, limit_value=rule.limit,
-                            refreshed_at=now,
-                        )
-                    )  # fmt: skip
+    # A plan depends only on the licence (tier, add-ons, whether it is in force) and active grants:
+    # accounts that share a licence shape and have no grant share their limits, computed once
+    # through usage's own plan builder for one of them; accounts with grants get their own plan.
+    signature: dict[int, tuple] = {}
+    ids = list(account_ids)
+    for chunk in _chunks(ids):
+        licences = {
+            lic.account_id: lic
+            for lic in License.objects.for_tenant(tenant).filter(account_id__in=chunk).prefetch_related("addons")
+        }
+        granted = set(
+            LicenseGrant.objects.for_tenant(tenant)
+            .filter(account_id__in=chunk, starts_at__lte=now, ends_at__gt=now)
+            .filter(Q(ended_at__isnull=True) | Q(ended_at__gt=now))
+            .values_list("account_id", flat=True)
+        )
+        for account_id in chunk:
+            lic = licences.get(account_id)
+            if account_id in granted:
+                signature[account_id] = ("own", account_id)
+            elif lic is None or lic.status not in ENTITLED_STATUSES:
+                signature[account_id] = ("default",)
+            else:
+                signature[account_id] = ("licence", lic.tier_id, tuple(sorted(a.pk for a in lic.addons.all())))
+    representative: dict[tuple, int] = {}
+    for account_id, sig in signature.items():
+        representative.setdefault(sig, account_id)
+    limits_by_sig: dict[tuple, list[tuple[int, int]]] = {}
+    reps = list(representative.items())
+    for i in range(0, len(reps), CHUNK):
+        part = reps[i : i + CHUNK]
+        plans = plans_for_accounts(tenant, account_ids=[a for _, a in part], now=now)
+        for sig, account_id in part:
+            plan = plans[account_id]
+            limits_by_sig[sig] = [
+                (rule.meter_id, rule.limit)
+                for rule in plan.features.values()
+                if rule.meter_id in meter_ids and rule.enabled and rule.limit is not None and rule.limit > 0
+            ]
+    for chunk in _chunks(ids):
+        rows = [
+            AccountLimit(tenant=tenant, account_id=a, meter_id=m, limit_value=limit, refreshed_at=now)
+            for a in chunk
+            for m, limit in limits_by_sig[signature[a]]
+        ]
         AccountLimit.objects.for_tenant(tenant).filter(account_id__in=chunk, meter_id__in=meter_ids).delete()
         AccountLimit.objects.bulk_create(rows, batch_size=5000)
 
