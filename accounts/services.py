@@ -25,6 +25,7 @@ from accounts.models import (
     Tenant,
     User,
 )
+from accounts.tenancy import platform_row_context, tenant_context
 
 Actor = User | ApiKey | str | None
 
@@ -60,17 +61,18 @@ def record_audit(
     after: Mapping[str, Any] | None = None,
 ) -> AuditEntry:
     """The one way every app writes to the audit log."""
-    return AuditEntry.objects.create(
-        tenant=tenant,
-        actor=actor if isinstance(actor, User) else None,
-        actor_label=actor_label(actor)[:200],
-        action=action,
-        object_type=obj._meta.label if obj is not None else "",
-        object_id=str(obj.pk) if obj is not None else "",
-        object_repr=str(obj)[:200] if obj is not None else "",
-        before=json.loads(json.dumps(before, cls=DjangoJSONEncoder)) if before is not None else None,
-        after=json.loads(json.dumps(after, cls=DjangoJSONEncoder)) if after is not None else None,
-    )
+    with platform_row_context(tenant):  # row-level security: a row without a tenant is written outside tenants
+        return AuditEntry.objects.create(
+            tenant=tenant,
+            actor=actor if isinstance(actor, User) else None,
+            actor_label=actor_label(actor)[:200],
+            action=action,
+            object_type=obj._meta.label if obj is not None else "",
+            object_id=str(obj.pk) if obj is not None else "",
+            object_repr=str(obj)[:200] if obj is not None else "",
+            before=json.loads(json.dumps(before, cls=DjangoJSONEncoder)) if before is not None else None,
+            after=json.loads(json.dumps(after, cls=DjangoJSONEncoder)) if after is not None else None,
+        )
 
 
 def _clean(obj: models.Model) -> None:
@@ -91,11 +93,12 @@ def create_tenant(*, name: str, slug: str, owner_email: str, owner_password: str
     tenant = Tenant(name=name, slug=slug)
     _clean(tenant)
     tenant.save()
-    owner = User.objects.filter(email__iexact=owner_email).first()
-    if owner is None:
-        owner = User.objects.create_user(owner_email, owner_password)
-    Membership.objects.create(tenant=tenant, user=owner, role=Role.OWNER)
-    record_audit(tenant, actor="system", action="tenant.created", obj=tenant, after=snapshot(tenant))
+    with tenant_context(tenant):  # row-level security: the new tenant's rows are written inside it
+        owner = User.objects.filter(email__iexact=owner_email).first()
+        if owner is None:
+            owner = User.objects.create_user(owner_email, owner_password)
+        Membership.objects.create(tenant=tenant, user=owner, role=Role.OWNER)
+        record_audit(tenant, actor="system", action="tenant.created", obj=tenant, after=snapshot(tenant))
     return tenant, owner
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from contextvars import ContextVar, Token
 from typing import TYPE_CHECKING
 
@@ -155,3 +155,10 @@ def leave_task_tenant(task_id: str | None) -> None:
     except ValueError:  # set in another context
         pass
     _current_tenant.set(None)
+
+
+def platform_row_context(tenant: Tenant | int | None) -> AbstractContextManager[None]:
+    """Where a row that may have no tenant is written (audit entries, outbox mail): a platform row (no
+    tenant) outside any tenant, since row-level security shows and accepts those only there; a tenant's
+    row in the current context, unchanged (never switched to another tenant)."""
+    return tenant_context(None) if tenant is None else nullcontext()

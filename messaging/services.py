@@ -8,6 +8,7 @@ from django.core.mail import EmailMessage
 from django.db import transaction
 
 from accounts.models import Tenant
+from accounts.tenancy import platform_row_context
 from messaging.models import OutboxEmail
 
 # Senders put the tenant's slug here so the outbox can file the email under that tenant.
@@ -69,15 +70,16 @@ def store_email(message: EmailMessage) -> OutboxEmail:
     slug = _header(message, TENANT_HEADER)
     tenant = Tenant.objects.filter(slug=slug.strip()).first() if slug else None
     text, html = _split_parts(message)
-    return OutboxEmail.objects.create(
-        tenant=tenant,
-        from_email=str(message.from_email or "")[:320],
-        to=[str(a) for a in message.to],
-        cc=[str(a) for a in message.cc],
-        bcc=[str(a) for a in message.bcc],
-        subject=str(message.subject or ""),
-        text_body=text,
-        html_body=html,
-        headers=_headers(mime),
-        attachments=_attachment_summary(message),
-    )
+    with platform_row_context(tenant):  # row-level security: a row without a tenant is written outside tenants
+        return OutboxEmail.objects.create(
+            tenant=tenant,
+            from_email=str(message.from_email or "")[:320],
+            to=[str(a) for a in message.to],
+            cc=[str(a) for a in message.cc],
+            bcc=[str(a) for a in message.bcc],
+            subject=str(message.subject or ""),
+            text_body=text,
+            html_body=html,
+            headers=_headers(mime),
+            attachments=_attachment_summary(message),
+        )

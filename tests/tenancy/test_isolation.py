@@ -141,3 +141,21 @@ def test_2000_requests_alternating_two_tenants_through_pgbouncer_in_transaction_
     pids = _two_thousand_requests(two_tenants, connect_as, monkeypatch, settings, HOST="127.0.0.1", PORT=str(pgbouncer))
     # One server connection served both clients' transactions: a per-connection tenant would have leaked.
     assert len(set(pids[0] + pids[1])) == 1
+
+
+def test_a_platform_row_written_from_inside_a_tenant_is_stored_and_visible_only_outside_every_tenant(
+    two_tenants, as_app_role
+):
+    from accounts.models import AuditEntry
+    from accounts.services import record_audit
+
+    a, b = two_tenants
+    with tenant_context(a.tenant), transaction.atomic():
+        record_audit(None, actor="platform", action="platform.checked")  # e.g. mail sent for no tenant
+        record_audit(a.tenant, actor="test", action="tenant.checked")
+        assert not AuditEntry.objects.filter(action="platform.checked").exists()
+        assert AuditEntry.objects.filter(action="tenant.checked").count() == 1
+    assert AuditEntry.objects.filter(action="platform.checked").count() == 1
+    assert not AuditEntry.objects.filter(action="tenant.checked").exists()
+    with tenant_context(b.tenant):
+        assert not AuditEntry.objects.filter(action__in=["platform.checked", "tenant.checked"]).exists()

@@ -113,6 +113,11 @@ def test_a_task_given_a_tenant_id_runs_inside_that_tenant_in_process_and_on_a_re
 def test_a_management_command_with_tenant_runs_inside_that_tenant_as_the_app_role(two_tenants, connect_as, capsys):
     a, b = two_tenants
     connect_as.switch(USER=APP_ROLE, PASSWORD=APP_PASSWORD)
+    call_command("create_tenant", "--name", "Initech", "--slug", "initech", "--owner-email", "boss@initech.test")
+    initech = Tenant.objects.get(slug="initech")
+    with tenant_context(initech):
+        assert Membership._base_manager.filter(user__email="boss@initech.test", role=Role.OWNER).exists()
+    capsys.readouterr()
     call_command("create_api_key", "--tenant", b.tenant.slug, "--scopes", "read", "--name", "from the cli")
     secret = capsys.readouterr().out.strip().splitlines()[-1]
     with tenant_context(b.tenant):
