@@ -139,7 +139,6 @@ IS_POSTGRES = DATABASES["default"]["ENGINE"].endswith(("postgresql", "postgis"))
 # Outside DEBUG the app refuses a privileged database role (accounts.rls.check_app_role); tests only.
 TIERWISE_ALLOW_PRIVILEGED_DB_ROLE = False
 
-
 REDIS_URL = env.str("REDIS_URL", default="")
 if REDIS_URL:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
