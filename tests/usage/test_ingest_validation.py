@@ -432,11 +432,12 @@ def test_the_answer_counts_each_outcome_in_request_order(world, now):
             "nope",
             ev(now, key="b", event="storage_used", properties={"gb": 3}),
             ev(now, key="c", account="nobody"),
+            ev(now, key="d"),  # answered after an unknown account
         ],
         now=now,
     )
     assert first.as_dict() == {
-        "accepted": 2,
+        "accepted": 3,
         "duplicates": 1,
         "rejected": 2,
         "results": [
@@ -445,6 +446,7 @@ def test_the_answer_counts_each_outcome_in_request_order(world, now):
             {"index": 2, "status": "rejected", "errors": {"non_field_errors": ["Each event must be a JSON object."]}},
             {"index": 3, "status": "accepted"},
             {"index": 4, "status": "rejected", "errors": {"account": ["Unknown account 'nobody'."]}},
+            {"index": 5, "status": "accepted"},
         ],
     }
     assert first.touched_account_ids == {world.account.pk}
@@ -452,6 +454,7 @@ def test_the_answer_counts_each_outcome_in_request_order(world, now):
     assert [(e.idempotency_key, e.event, e.account_id, e.occurred_at, e.received_at) for e in stored] == [
         ("a", "api_call", world.account.pk, now, now),
         ("b", "storage_used", world.account.pk, now, now),
+        ("d", "api_call", world.account.pk, now, now),
     ]
     assert stored.get(idempotency_key="b").properties == {"gb": 3}
 
@@ -463,7 +466,11 @@ def test_the_answer_counts_each_outcome_in_request_order(world, now):
         "results": [{"index": 0, "status": "duplicate"}, {"index": 1, "status": "duplicate"}],
     }
     assert again.touched_account_ids == set()
-    assert Event.objects.for_tenant(world.tenant).count() == 2
+    assert Event.objects.for_tenant(world.tenant).count() == 3
+
+    nothing = ingest_events(world.tenant, events=["nope", ev(now, key="e", account="nobody")], now=now)
+    assert (nothing.accepted, nothing.duplicates, nothing.rejected) == (0, 0, 2)
+    assert nothing.touched_account_ids == set()
 
 
 @pytest.mark.django_db

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime
 
 import pytest
+from django.test import override_settings
 from django.utils import timezone
 
 from usage import services
@@ -54,3 +55,17 @@ def test_an_event_with_a_utc_offset_rolls_up_on_its_utc_day(world_a):
     incremental = (days(catalog.api_meter), days(catalog.storage_meter))
     services.rebuild_rollups(world_a.tenant)
     assert (days(catalog.api_meter), days(catalog.storage_meter)) == incremental
+
+
+@override_settings(TIME_ZONE="Europe/Berlin")
+def test_rollup_days_are_utc_days_whatever_the_servers_time_zone(world_a):
+    """The process zone follows TIME_ZONE: converting to 'local' time instead of UTC would move the day."""
+    catalog = make_catalog(world_a.tenant)
+    today = timezone.now().astimezone(UTC).date()
+    yesterday = today - datetime.timedelta(days=1)
+    now = datetime.datetime.combine(today, datetime.time(12), tzinfo=UTC)
+    late_evening = datetime.datetime.combine(yesterday, datetime.time(23, 30), tzinfo=UTC)  # 00:30 in Berlin
+    event = {"event": "api_call", "account": "acct-1", "timestamp": late_evening.isoformat(), "idempotency_key": "e"}
+    assert services.ingest_events(world_a.tenant, events=[event], now=now).accepted == 1
+    rollups = UsageRollup.objects.for_tenant(world_a.tenant).filter(meter=catalog.api_meter)
+    assert dict(rollups.values_list("day", "value")) == {yesterday: 1}
