@@ -22,6 +22,7 @@ from accounts.admin_base import TenantScopedAdmin, TenantScopedInline, tenant_ac
 from accounts.errors import TierwiseError
 from accounts.models import Capability
 from billing import selectors
+from billing.admin_plan_change import ChangePlanAdminMixin
 from billing.models import (
     License,
     LicenseChange,
@@ -117,7 +118,8 @@ class ReasonActionForm(ActionForm):
 
 
 @admin.register(License)
-class LicenseAdmin(BillingAdminMedia, TenantScopedAdmin):
+class LicenseAdmin(ChangePlanAdminMixin, BillingAdminMedia, TenantScopedAdmin):
+    change_form_template = "billing/admin/license_change_form.html"
     # Seven short columns: fits beside the filters at 1280 px with the side nav open.
     list_display = ["account", "plan", "seats", "status", "mrr_money", "period_end"]
     list_filter = ["status", "interval", "cancel_at_period_end", "tier"]
