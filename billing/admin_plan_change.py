@@ -21,10 +21,11 @@ from django.urls import path, reverse
 from accounts.errors import TierwiseError
 from accounts.models import Capability
 from billing import selectors
-from billing.models import License, PlanChangeState
+from billing.models import GrantKind, License, PlanChangeState
+from billing.services.licenses import start_grant
 from billing.services.plan_changes import confirm_plan_change, quote_plan_change
 from catalog.admin_display import money_text
-from catalog.models import GovernanceState, Price
+from catalog.models import AddOn, GovernanceState, Price, Tier
 
 
 class ChangePlanForm(forms.Form):
@@ -58,6 +59,19 @@ class ChangePlanForm(forms.Form):
         return data
 
 
+class GrantForm(forms.Form):
+    kind = forms.ChoiceField(choices=GrantKind.choices)
+    tier = forms.ModelChoiceField(queryset=Tier.objects.none(), required=False)
+    addon = forms.ModelChoiceField(queryset=AddOn.objects.none(), required=False, label="Add-on")
+    days = forms.IntegerField(min_value=1, max_value=365, initial=14)
+    reason = forms.CharField(max_length=300, required=False)
+
+    def __init__(self, *args: Any, license: License, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["tier"].queryset = Tier.objects.for_tenant(license.tenant).filter(state=GovernanceState.PUBLISHED)
+        self.fields["addon"].queryset = AddOn.objects.for_tenant(license.tenant).filter(state=GovernanceState.PUBLISHED)
+
+
 class ChangePlanAdminMixin:
     """Adds the 'Change plan' button and its two pages to LicenseAdmin."""
 
@@ -71,6 +85,7 @@ class ChangePlanAdminMixin:
                 view(self.change_plan_quote_view),
                 name=f"{info[0]}_{info[1]}_change_plan_quote",
             ),
+            path("<path:object_id>/grant/", view(self.grant_view), name=f"{info[0]}_{info[1]}_grant"),
             *super().get_urls(),  # type: ignore[misc]
         ]
 
@@ -155,5 +170,45 @@ class ChangePlanAdminMixin:
                 "amount_due": money_text(plan_change.quote_amount_due, plan_change.currency),
                 "can_confirm": plan_change.state == PlanChangeState.QUOTED,
                 "step": "quote",
+            },
+        )
+
+    def grant_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        """A time-limited trial or CSM grant on top of the licence (the `start_grant` service)."""
+        license = self._licence_for_change(request, object_id)
+        form = GrantForm(request.POST or None, license=license)
+        if request.method == "POST" and form.is_valid():
+            data = form.cleaned_data
+            try:
+                start_grant(
+                    license.tenant,
+                    account=license.account,
+                    kind=data["kind"],
+                    actor=request.user,
+                    tier=data["tier"],
+                    addon=data["addon"],
+                    days=data["days"],
+                    reason=data["reason"],
+                )
+            except TierwiseError as exc:
+                form.add_error(None, exc.message)
+                if isinstance(exc.details, dict):
+                    for reasons in exc.details.values():
+                        for reason in reasons if isinstance(reasons, list) else [reasons]:
+                            form.add_error(None, str(reason))
+            else:
+                messages.success(request, f"Granted for {data['days']} day(s).")
+                return redirect(reverse("admin:billing_license_change", args=[license.pk]))
+        return TemplateResponse(
+            request,
+            "billing/admin/change_plan.html",
+            {
+                **self.admin_site.each_context(request),  # type: ignore[attr-defined]
+                "opts": self.opts,  # type: ignore[attr-defined]
+                "title": f"Grant a trial or CSM grant: {license.account}",
+                "license": license,
+                "form": form,
+                "step": "form",
+                "submit_label": "Grant",
             },
         )

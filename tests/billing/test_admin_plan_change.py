@@ -40,7 +40,7 @@ def test_a_csm_changes_a_plan_from_the_licence_page_sees_every_quote_line_confir
     page.wait_for_url("**/change-plan/")
     page.select_option("select[name=price]", str(business.pk))
     page.fill("input[name=seats]", "4")
-    page.click("[data-testid=get-quote]")
+    page.click("[data-testid=submit]")
     page.wait_for_selector("[data-testid=quote-lines]")
 
     plan_change = PlanChange.objects.get(tenant=world_a.tenant)
@@ -130,3 +130,57 @@ def test_the_quote_page_confirms_once_and_then_links_to_the_plan_change(world_a,
     plan_change.refresh_from_db()
     assert plan_change.state in (PlanChangeState.PENDING, PlanChangeState.SUBMITTED, PlanChangeState.SETTLED)
     assert "follow it" in csm.get(quoted["Location"]).content.decode()
+
+
+def grant_url(license) -> str:
+    return reverse("admin:billing_license_grant", args=[license.pk])
+
+
+@pytest.mark.integration
+@pytest.mark.django_db
+def test_a_csm_grants_a_time_limited_trial_from_the_licence_page(world_a, standin):
+    from billing.models import LicenseGrant
+
+    billed = billed_license(world_a.tenant, world_a.account, standin)
+    csm = world_a.staff_client(Role.CSM)
+    licence_page = csm.get(reverse("admin:billing_license_change", args=[billed.license.pk])).content.decode()
+    assert 'data-testid="grant"' in licence_page
+
+    response = csm.post(
+        grant_url(billed.license),
+        {"kind": "trial", "tier": billed.catalog.tiers["business"].pk, "days": 14, "reason": "evaluating SSO"},
+    )
+
+    assert response.status_code == 302
+    grant = LicenseGrant.objects.get(tenant=world_a.tenant)
+    assert (grant.kind, grant.tier.key, grant.account_id) == ("trial", "business", world_a.account.pk)
+    assert 13 <= (grant.ends_at - grant.starts_at).days <= 14
+
+
+@pytest.mark.integration
+@pytest.mark.django_db
+def test_a_grant_naming_neither_tier_nor_addon_is_refused_with_the_reason(world_a, standin):
+    from billing.models import LicenseGrant
+
+    billed = billed_license(world_a.tenant, world_a.account, standin)
+
+    response = world_a.staff_client(Role.CSM).post(grant_url(billed.license), {"kind": "csm_grant", "days": 7})
+
+    assert response.status_code == 200
+    assert "Give a tier or an add-on" in response.content.decode()
+    assert not LicenseGrant.objects.exists()
+
+
+@pytest.mark.integration
+@pytest.mark.django_db
+def test_grants_are_refused_to_analysts_and_on_other_tenants_licences(two_tenants, standin):
+    from billing.models import LicenseGrant
+
+    a, b = two_tenants
+    mine = billed_license(a.tenant, a.account, standin)
+    theirs = billed_license(b.tenant, b.account, standin)
+    data = {"kind": "trial", "tier": mine.catalog.tiers["business"].pk, "days": 7}
+
+    assert a.staff_client(Role.ANALYST).post(grant_url(mine.license), data).status_code == 403
+    assert a.staff_client(Role.CSM).post(grant_url(theirs.license), data).status_code == 403
+    assert not LicenseGrant.objects.exists()
