@@ -61,6 +61,8 @@ class License(TenantOwned):
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
+        verbose_name = "licence"
+        verbose_name_plural = "licences"
         indexes = [models.Index(fields=["tenant", "status"]), models.Index(fields=["tenant", "current_period_end"])]
 
     def __str__(self) -> str:
@@ -91,6 +93,8 @@ class LicenseGrant(TenantOwned):
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
+        verbose_name = "licence grant"
+        verbose_name_plural = "licence grants"
         indexes = [models.Index(fields=["tenant", "account", "ends_at"])]
         constraints = [
             models.CheckConstraint(
@@ -129,6 +133,8 @@ class LicenseChange(AppendOnly, TenantOwned):
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
+        verbose_name = "licence change"
+        verbose_name_plural = "licence changes"
         ordering = ["-effective_at", "-id"]
         indexes = [models.Index(fields=["tenant", "effective_at"])]
 
