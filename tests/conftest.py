@@ -23,6 +23,20 @@ from tests.services import chromium_path, require_postgres, require_redis
 ROOT = Path(__file__).resolve().parent.parent
 
 
+@pytest.fixture(autouse=True)
+def no_tenant_left_behind() -> Iterator[None]:
+    """Each test starts and ends with no tenant context (row-level security reads it per transaction).
+
+    Requests reset it in their middleware; a test that calls a view, an authenticator or a command
+    directly must not hand its tenant to the next test (or to the test database's teardown).
+    """
+    from accounts.tenancy import activate_tenant
+
+    activate_tenant(None)
+    yield
+    activate_tenant(None)
+
+
 @dataclass
 class TenantWorld:
     """One tenant with a customer account, a contact and staff of every role."""

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
-from contextvars import ContextVar
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -13,6 +11,7 @@ from django.db.models import Model
 
 from accounts.models import AuditEntry, Capability, Membership, Role, Tenant, User
 from accounts.services import Actor, record_audit, snapshot
+from accounts.services import audited_as as audited_as  # re-exported: catalog.services.audited_as
 from catalog.errors import CatalogErrorCode, Conflict, InvalidInput, PermissionDenied
 from catalog.models import (
     AddOn,
@@ -81,28 +80,10 @@ class TransitionResult:
 
 # --- Audit -----------------------------------------------------------------------------------
 
-# Who the audit log credits instead of the acting user, while set (see `audited_as`).
-_audit_actor: ContextVar[str | None] = ContextVar("catalog_audit_actor", default=None)
-
-
-@contextmanager
-def audited_as(label: str) -> Iterator[None]:
-    """Credit every catalog audit entry written inside the block to the system actor `label`.
-
-    For seeding: the demo drafts as pm@ and approves as pm2@ so that four eyes and the model's
-    drafted-by / approved-by read like a real catalog, but no person did it, so the audit log must
-    not say they did (it says e.g. "demo-seed"). Permission and four-eyes checks still use the user.
-    """
-    token = _audit_actor.set(label)
-    try:
-        yield
-    finally:
-        _audit_actor.reset(token)
-
 
 def _audit(tenant: Tenant, *, actor: Actor, **fields: Any) -> AuditEntry:
-    """accounts.services.record_audit, with the actor `audited_as` sets, if any."""
-    return record_audit(tenant, actor=_audit_actor.get() or actor, **fields)
+    """accounts.services.record_audit (which honours `audited_as`)."""
+    return record_audit(tenant, actor=actor, **fields)
 
 
 # --- Helpers ---------------------------------------------------------------------------------

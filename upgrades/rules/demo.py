@@ -6,10 +6,13 @@ from __future__ import annotations
 
 from accounts.demo import DemoTenant
 from accounts.models import User
+from accounts.services import audited_as
 from accounts.tenancy import tenant_context
 from upgrades.rules import services
 from upgrades.rules.errors import InvalidInput
 from upgrades.rules.models import RuleState, SignalKind, TargetKind, TriggerRule
+
+SEED_ACTOR = "demo-seed"  # the audit log's actor for what the seed writes (as catalog's and billing's seeds)
 
 DEMO_RULES = [
     {
@@ -86,7 +89,7 @@ def seed_rules(demo: DemoTenant, other: DemoTenant) -> int:
     """Live demo rules for the demo tenant, evaluated now; returns the number of open signals."""
     tenant = demo.tenant
     domain = tenant.slug + ".test"
-    with tenant_context(tenant):
+    with tenant_context(tenant), audited_as(SEED_ACTOR):
         author = User.objects.get(email=f"pm@{domain}")
         approver = User.objects.get(email=f"pm2@{domain}")
         for spec in DEMO_RULES:
