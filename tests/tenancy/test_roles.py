@@ -13,6 +13,7 @@ import pytest
 from django.db import connection
 
 from accounts import rls
+from tests.services import require_postgres
 
 from .conftest import APP_PASSWORD, APP_ROLE, database_url, drop_role, ensure_role, superuser_sql
 
@@ -73,6 +74,7 @@ def test_outside_debug_the_app_starts_as_the_unprivileged_app_role_and_in_debug_
 
 @pytest.mark.django_db(transaction=True)
 def test_migrate_with_database_owner_url_leaves_a_new_app_role_able_to_work(two_tenants):
+    require_postgres()
     a, b = two_tenants
     role = "tw_rls_migrated"
     with connection.cursor() as cursor:
