@@ -254,6 +254,11 @@ class UsageAccountAdmin(TenantScopedAdmin):
             "chart_days": CHART_DAYS,
             "account_url": _admin_url("accounts_customeraccount_change", obj.pk),
             "licence_url": _admin_url("billing_license_change", overview.license.pk) if overview.license else None,
+            "change_plan_url": (
+                _admin_url("billing_license_change_plan", overview.license.pk)
+                if overview.license and self._can(request, Capability.MANAGE_BILLING)
+                else None
+            ),
             **(extra_context or {}),
         }
         request.current_app = self.admin_site.name

@@ -236,3 +236,14 @@ def test_staff_of_no_tenant_see_nothing(db, django_user_model, client):
     user = django_user_model.objects.create_user("nobody@nowhere.test", "pw-for-tests-123")
     client.force_login(user)
     assert client.get(LIST).status_code in (302, 403)
+
+
+def test_the_account_page_offers_change_plan_only_to_members_who_manage_billing(world_a, scenario):
+    quiet = scenario["quiet"]
+    owner = world_a.staff_client(Role.OWNER).get(page(quiet)).content.decode()
+    assert 'data-testid="change-plan"' in owner
+    assert f"/admin/billing/license/{quiet.license.pk}/change-plan/" in owner
+    analyst = world_a.staff_client(Role.ANALYST).get(page(quiet)).content.decode()
+    assert 'data-testid="change-plan"' not in analyst
+    no_licence = world_a.staff_client(Role.OWNER).get(page(scenario["free"])).content.decode()
+    assert 'data-testid="change-plan"' not in no_licence
