@@ -4,8 +4,6 @@ a real Celery worker, and a headless browser."""
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -18,7 +16,7 @@ from rest_framework.test import APIClient
 
 from accounts import services
 from accounts.models import Contact, CustomerAccount, Membership, Role, Tenant, User
-from tests.services import chromium_path, require_postgres, require_redis
+from tests.services import celery_worker, chromium_path, require_postgres, require_redis
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -127,51 +125,11 @@ def celery_worker_process(transactional_db, settings) -> Iterator[Callable[..., 
         "DJANGO_SETTINGS_MODULE": "config.settings_test",
         "CELERY_TASK_ALWAYS_EAGER": "0",
     }
-    log_path = ROOT / "var" / f"test-worker-{os.getpid()}.log"
-    log = log_path.open("w")  # noqa: SIM115 - closed in the finally below, after the worker stops
     app.control.purge()
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "config",
-            "worker",
-            "-P",
-            "solo",
-            "-c",
-            "1",
-            "--without-gossip",
-            "--without-mingle",
-            "-l",
-            "info",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
     try:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if "ready" in log_path.read_text():
-                break
-            if proc.poll() is not None:
-                raise RuntimeError(
-                    "Celery worker exited: " + (ROOT / "var" / f"test-worker-{os.getpid()}.log").read_text()
-                )
-            time.sleep(0.2)
-        else:
-            raise RuntimeError("Celery worker did not start in 30 s")
-        yield lambda: None
+        with celery_worker(env, log_name=f"test-worker-{os.getpid()}.log"):
+            yield lambda: None
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
         app.conf.task_always_eager = True
 
 

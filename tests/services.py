@@ -5,6 +5,12 @@ from __future__ import annotations
 import os
 import shutil
 import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
 from django.conf import settings
@@ -48,3 +54,35 @@ def chromium_path() -> str:
     if not os.path.exists(path):
         unavailable("Chromium is not installed (apt-get install chromium)")
     return path
+
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@contextmanager
+def celery_worker(env: dict[str, str], *, log_name: str, pool: str = "solo") -> Iterator[tuple[subprocess.Popen, Path]]:
+    """A real `celery worker` process (one pool child) started with `env`; yields (process, log) once it is
+    ready and stops it on exit. `pool="prefork"` gives a child a test can kill while its parent lives."""
+    log_path = ROOT / "var" / log_name
+    with log_path.open("w") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "config", "worker", "-P", pool, "-c", "1"]
+            + ["--without-gossip", "--without-mingle", "--without-heartbeat", "-l", "info"],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            deadline = time.monotonic() + 60
+            while "ready" not in log_path.read_text():
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError("Celery worker did not start: " + log_path.read_text())
+                time.sleep(0.2)
+            yield proc, log_path
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()

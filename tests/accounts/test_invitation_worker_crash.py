@@ -8,8 +8,6 @@ from __future__ import annotations
 import email
 import os
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -19,7 +17,7 @@ from aiosmtpd.controller import Controller
 from accounts import invitations
 from accounts.models import Membership, Role
 from tests.conftest import _database_url, wait_for
-from tests.services import free_port, require_postgres, require_redis
+from tests.services import celery_worker, free_port, require_postgres, require_redis
 
 pytestmark = [pytest.mark.integration]
 
@@ -75,45 +73,11 @@ def prefork_worker(transactional_db, settings):
         "SITE_URL": "http://testserver",
         "CELERY_TASK_ALWAYS_EAGER": "0",
     }
-    log_path = ROOT / "var" / f"test-prefork-worker-{os.getpid()}.log"
-    log = log_path.open("w")  # noqa: SIM115 - closed below, after the worker stops
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "config",
-            "worker",
-            "-P",
-            "prefork",
-            "-c",
-            "1",
-            "--without-gossip",
-            "--without-mingle",
-            "-l",
-            "info",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    inbox.worker_pid = proc.pid
     try:
-        deadline = time.monotonic() + 60
-        while "ready" not in log_path.read_text():
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("Celery worker did not start: " + log_path.read_text())
-            time.sleep(0.2)
-        yield inbox, log_path
+        with celery_worker(env, log_name=f"test-prefork-worker-{os.getpid()}.log", pool="prefork") as (proc, log_path):
+            inbox.worker_pid = proc.pid
+            yield inbox, log_path
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
         controller.stop()
         app.conf.task_always_eager = True
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,7 +20,7 @@ from billing.models import PlanChange, PlanChangeState
 from billing.services import plan_changes
 from tests.billing.helpers import billed_license
 from tests.conftest import _database_url, wait_for
-from tests.services import require_postgres, require_redis
+from tests.services import celery_worker, require_postgres, require_redis
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
@@ -57,28 +56,11 @@ def prefork_worker(standin, settings) -> Iterator[subprocess.Popen]:
         "CELERY_TASK_ALWAYS_EAGER": "0",
         "STRIPE_API_BASE": standin.url,
     }
-    log_path = ROOT / "var" / f"test-prefork-worker-{os.getpid()}.log"
-    log = log_path.open("w")  # noqa: SIM115 - closed in the finally below
     app.control.purge()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "config", "worker", "-P", "prefork", "-c", "1"]
-        + ["--without-gossip", "--without-mingle", "--without-heartbeat", "-l", "info"],
-        cwd=ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
     try:
-        wait_for(lambda: "ready" in log_path.read_text() or proc.poll() is not None, timeout=40)
-        assert proc.poll() is None, log_path.read_text()
-        yield proc
+        with celery_worker(env, log_name=f"test-prefork-worker-{os.getpid()}.log", pool="prefork") as (proc, _):
+            yield proc
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
         app.conf.task_always_eager = True
 
 
