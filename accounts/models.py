@@ -109,6 +109,7 @@ class Capability(models.TextChoices):
     EDIT_ACCOUNTS = "edit_accounts", "Edit customer accounts and contacts"
     MANAGE_BILLING = "manage_billing", "Change licences, revoke and restore"
     EDIT_RULES = "edit_rules", "Edit trigger rules, templates and experiments"
+    REVIEW_OFFERS = "review_offers", "Review, send and withdraw offers; start trials"
 
 
 ROLE_CAPABILITIES: dict[str, frozenset[str]] = {
@@ -116,7 +117,9 @@ ROLE_CAPABILITIES: dict[str, frozenset[str]] = {
     Role.PRODUCT_MANAGER: frozenset(
         {Capability.VIEW, Capability.EDIT_CATALOG, Capability.APPROVE_CATALOG, Capability.EDIT_RULES}
     ),
-    Role.CSM: frozenset({Capability.VIEW, Capability.EDIT_ACCOUNTS, Capability.MANAGE_BILLING}),
+    Role.CSM: frozenset(
+        {Capability.VIEW, Capability.EDIT_ACCOUNTS, Capability.MANAGE_BILLING, Capability.REVIEW_OFFERS}
+    ),
     Role.ANALYST: frozenset({Capability.VIEW}),
 }
 

@@ -11,6 +11,7 @@ from accounts.api import AccountViewSet
 from billing import urls as billing_urls
 from catalog import urls as catalog_urls
 from config import views
+from upgrades.offers import urls as offers_urls
 from upgrades.rules import urls as rules_urls
 from usage import urls as usage_urls
 
@@ -28,6 +29,7 @@ api_v1 = [
     *billing_urls.api_urlpatterns,
     *usage_urls.api_urlpatterns,
     *rules_urls.api_urlpatterns,
+    *offers_urls.api_urlpatterns,
     *router.urls,
 ]
 
@@ -44,6 +46,7 @@ urlpatterns = [
     *catalog_urls.urlpatterns,
     *billing_urls.urlpatterns,
     *usage_urls.urlpatterns,
+    *offers_urls.urlpatterns,
 ]
 
 handler404 = "config.views.not_found"

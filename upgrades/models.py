@@ -1,5 +1,13 @@
 """Models of the upgrades app, defined in its sub-domain packages and imported here so Django finds them."""
 
+from upgrades.offers.models import (  # noqa: F401
+    Feedback,
+    Offer,
+    OfferEvent,
+    OfferSettings,
+    Trial,
+    TrialWin,
+)
 from upgrades.rules.models import (  # noqa: F401
     AccountLimit,
     AccountScore,
