@@ -254,6 +254,12 @@ CELERY_BEAT_SCHEDULE["usage-ensure-event-partitions"] = {
 # upgrades.rules: dirty accounts evaluated within a minute of ingest; time-based conditions daily.
 CELERY_BEAT_SCHEDULE["rules-sweep-dirty"] = {"task": "upgrades.rules.tasks.sweep_dirty_accounts", "schedule": 30}
 CELERY_BEAT_SCHEDULE["rules-daily-sweep"] = {"task": "upgrades.rules.tasks.daily_sweep", "schedule": 24 * 60 * 60}
+# upgrades.offers: offers past their expiry close (accepted ones with a payment in flight never do).
+CELERY_BEAT_SCHEDULE["offers-expire"] = {"task": "upgrades.offers.tasks_lifecycle.expire_offers", "schedule": 10 * 60}
+# messaging: emails held for quiet hours go out at the window's edge (and lost queued ones again).
+CELERY_BEAT_SCHEDULE["messaging-release-due"] = {"task": "messaging.tasks.release_due_messages", "schedule": 60}
+# django-anymail's provider webhooks (bounces, complaints) check this shared secret ("user:password").
+ANYMAIL = {"WEBHOOK_SECRET": env.str("ANYMAIL_WEBHOOK_SECRET", default="")}
 # usage: cache invalidations that failed after commit (Redis down) are retried until they land.
 CELERY_BEAT_SCHEDULE["usage-retry-cache-invalidations"] = {
     "task": "usage.tasks.retry_cache_invalidations",

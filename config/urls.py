@@ -11,6 +11,7 @@ from accounts.api import AccountViewSet
 from billing import urls as billing_urls
 from catalog import urls as catalog_urls
 from config import views
+from messaging import urls as messaging_urls
 from upgrades.offers import urls as offers_urls
 from upgrades.rules import urls as rules_urls
 from usage import urls as usage_urls
@@ -29,6 +30,7 @@ api_v1 = [
     *billing_urls.api_urlpatterns,
     *usage_urls.api_urlpatterns,
     *rules_urls.api_urlpatterns,
+    *messaging_urls.api_urlpatterns,
     *offers_urls.api_urlpatterns,
     *router.urls,
 ]
@@ -47,6 +49,7 @@ urlpatterns = [
     *billing_urls.urlpatterns,
     *usage_urls.urlpatterns,
     *offers_urls.urlpatterns,
+    *messaging_urls.urlpatterns,
 ]
 
 handler404 = "config.views.not_found"

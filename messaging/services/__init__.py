@@ -1,0 +1,22 @@
+"""messaging's writes. The public entry points are re-exported here (see messaging/__init__.py)."""
+
+from messaging.services.delivery import deliver_message, release_due_messages
+from messaging.services.outbox import TENANT_HEADER, store_email
+from messaging.services.preferences import record_bounce, unsubscribe, update_preferences
+from messaging.services.prompts import due_prompts, record_prompt_event
+from messaging.services.sending import note_decline, record_outreach, send_message
+
+__all__ = [
+    "TENANT_HEADER",
+    "deliver_message",
+    "due_prompts",
+    "note_decline",
+    "record_bounce",
+    "record_outreach",
+    "record_prompt_event",
+    "release_due_messages",
+    "send_message",
+    "store_email",
+    "unsubscribe",
+    "update_preferences",
+]

@@ -1,0 +1,121 @@
+"""In-app prompts: which are due for an account now, and what the person did with them.
+
+A prompt is a Message on the in-app channel, admitted by send_message like an email (so it is keyed
+by contact, template and cause, and suppressed for an unsubscribe or a decline's quiet period). It
+takes its slot of the cap when it is first shown; `due_prompts` offers new prompts only while the cap
+has room, and prompts already shown (not dismissed) stay due.
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections import Counter
+
+from django.db import transaction
+from django.utils import timezone
+
+from accounts.models import Contact, CustomerAccount, Tenant
+from messaging.errors import Conflict, InvalidInput, MessagingErrorCode, NotFound
+from messaging.models import (
+    Category,
+    Channel,
+    ContactPreference,
+    DeclineQuiet,
+    Message,
+    MessageEvent,
+    MessageEventKind,
+    MessageState,
+)
+from messaging.selectors import get_settings
+from messaging.services import policy
+
+PROMPT_EVENTS = ("shown", "dismissed", "clicked")
+
+
+def due_prompts(
+    tenant: Tenant,
+    *,
+    account: CustomerAccount,
+    contact: Contact | None = None,
+    placement: str | None = None,
+    now: datetime.datetime | None = None,
+) -> list[Message]:
+    """Prompts to show now in `placement` (any placement if None) for the account, or one of its contacts."""
+    if account.tenant_id != tenant.pk or (contact is not None and contact.account_id != account.pk):
+        raise NotFound("No such account or contact.")
+    now = now or timezone.now()
+    prompts = Message.objects.for_tenant(tenant).filter(
+        account=account, channel=Channel.IN_APP, state__in=[MessageState.QUEUED, MessageState.SENT], due_at__lte=now
+    )
+    if contact is not None:
+        prompts = prompts.filter(contact=contact)
+    if placement:
+        prompts = prompts.filter(placement=placement)
+    candidates = list(prompts.order_by("created_at", "id")[:50])
+    if not candidates:
+        return []
+    contact_ids = {p.contact_id for p in candidates}
+    blocked = set(
+        ContactPreference.objects.for_tenant(tenant)
+        .filter(contact_id__in=contact_ids)
+        .exclude(in_app=True, unsubscribed_at__isnull=True)
+        .values_list("contact_id", flat=True)
+    )
+    quiet = DeclineQuiet.objects.for_tenant(tenant).filter(account=account, quiet_until__gt=now).exists()
+    prefs = get_settings(tenant)
+    since = now - datetime.timedelta(days=prefs.cap_window_days)
+    used = Counter(
+        Message.objects.for_tenant(tenant)
+        .filter(account=account, category=Category.UPGRADE, counted_at__gt=since)
+        .values_list("contact_id", flat=True)
+    )
+    account_room = prefs.account_cap_count - sum(used.values())
+    due: list[Message] = []
+    for prompt in candidates:
+        upgrade = prompt.category == Category.UPGRADE
+        if upgrade and (prompt.contact_id in blocked or quiet):
+            continue
+        if upgrade and prompt.counted_at is None:
+            if account_room <= 0 or used[prompt.contact_id] >= prefs.cap_count:
+                continue
+            account_room -= 1
+            used[prompt.contact_id] += 1
+        due.append(prompt)
+    return due
+
+
+@transaction.atomic
+def record_prompt_event(
+    tenant: Tenant, *, prompt: Message, event: str, now: datetime.datetime | None = None
+) -> tuple[Message, MessageEvent]:
+    """Record shown / dismissed / clicked. The first 'shown' (or a click) takes the prompt's cap slot."""
+    if prompt.tenant_id != tenant.pk or prompt.channel != Channel.IN_APP:
+        raise NotFound("No such prompt.")
+    if event not in PROMPT_EVENTS:
+        raise InvalidInput(f"event must be one of {', '.join(PROMPT_EVENTS)}.", code=MessagingErrorCode.INVALID_EVENT,
+                           details={"event": [f"Not one of {', '.join(PROMPT_EVENTS)}."]})  # fmt: skip
+    now = now or timezone.now()
+    policy.lock_account(tenant, prompt.account_id)
+    prompt = Message.objects.for_tenant(tenant).select_for_update().get(pk=prompt.pk)
+    if prompt.state not in (MessageState.QUEUED, MessageState.SENT, MessageState.DISMISSED):
+        raise Conflict(f"This prompt was not delivered ({prompt.get_state_display().lower()}).",
+                       code=MessagingErrorCode.WRONG_STATE, details={"state": prompt.state})  # fmt: skip
+    fields = ["updated_at"]
+    if event in ("shown", "clicked") and prompt.state == MessageState.QUEUED:
+        prompt.state, prompt.sent_at = MessageState.SENT, now
+        fields += ["state", "sent_at"]
+        if prompt.category == Category.UPGRADE and prompt.counted_at is None:
+            prompt.counted_at = now
+            fields.append("counted_at")
+    elif event == "dismissed":
+        if prompt.category == Category.UPGRADE and prompt.counted_at is None:
+            prompt.counted_at = now  # dismissing it means it was shown
+            fields.append("counted_at")
+        prompt.state = MessageState.DISMISSED
+        fields.append("state")
+    prompt.save(update_fields=fields)
+    kind = {"shown": MessageEventKind.SHOWN, "dismissed": MessageEventKind.DISMISSED,
+            "clicked": MessageEventKind.CLICKED}[event]  # fmt: skip
+    url = prompt.links[0] if event == "clicked" and prompt.links else ""
+    recorded = MessageEvent.objects.create(tenant=tenant, message=prompt, kind=kind, url=url, created_at=now)
+    return prompt, recorded
