@@ -9,8 +9,11 @@ class UpgradesConfig(AppConfig):
         # upgrades, so upgrades hands it the context provider here.
         from accounts.admin_site import register_index_context
         from upgrades.admin_index import workspace_context
+        from upgrades.offers import receivers as offer_receivers
         from upgrades.rules import receivers
 
         register_index_context(workspace_context)
         # Ingest marks accounts dirty for the trigger rules (usage never imports upgrades).
         receivers.connect()
+        # A settled plan change fulfils the offer that asked for it (billing never imports upgrades).
+        offer_receivers.connect()
