@@ -257,18 +257,22 @@ def describe_variants(tenant: Tenant, obj: OfferSettings) -> list[VariantView]:
     return out
 
 
+def _money(value: Any, currency: str) -> str:
+    return format_money(value, currency) if isinstance(value, int) and not isinstance(value, bool) else str(value)
+
+
 def describe_driver(driver: dict[str, Any], currency: str = "USD") -> str:
     """A driver in words, e.g. 'Hours saved: 0.05 h per unit of api_calls at 60.00/h'."""
     kind = driver.get("kind")
     label = driver.get("label") or DRIVER_LABELS.get(str(kind), str(kind))
     if kind == "hours_saved":
-        cost = format_money(driver.get("hourly_cost", 0), currency)
+        cost = _money(driver.get("hourly_cost", 0), currency)
         return f"{label}: {driver.get('hours_per_unit')} h per unit of {driver.get('meter')}, at {cost} an hour"
     if kind == "revenue_at_risk":
-        amount = format_money(driver.get("amount", 0), currency)
+        amount = _money(driver.get("amount", 0), currency)
         return f"{label}: {driver.get('probability_percent')} % chance of losing {amount}"
     if kind == "incidents_avoided":
-        cost = format_money(driver.get("cost_per_incident", 0), currency)
+        cost = _money(driver.get("cost_per_incident", 0), currency)
         return f"{label}: {driver.get('per_month')} incidents a month avoided, {cost} each"
     return str(label)
 
