@@ -260,6 +260,15 @@ CELERY_BEAT_SCHEDULE["offers-expire"] = {"task": "upgrades.offers.tasks_lifecycl
 CELERY_BEAT_SCHEDULE["messaging-release-due"] = {"task": "messaging.tasks.release_due_messages", "schedule": 60}
 # django-anymail's provider webhooks (bounces, complaints) check this shared secret ("user:password").
 ANYMAIL = {"WEBHOOK_SECRET": env.str("ANYMAIL_WEBHOOK_SECRET", default="")}
+# upgrades.offers: trials end on their own (sunset) and their early wins are tallied (due-time checks).
+CELERY_BEAT_SCHEDULE["offers-end-due-trials"] = {
+    "task": "upgrades.offers.tasks_trials.end_due_trials",
+    "schedule": 5 * 60,
+}
+CELERY_BEAT_SCHEDULE["offers-record-trial-wins"] = {
+    "task": "upgrades.offers.tasks_trials.record_trial_wins",
+    "schedule": 60 * 60,
+}
 # usage: cache invalidations that failed after commit (Redis down) are retried until they land.
 CELERY_BEAT_SCHEDULE["usage-retry-cache-invalidations"] = {
     "task": "usage.tasks.retry_cache_invalidations",
