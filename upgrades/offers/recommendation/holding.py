@@ -1,0 +1,96 @@
+"""What the account holds, exactly: the tier version, the price version (a retired, cheaper one
+counts: grandfathering), seats, add-ons and the entitlements of those exact rows.
+
+Every candidate is compared with this holding (types.changes_between), never with today's
+catalog, so an account on a retired version is told exactly what changes for it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from accounts.models import Tenant
+from billing.models import License
+from catalog.models import AddOn, Entitlement, GovernanceState, Price, Tier
+from upgrades.offers.recommendation.catalog import CatalogSnapshot, combine, monthly_amount, price_in
+from upgrades.offers.recommendation.types import Ents
+
+
+@dataclass(frozen=True)
+class Holding:
+    license: License
+    tier: Tier
+    price: Price | None
+    addons: tuple[AddOn, ...]
+    addon_prices: tuple[Price, ...]
+    entitlements: Ents
+    monthly_amount: int
+
+    @property
+    def grandfathered(self) -> bool:
+        retired = [self.tier.state != GovernanceState.PUBLISHED]
+        if self.price is not None:
+            retired.append(self.price.state != GovernanceState.PUBLISHED)
+        return any(retired)
+
+    def as_dict(self) -> dict[str, Any]:
+        lic, price = self.license, self.price
+        return {
+            "license": lic.pk,
+            "tier": self.tier.key,
+            "tier_name": self.tier.name,
+            "tier_version": self.tier.version,
+            "tier_state": self.tier.state,
+            "price": None
+            if price is None
+            else {
+                "id": price.pk,
+                "key": price.key,
+                "version": price.version,
+                "amount": price.amount,
+                "interval": price.interval,
+                "currency": price.currency,
+                "per_seat": price.per_seat,
+                "state": price.state,
+            },
+            "interval": lic.interval,
+            "seats": lic.seats,
+            "addons": [{"key": a.key, "version": a.version, "name": a.name} for a in self.addons],
+            "addon_price_ids": [p.pk for p in self.addon_prices],
+            "monthly_amount": self.monthly_amount,
+            "currency": lic.currency,
+            "grandfathered": self.grandfathered,
+            "entitlements": {k: e.as_dict() for k, e in self.entitlements.items()},
+        }
+
+
+def load_holding(tenant: Tenant, *, license: License, catalog: CatalogSnapshot) -> Holding:
+    """Four queries: the licence with its tier and price version, its add-ons with their prices, and the
+    entitlement rows of exactly those versions."""
+    lic = (
+        License.objects.for_tenant(tenant).select_related("tier", "price")
+        .prefetch_related("addons__prices").get(pk=license.pk)
+    )  # fmt: skip
+    addons = tuple(sorted(lic.addons.all(), key=lambda a: (a.key, a.pk)))
+    rows = list(Entitlement.objects.for_tenant(tenant).filter(tier=lic.tier))
+    if addons:
+        rows += list(Entitlement.objects.for_tenant(tenant).filter(addon__in=addons))
+    ents = combine(catalog.features.get(lic.tier.product_id, []), rows)
+    addon_prices = []
+    for addon in addons:
+        price = price_in(addon.prices.all(), lic.interval) or price_in(
+            addon.prices.all(), lic.interval, published_only=False
+        )
+        if price is not None:
+            addon_prices.append(price)
+    held_prices = ([lic.price] if lic.price is not None else []) + addon_prices
+    return Holding(
+        license=lic,
+        tier=lic.tier,
+        price=lic.price,
+        addons=addons,
+        addon_prices=tuple(addon_prices),
+        entitlements=ents,
+        monthly_amount=monthly_amount(held_prices, seats=lic.seats, interval=lic.interval),
+    )
