@@ -1,6 +1,13 @@
 """URLs of offers and trials: the API (mounted under /api/v1/) and staff pages."""
 
-from django.urls import URLPattern, URLResolver
+from django.urls import URLPattern, URLResolver, path, re_path
 
-api_urlpatterns: list[URLPattern | URLResolver] = []
+from upgrades.offers.api import ID_PATTERN, OfferViewSet
+
+api_urlpatterns: list[URLPattern | URLResolver] = [
+    path("offers", OfferViewSet.as_view({"get": "list"}), name="offer-list"),
+    re_path(rf"^offers/(?P<pk>{ID_PATTERN})$", OfferViewSet.as_view({"get": "retrieve"}), name="offer-detail"),
+    re_path(rf"^offers/(?P<pk>{ID_PATTERN})/accept$", OfferViewSet.as_view({"post": "accept"}), name="offer-accept"),
+    re_path(rf"^offers/(?P<pk>{ID_PATTERN})/decline$", OfferViewSet.as_view({"post": "decline"}), name="offer-decline"),
+]
 urlpatterns: list[URLPattern | URLResolver] = []
