@@ -305,6 +305,8 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # Two components have a `state` from different choices (an offer's, a plan change's): name each.
+    "ENUM_NAME_OVERRIDES": {"PlanChangeStateEnum": "billing.models.PlanChangeState"},
     # Links from each create to what it created (schemathesis' stateful phase follows them).
     "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "accounts.api_base.add_openapi_links"],
 }
