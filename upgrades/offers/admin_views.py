@@ -14,6 +14,7 @@ from accounts.models import Membership, Role, Tenant, User
 from catalog.money import format_money
 from catalog.selectors import get_discount_policy
 from upgrades.offers.models import Offer, Trial
+from upgrades.offers.services.trials_wins import trial_progress
 
 MONEY_KEYS = {
     "amount", "value", "total", "cost", "price", "saving", "net", "monthly_value", "annual_value", "yearly_value",
@@ -178,5 +179,6 @@ def offer_view(offer: Offer) -> dict[str, Any]:
 
 
 def trial_view(trial: Trial) -> dict[str, Any]:
-    wins = list(trial.wins.select_related("feature"))
-    return {"wins": wins, "unlocked": ", ".join(trial.unlocked_features or []) or "nothing new"}
+    progress = trial_progress(trial.tenant, trial)
+    unlocked = ", ".join(f["name"] for f in progress["unlocked_features"]) or "no new features (higher limits only)"
+    return {"progress": progress, "wins": progress["wins"], "unlocked": unlocked}
