@@ -28,6 +28,25 @@ def membership_for(user: User, tenant: Tenant | None) -> Membership | None:
     return Membership.objects.accepted().filter(user=user, tenant=tenant).first()
 
 
+# API-key prefix -> the tenant that owns it, remembered per process so a warm API call makes one query
+# (the key, read inside its tenant) instead of two. Only a hint about where to look, never an answer:
+# the key row is still read under row-level security in that tenant and its secret compared, so a
+# revoked or deleted key is refused at once. A prefix is unique across tenants and a key never moves
+# to another tenant (`ApiKey.tenant` is not editable); a miss drops the hint and asks the database.
+_KEY_TENANTS: dict[str, int] = {}
+_KEY_TENANTS_MAX = 10_000
+
+
+def _tenant_of_key_prefix(prefix: str) -> int | None:
+    tenant_ids = lookup_tenant_ids(ApiKey, "prefix", prefix)
+    return tenant_ids[0] if len(tenant_ids) == 1 else None
+
+
+def _read_key(tenant_id: int, prefix: str) -> ApiKey | None:
+    with tenant_context(tenant_id):
+        return next(iter(ApiKey.objects.for_tenant(tenant_id).select_related("tenant").filter(prefix=prefix)[:1]), None)
+
+
 def find_api_key(presented: str) -> ApiKey | None:
     """The active key matching a presented secret, or None. Constant-time compare."""
     from accounts.services import hash_api_secret
@@ -35,14 +54,22 @@ def find_api_key(presented: str) -> ApiKey | None:
     parts = presented.split("_")
     if len(parts) < 3 or parts[0] != "tw":
         return None
+    prefix = parts[1]
     # ApiKey is tenant-owned (row-level security): the prefix names the tenant, then read inside it.
-    tenant_ids = lookup_tenant_ids(ApiKey, "prefix", parts[1])
-    if len(tenant_ids) != 1:
-        return None
-    with tenant_context(tenant_ids[0]):
-        key = ApiKey.objects.select_related("tenant").filter(prefix=parts[1]).first()
+    remembered = _KEY_TENANTS.get(prefix)
+    key = _read_key(remembered, prefix) if remembered is not None else None
+    if key is None:
+        _KEY_TENANTS.pop(prefix, None)
+        tenant_id = _tenant_of_key_prefix(prefix)
+        if tenant_id is None or tenant_id == remembered:
+            return None
+        key = _read_key(tenant_id, prefix)
     if key is None or not hmac.compare_digest(key.hashed_secret, hash_api_secret(presented)):
         return None
+    if remembered != key.tenant_id:
+        if len(_KEY_TENANTS) >= _KEY_TENANTS_MAX:
+            _KEY_TENANTS.clear()
+        _KEY_TENANTS[prefix] = key.tenant_id
     return key
 
 

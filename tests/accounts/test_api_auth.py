@@ -97,3 +97,86 @@ def test_throttle_answers_429_json(world_a):
     finally:
         ApiKeyRateThrottle.THROTTLE_RATES = original
         cache.clear()
+
+
+def _client(secret: str) -> APIClient:
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {secret}")
+    return client
+
+
+def test_a_key_revoked_after_use_is_refused_at_once(world_a):
+    # The first call remembers the key's tenant (accounts.selectors); the key itself is read every time.
+    key, secret = services.create_api_key(world_a.tenant, name="k", scopes=["read"], actor="test")
+    client = _client(secret)
+    assert client.get("/api/v1/accounts").status_code == 200
+    services.revoke_api_key(world_a.tenant, api_key=key, actor="test")
+    response = client.get("/api/v1/accounts")
+    assert response.status_code == 401
+    assert "revoked" in response.json()["error"]["message"]
+
+
+def test_a_key_deleted_after_use_is_unknown(world_a):
+    key, secret = services.create_api_key(world_a.tenant, name="k", scopes=["read"], actor="test")
+    client = _client(secret)
+    assert client.get("/api/v1/accounts").status_code == 200
+    ApiKey.objects.filter(pk=key.pk).delete()
+    assert client.get("/api/v1/accounts").status_code == 401
+
+
+def test_a_wrong_remembered_tenant_falls_back_to_the_database(two_tenants):
+    from accounts import selectors
+
+    a, b = two_tenants
+    key, secret = services.create_api_key(a.tenant, name="k", scopes=["read"], actor="test")
+    selectors._KEY_TENANTS[key.prefix] = b.tenant.pk  # a stale hint (a prefix can't move; belt and braces)
+    response = _client(secret).get("/api/v1/accounts")
+    assert response.status_code == 200
+    assert [row["external_id"] for row in response.json()["results"]] == ["acct-1"]
+    assert response.json()["results"][0]["name"] == a.account.name
+    assert selectors._KEY_TENANTS[key.prefix] == a.tenant.pk
+
+
+def test_a_wrong_secret_is_not_remembered(world_a):
+    from accounts import selectors
+
+    key, secret = services.create_api_key(world_a.tenant, name="k", scopes=["read"], actor="test")
+    assert _client(f"{secret[:-2]}xx").get("/api/v1/accounts").status_code == 401
+    assert key.prefix not in selectors._KEY_TENANTS
+
+
+def test_a_warm_call_reads_only_the_key_inside_its_tenant(world_a, django_assert_num_queries):
+    key, secret = services.create_api_key(world_a.tenant, name="k", scopes=["read"], actor="test")
+    client = _client(secret)
+    assert client.get("/api/v1/accounts/acct-1").status_code == 200
+    with django_assert_num_queries(2) as queries:  # the key, then the account
+        assert client.get("/api/v1/accounts/acct-1").status_code == 200
+    sql = [q["sql"] for q in queries.captured_queries]
+    assert "accounts_apikey" in sql[0] and "tw_tenant_ids" not in " ".join(sql)
+
+
+def test_the_throttle_window_counts_once_per_request_and_expires(world_a, settings):
+    from django.core.cache import caches
+    from django.core.cache.backends.redis import RedisCache
+
+    from accounts.api_auth import ApiKeyRateThrottle
+
+    cache = caches["default"]
+    if not isinstance(cache, RedisCache):
+        pytest.skip("the one-round-trip counter is Redis's; other caches use incr/add")
+    original = ApiKeyRateThrottle.THROTTLE_RATES
+    ApiKeyRateThrottle.THROTTLE_RATES = {"api_key": "100/min"}
+    cache.clear()
+    try:
+        key, secret = services.create_api_key(world_a.tenant, name="k", scopes=["read"], actor="test")
+        client = _client(secret)
+        for _ in range(3):
+            assert client.get("/api/v1/accounts").status_code == 200
+        redis = cache._cache.get_client(write=False)
+        names = [n.decode() for n in redis.keys(f"*throttle:api:{key.pk}:*")]
+        assert len(names) == 1
+        assert cache.get(names[0].split(":", 2)[2]) == 3
+        assert 0 < redis.ttl(names[0]) <= 65
+    finally:
+        ApiKeyRateThrottle.THROTTLE_RATES = original
+        cache.clear()

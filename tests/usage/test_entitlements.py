@@ -326,9 +326,9 @@ def test_a_reader_racing_an_invalidation_cannot_put_a_stale_answer_back(world_a,
 def test_a_warm_check_reads_no_table(world_a, catalog, django_assert_max_num_queries):
     client = world_a.api("read")
     check(world_a, "api_calls", client=client)  # warm: plan and usage cached
-    # Only the API key lookup (accounts' auth: the tenant by key prefix, then the key) remains;
+    # Only the API key (accounts' auth: read inside the tenant its prefix is remembered in) remains;
     # the answer itself comes from the cache.
-    with django_assert_max_num_queries(2) as queries:
+    with django_assert_max_num_queries(1) as queries:
         assert check(world_a, "api_calls", client=client)["allowed"] is True
     assert all("accounts_apikey" in q["sql"] for q in queries.captured_queries), queries.captured_queries
 
