@@ -22,7 +22,7 @@ import zoneinfo
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from django.db.models import Count, Max, Min, Sum
+from django.db.models import Count, Max, Min, QuerySet, Sum
 from django.utils import formats, timezone
 
 from accounts.models import Tenant
@@ -165,6 +165,11 @@ def record_wins_for_active_trials(*, now: datetime | None = None, tenant_id: int
 
 
 # --- reads: the progress view and the next steps ----------------------------------------------------
+
+
+def list_trials(tenant: Tenant, *, account_id: int | None = None) -> QuerySet[Trial]:
+    qs = Trial.objects.for_tenant(tenant).select_related("account", "grant")
+    return qs.filter(account_id=account_id) if account_id is not None else qs
 
 
 def get_trial_for_tenant(tenant: Tenant, trial_id: int) -> Trial:
