@@ -128,6 +128,20 @@ def _roi_drivers(roi: dict[str, Any], currency: str) -> list[dict[str, str]]:
     return out
 
 
+def _number(value: Any) -> str:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return f"{value:,}"
+    try:
+        return f"{Decimal(str(value)).quantize(Decimal(1)):,}" if value not in (None, "") else ""
+    except (InvalidOperation, ValueError):
+        return str(value)
+
+
+def _meter_row(m: dict[str, Any]) -> dict[str, Any]:
+    return {**m, "used": _number(m.get("used")), "limit": None if m.get("limit") is None else _number(m["limit"]),
+            "projected": _number(m.get("projected"))}  # fmt: skip
+
+
 def offer_view(offer: Offer) -> dict[str, Any]:
     c = offer.currency
     evidence = offer.evidence or {}
@@ -139,7 +153,7 @@ def offer_view(offer: Offer) -> dict[str, Any]:
     return {
         "sentence": evidence.get("sentence", ""),
         "model": evidence.get("model") or {},
-        "meters": [{**m, "when": None} for m in evidence.get("meters") or [] if isinstance(m, dict)],
+        "meters": [_meter_row(m) for m in evidence.get("meters") or [] if isinstance(m, dict)],
         "holding": holding,
         "holding_price": money(
             (holding.get("price") or {}).get("amount")

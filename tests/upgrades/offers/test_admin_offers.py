@@ -27,7 +27,7 @@ def test_the_offer_page_shows_evidence_options_anchor_discount_quote_roi_and_tim
                             text="Clear and fair.")  # fmt: skip
     page = world_a.staff_client(Role.ANALYST).get(detail(offer)).content.decode()
     assert "API calls reached 95% of the Team limit on 6 of the last 7 days" in page
-    assert "47500 calls" in page and "6 of 7" in page
+    assert "47,500 calls" in page and "61,000" in page and "6 of 7" in page
     assert "$79.00" in page and "$790.00" in page and "$65.83 a month" in page  # monthly and annual side by side
     assert "saves $158.00 (16.67 %) versus monthly" in page
     assert "Anchor: Enterprise" in page and "$1,990.00" in page
