@@ -15,6 +15,7 @@ from django.db.models import Q
 from accounts.models import CustomerAccount, Membership, Role, Tenant
 from billing.models import GrantKind, License, LicenseGrant
 from catalog.models import Aggregation, Feature, GovernanceState, Meter, Tier
+from upgrades.rules.bulk import write_rows
 from upgrades.rules.conditions import AccountData, Condition, EvalContext, MeterInfo, RuleCatalog
 from upgrades.rules.models import AccountLimit
 from usage.models import Event, UsageDistinctValue, UsageRollup
@@ -53,12 +54,13 @@ def _chunks(ids: Sequence[int]) -> Iterable[list[int]]:
 def refresh_limits(
     tenant: Tenant,
     *,
-    account_ids: Sequence[int],
+    account_ids: Sequence[int] | None,
     meter_ids: set[int],
     now: datetime.datetime,
     max_age: datetime.timedelta | None = None,
 ) -> None:
-    """Effective finite limits of `meter_ids` for the accounts, as usage computes them now.
+    """Effective finite limits of `meter_ids` for the accounts (None: every account of the tenant,
+    read and written tenant-wide), as usage computes them now.
 
     With `max_age` (preview, backtest), meters refreshed that recently (by the last evaluation)
     are kept as they are: a preview at 100,000 accounts should not rebuild every plan."""
@@ -75,27 +77,38 @@ def refresh_limits(
     # A plan depends only on the licence (tier, add-ons, whether it is in force) and active grants:
     # accounts that share a licence shape and have no grant share their limits, computed once
     # through usage's own plan builder for one of them; accounts with grants get their own plan.
-    signature: dict[int, tuple] = {}
-    ids = list(account_ids)
-    for chunk in _chunks(ids):
-        licences = {
-            lic.account_id: lic
-            for lic in License.objects.for_tenant(tenant).filter(account_id__in=chunk).prefetch_related("addons")
-        }
-        granted = set(
-            LicenseGrant.objects.for_tenant(tenant)
-            .filter(account_id__in=chunk, starts_at__lte=now, ends_at__gt=now)
-            .filter(Q(ended_at__isnull=True) | Q(ended_at__gt=now))
-            .values_list("account_id", flat=True)
+    if account_ids is None:
+        ids = list(CustomerAccount.objects.for_tenant(tenant).values_list("pk", flat=True))
+        chunks: list[list[int] | None] = [None]
+    else:
+        ids = list(account_ids)
+        chunks = list(_chunks(ids))
+    licences: dict[int, tuple[str, int, tuple[int, ...]]] = {}
+    granted: set[int] = set()
+    for chunk in chunks:
+        lic_qs = License.objects.for_tenant(tenant)
+        grant_qs = LicenseGrant.objects.for_tenant(tenant).filter(starts_at__lte=now, ends_at__gt=now)
+        if chunk is not None:
+            lic_qs, grant_qs = lic_qs.filter(account_id__in=chunk), grant_qs.filter(account_id__in=chunk)
+        addons: dict[int, list[int]] = {}
+        for license_id, addon_id in License.addons.through.objects.filter(license__in=lic_qs).values_list(
+            "license_id", "addon_id"
+        ):
+            addons.setdefault(license_id, []).append(addon_id)
+        for license_id, account_id, status, tier_id in lic_qs.values_list("pk", "account_id", "status", "tier_id"):
+            licences[account_id] = (status, tier_id, tuple(sorted(addons.get(license_id, ()))))
+        granted |= set(
+            grant_qs.filter(Q(ended_at__isnull=True) | Q(ended_at__gt=now)).values_list("account_id", flat=True)
         )
-        for account_id in chunk:
-            lic = licences.get(account_id)
-            if account_id in granted:
-                signature[account_id] = ("own", account_id)
-            elif lic is None or lic.status not in ENTITLED_STATUSES:
-                signature[account_id] = ("default",)
-            else:
-                signature[account_id] = ("licence", lic.tier_id, tuple(sorted(a.pk for a in lic.addons.all())))
+    signature: dict[int, tuple] = {}
+    for account_id in ids:
+        lic = licences.get(account_id)
+        if account_id in granted:
+            signature[account_id] = ("own", account_id)
+        elif lic is None or lic[0] not in ENTITLED_STATUSES:
+            signature[account_id] = ("default",)
+        else:
+            signature[account_id] = ("licence", lic[1], lic[2])
     representative: dict[tuple, int] = {}
     for account_id, sig in signature.items():
         representative.setdefault(sig, account_id)
@@ -111,14 +124,15 @@ def refresh_limits(
                 for rule in plan.features.values()
                 if rule.meter_id in meter_ids and rule.enabled and rule.limit is not None and rule.limit > 0
             ]
-    for chunk in _chunks(ids):
-        rows = [
-            AccountLimit(tenant=tenant, account_id=a, meter_id=m, limit_value=limit, refreshed_at=now)
-            for a in chunk
-            for m, limit in limits_by_sig[signature[a]]
-        ]
-        AccountLimit.objects.for_tenant(tenant).filter(account_id__in=chunk, meter_id__in=meter_ids).delete()
-        AccountLimit.objects.bulk_create(rows, batch_size=5000)
+    rows = [
+        {"tenant_id": tenant.pk, "account_id": a, "meter_id": m, "limit_value": limit, "refreshed_at": now}
+        for a in ids
+        for m, limit in limits_by_sig[signature[a]]
+    ]
+    for chunk in chunks:
+        stale = AccountLimit.objects.for_tenant(tenant).filter(meter_id__in=meter_ids)
+        (stale if chunk is None else stale.filter(account_id__in=chunk)).delete()
+    write_rows(AccountLimit, rows)
 
 
 def needs_of(conditions: Iterable[Condition], ctx: EvalContext) -> tuple[set[int], datetime.date, set[str], int]:
@@ -166,10 +180,11 @@ def load_account_data(
                 "assigned_csm": acc.assigned_csm.email if acc.assigned_csm_id else "",
             }
             if lic is not None and lic.status in ENTITLED_STATUSES:
-                data.seats, data.period_end, data.commitment_end = (
+                data.seats, data.period_end, data.commitment_end, data.interval = (
                     lic.seats,
                     lic.current_period_end,
                     lic.commitment_ends_at,
+                    lic.interval,
                 )
             out[acc.pk] = data
         for grant in (

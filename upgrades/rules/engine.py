@@ -5,12 +5,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from django.db import connection
+from django.db import connection, transaction
 
 from upgrades.rules.conditions import Condition, EvalContext, SqlQuery
 from upgrades.rules.conditions.tables import tables
 
 IDS_PER_QUERY = 5000
+WORK_MEM = "64MB"
 
 
 def compile_tree(tree: Condition, ctx: EvalContext, *, account_ids: Sequence[int] | None = None) -> tuple[str, list]:
@@ -28,7 +29,11 @@ def matching_account_ids(tree: Condition, ctx: EvalContext, *, account_ids: Sequ
         ids = list(account_ids)
         batches = [ids[i : i + IDS_PER_QUERY] for i in range(0, len(ids), IDS_PER_QUERY)]
     found: list[int] = []
-    with connection.cursor() as cursor:
+    with transaction.atomic(), connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            # A tenant-wide match groups every account's rollups: let it hash in memory rather than
+            # sort on disk (SET LOCAL: this transaction only, safe behind a transaction-mode pooler).
+            cursor.execute(f"SET LOCAL work_mem = '{WORK_MEM}'")
         for batch in batches:
             sql, params = compile_tree(tree, ctx, account_ids=batch)
             cursor.execute(sql, params)

@@ -48,8 +48,8 @@ def preview_rule(tenant: Tenant, *, condition: dict, now: datetime.datetime | No
     ctx = eval_context(tenant, now)
     tree = parse_condition(condition, ctx.catalog)
     meter_ids, *_ = needs_of([tree], ctx)
-    all_ids = list(CustomerAccount.objects.for_tenant(tenant).values_list("pk", flat=True))
-    refresh_limits(tenant, account_ids=all_ids, meter_ids=meter_ids, now=now, max_age=PREVIEW_LIMITS_MAX_AGE)
+    total = CustomerAccount.objects.for_tenant(tenant).count()
+    refresh_limits(tenant, account_ids=None, meter_ids=meter_ids, now=now, max_age=PREVIEW_LIMITS_MAX_AGE)
     matched = matching_account_ids(tree, ctx)
     picked = matched[:sample]
     data = load_account_data(tenant, account_ids=picked, conditions=[tree], ctx=ctx)
@@ -58,7 +58,7 @@ def preview_rule(tenant: Tenant, *, condition: dict, now: datetime.datetime | No
         {"external_id": names[i].external_id, "name": names[i].name, "evidence": evidence_for(tree, data[i], ctx)}
         for i in picked
     ]
-    return Preview(tree.describe(ctx.catalog), len(matched), len(all_ids), rows)
+    return Preview(tree.describe(ctx.catalog), len(matched), total, rows)
 
 
 def _upgrades(
@@ -114,7 +114,7 @@ def backtest_rule(tenant: Tenant, *, condition: dict, days: int = 30, now: datet
     tree = parse_condition(condition, ctx.catalog)
     accounts = dict(CustomerAccount.objects.for_tenant(tenant).values_list("pk", "external_id"))
     meter_ids, *_ = needs_of([tree], ctx)
-    refresh_limits(tenant, account_ids=list(accounts), meter_ids=meter_ids, now=now, max_age=PREVIEW_LIMITS_MAX_AGE)
+    refresh_limits(tenant, account_ids=None, meter_ids=meter_ids, now=now, max_age=PREVIEW_LIMITS_MAX_AGE)
     first = _replay(tenant, tree, days=days, now=now)
     start = now - DAY * days
     upgrades = _upgrades(tenant, since=start, until=now)
@@ -185,8 +185,7 @@ def suggest_rules(
             f"Only {len(upgrades)} account(s) upgraded in the last {days} days: too little history to suggest a rule. "
             "Suggestions appear once at least 3 accounts have upgraded."
         )
-    accounts = list(CustomerAccount.objects.for_tenant(tenant).values_list("pk", flat=True))
-    refresh_limits(tenant, account_ids=accounts, meter_ids={m.id for m in meters}, now=now,
+    refresh_limits(tenant, account_ids=None, meter_ids={m.id for m in meters}, now=now,
                    max_age=PREVIEW_LIMITS_MAX_AGE)  # fmt: skip
     today = now.astimezone(datetime.UTC).date()
     snapshots = [today - DAY * back for back in range(days, 0, -snapshot_every)]

@@ -162,12 +162,16 @@ def _write(tenant: Tenant, catalog, accounts, drawn: list[dict], now: datetime.d
     drawn=st.lists(account_data, min_size=4, max_size=4),
     zone=st.sampled_from(ZONES),
     minutes=st.integers(0, 24 * 60 - 1),
+    # Mid-month, and early in a month: K-of-N windows then span two calendar months.
+    day=st.sampled_from([datetime.date(2026, 11, 20), datetime.date(2026, 12, 1), datetime.date(2026, 12, 3)]),
 )
-def test_compiled_sql_matches_exactly_the_accounts_the_python_evaluator_matches(setup, condition, drawn, zone, minutes):
+def test_compiled_sql_matches_exactly_the_accounts_the_python_evaluator_matches(
+    setup, condition, drawn, zone, minutes, day
+):
     tenant, catalog, accounts = setup
     tenant.time_zone = zone
     tenant.save(update_fields=["time_zone"])
-    now = datetime.datetime(2026, 11, 20, tzinfo=datetime.UTC) + datetime.timedelta(minutes=minutes)
+    now = datetime.datetime(day.year, day.month, day.day, tzinfo=datetime.UTC) + datetime.timedelta(minutes=minutes)
     _write(tenant, catalog, accounts, drawn, now)
     rules_catalog = load_rule_catalog(tenant)
     tree = parse_condition(condition, rules_catalog)

@@ -47,11 +47,16 @@ def py_aggregate(meter: MeterInfo, data: AccountData, first: datetime.date, last
 
 def sql_aggregate(q: SqlQuery, meter: MeterInfo, first: datetime.date, last: datetime.date) -> str:
     """The same number in SQL, over the rows `r` of the meter's rollup (or distinct-value) table."""
-    inside = f"CASE WHEN r.day >= {q.day(first)} AND r.day <= {q.day(last)} THEN r.value END"
+    inside = f"r.day >= {q.day(first)} AND r.day <= {q.day(last)}"
+    if q.vendor == "postgresql":  # FILTER skips the rows outside the window without evaluating a CASE per aggregate
+        if meter.aggregation == Aggregation.UNIQUE_COUNT:
+            return f"COUNT(DISTINCT r.value) FILTER (WHERE {inside})"
+        fn = "MAX" if meter.aggregation == Aggregation.MAX else "SUM"
+        return f"COALESCE({fn}(r.value) FILTER (WHERE {inside}), 0)"
     if meter.aggregation == Aggregation.UNIQUE_COUNT:
-        return f"COUNT(DISTINCT {inside})"
+        return f"COUNT(DISTINCT CASE WHEN {inside} THEN r.value END)"
     fn = "MAX" if meter.aggregation == Aggregation.MAX else "SUM"
-    return f"COALESCE({fn}({inside}), 0)"
+    return f"COALESCE({fn}(CASE WHEN {inside} THEN r.value END), 0)"
 
 
 def rollup_table(meter: MeterInfo) -> str:

@@ -1,3 +1,4 @@
+# ruff: noqa: S608  -- the dirty-mark statement inlines only the model's table name.
 """Evaluating live rules: compiled SQL finds the matches, the Python evaluator writes their evidence.
 
 Idempotent in effect: a signal's `dedup_key` is (rule, account, UTC day) and rows are inserted
@@ -9,13 +10,14 @@ from __future__ import annotations
 
 import datetime
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from accounts.models import CustomerAccount, Tenant
+from upgrades.rules.bulk import write_rows
 from upgrades.rules.conditions import Condition, ConditionError, EvalContext, parse_condition
 from upgrades.rules.data import load_account_data, load_rule_catalog, needs_of, refresh_limits
 from upgrades.rules.engine import matching_account_ids
@@ -24,6 +26,7 @@ from upgrades.rules.models import DirtyAccount, RuleState, Signal, SignalState, 
 logger = logging.getLogger(__name__)
 
 SIGNAL_EXPIRES_AFTER = datetime.timedelta(days=30)
+IN_LIST_MAX = 5000  # above this many ids, read the tenant's rows whole instead of an IN list
 TIME_BASED_KINDS = frozenset({"trial_ends", "renewal_within", "event_seen", "usage_fall"})
 
 
@@ -93,28 +96,26 @@ def evaluate_rules(
     if time_based_only:
         pairs = [(r, t) for r, t in pairs if any(leaf.kind in TIME_BASED_KINDS for leaf in t.leaves())]
     scope = list(accounts) if accounts is not None else None
-    scope_ids = (
-        scope if scope is not None else list(CustomerAccount.objects.for_tenant(tenant).values_list("pk", flat=True))
+    report = EvaluationReport(
+        evaluated_accounts=len(scope) if scope is not None else CustomerAccount.objects.for_tenant(tenant).count(),
+        rules=len(pairs),
     )
-    report = EvaluationReport(evaluated_accounts=len(scope_ids), rules=len(pairs))
     meter_ids, *_ = needs_of([t for _, t in pairs], ctx)
     with transaction.atomic():
-        refresh_limits(tenant, account_ids=scope_ids, meter_ids=meter_ids, now=now)
+        refresh_limits(tenant, account_ids=scope, meter_ids=meter_ids, now=now)
     for rule, tree in pairs:
         matched = matching_account_ids(tree, ctx, account_ids=scope)
         report.matched[rule.key] = len(matched)
         report.fired.extend(_fire(tenant, rule, tree, matched, ctx))
+    dirty = DirtyAccount.objects.for_tenant(tenant).filter(marked_at__lte=now)
     if scope is not None:
-        DirtyAccount.objects.for_tenant(tenant).filter(account_id__in=scope, marked_at__lte=now).delete()
-    else:
-        DirtyAccount.objects.for_tenant(tenant).filter(marked_at__lte=now).delete()
-    Signal.objects.for_tenant(tenant).filter(state=SignalState.OPEN, created_at__lt=now - SIGNAL_EXPIRES_AFTER).update(
-        state=SignalState.EXPIRED
-    )
+        dirty = dirty.filter(account_id__in=scope)
+    dirty.delete()
+    expire_signals(tenant, now=now)
     if recompute_scores:
         from upgrades.rules.services.scores import recompute_scores as _recompute
 
-        _recompute(tenant, account_ids=scope_ids, now=now)
+        _recompute(tenant, account_ids=scope, now=now)
     return report
 
 
@@ -122,54 +123,91 @@ def _fire(tenant: Tenant, rule: TriggerRule, tree: Condition, matched: list[int]
     if not matched:
         return []
     since = ctx.now - datetime.timedelta(days=rule.cooldown_days)
-    cooling = set(
-        Signal.objects.for_tenant(tenant)
-        .filter(rule=rule, account_id__in=matched, created_at__gt=since, created_at__lte=ctx.now)
-        .values_list("account_id", flat=True)
-    )
+    recent = Signal.objects.for_tenant(tenant).filter(rule=rule, created_at__gt=since, created_at__lte=ctx.now)
+    if len(matched) <= IN_LIST_MAX:
+        recent = recent.filter(account_id__in=matched)
+    cooling = set(recent.values_list("account_id", flat=True))  # many matches: the rule's recent signals, whole
     fresh = [a for a in matched if a not in cooling]
     if not fresh:
         return []
     data = load_account_data(tenant, account_ids=fresh, conditions=[tree], ctx=ctx)
     rows = []
+    sentences = {}
     for account_id in fresh:
         evidence = evidence_for(tree, data[account_id], ctx)
+        sentences[account_id] = evidence.get("sentence", "")
         rows.append(
-            Signal(
-                tenant=tenant,
-                account_id=account_id,
-                rule=rule,
-                kind=rule.signal_kind,
-                evidence=evidence,
-                priority=rule.priority,
-                target_kind=rule.target_kind,
-                target_key=rule.target_key,
-                requires_csm_review=rule.requires_csm_review,
-                dedup_key=_dedup_key(rule.pk, account_id, ctx.now),
-                created_at=ctx.now,
-            )
+            {
+                "tenant_id": tenant.pk,
+                "account_id": account_id,
+                "rule_id": rule.pk,
+                "kind": rule.signal_kind,
+                "evidence": evidence,
+                "state": SignalState.OPEN,
+                "priority": rule.priority,
+                "target_kind": rule.target_kind,
+                "target_key": rule.target_key,
+                "requires_csm_review": rule.requires_csm_review,
+                "dedup_key": _dedup_key(rule.pk, account_id, ctx.now),
+                "created_at": ctx.now,
+                "updated_at": ctx.now,
+            }
         )
-    Signal.objects.bulk_create(rows, batch_size=2000, ignore_conflicts=True)
-    written = (
-        Signal.objects.for_tenant(tenant)
-        .filter(rule=rule, dedup_key__in=[r.dedup_key for r in rows], created_at=ctx.now)
-        .values_list("account_id", "evidence")
-    )
-    externals = dict(CustomerAccount.objects.for_tenant(tenant).filter(pk__in=fresh).values_list("pk", "external_id"))
+    # One arbitrated write per batch: a row whose (rule, account, day) exists already is not written.
+    written = write_rows(Signal, rows, conflict=("tenant_id", "dedup_key"), returning="account_id")
+    if written is None:  # not PostgreSQL: read back what this run wrote
+        written = list(
+            Signal.objects.for_tenant(tenant)
+            .filter(rule=rule, created_at=ctx.now, account_id__in=fresh)
+            .values_list("account_id", flat=True)
+        )
+    accounts = CustomerAccount.objects.for_tenant(tenant)
+    if len(written) <= IN_LIST_MAX:
+        accounts = accounts.filter(pk__in=written)
+    externals = dict(accounts.values_list("pk", "external_id"))
     return [
-        Fired(rule.key, rule.name, account_id, externals.get(account_id, ""), rule.signal_kind, ev.get("sentence", ""))
-        for account_id, ev in written
+        Fired(rule.key, rule.name, account_id, externals.get(account_id, ""), rule.signal_kind, sentences[account_id])
+        for account_id in sorted(written)
     ]
 
 
-def mark_accounts_dirty(tenant_id: int, account_ids: Sequence[int], *, now: datetime.datetime | None = None) -> int:
-    """Upsert DirtyAccount rows (one arbitrated write; repeated marks just move marked_at)."""
+def expire_signals(tenant: Tenant, *, now: datetime.datetime | None = None) -> int:
+    """Open signals older than SIGNAL_EXPIRES_AFTER become expired (set-based, idempotent)."""
     now = now or timezone.now()
-    rows = [DirtyAccount(tenant_id=tenant_id, account_id=a, marked_at=now) for a in account_ids]
-    DirtyAccount.objects.bulk_create(
-        rows, batch_size=2000, update_conflicts=True, unique_fields=["tenant", "account"], update_fields=["marked_at"]
+    return (
+        Signal.objects.for_tenant(tenant)
+        .filter(state=SignalState.OPEN, created_at__lt=now - SIGNAL_EXPIRES_AFTER)
+        .update(state=SignalState.EXPIRED, updated_at=now)
     )
-    return len(rows)
+
+
+def mark_accounts_dirty(tenant_id: int, account_ids: Iterable[int], *, now: datetime.datetime | None = None) -> int:
+    """Mark accounts dirty: one statement for the whole batch (ids deduplicated here).
+
+    A repeated mark moves `marked_at` forward (ON CONFLICT DO UPDATE, skipped where it would not
+    move): an evaluation deletes only marks up to its own start, so a mark made while it runs
+    survives for the next one. DO NOTHING would be cheaper but would lose exactly that mark."""
+    now = now or timezone.now()
+    ids = sorted(set(account_ids))  # sorted: concurrent batches take row locks in one order
+    if not ids:
+        return 0
+    if connection.vendor != "postgresql":
+        write_rows(
+            DirtyAccount,
+            [{"tenant_id": tenant_id, "account_id": a, "marked_at": now} for a in ids],
+            conflict=("tenant_id", "account_id"),
+            update=("marked_at",),
+        )
+        return len(ids)
+    table = DirtyAccount._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f'INSERT INTO "{table}" AS d (tenant_id, account_id, marked_at) SELECT %s, unnest(%s::bigint[]), %s '
+            "ON CONFLICT (tenant_id, account_id) DO UPDATE SET marked_at = EXCLUDED.marked_at "
+            "WHERE d.marked_at < EXCLUDED.marked_at",
+            [tenant_id, ids, now],
+        )
+    return len(ids)
 
 
 def evaluate_dirty_accounts(

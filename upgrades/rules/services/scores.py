@@ -2,7 +2,8 @@
 
 Each factor is a share (0..1) times its weight (per tenant, defaults in DEFAULT_WEIGHTS), so a
 score is the sum of its factors' contributions and each contribution is stored beside it.
-Computed set-based: a fixed number of grouped queries per chunk of accounts.
+Computed set-based: a fixed number of grouped queries for the whole tenant (a sweep) or per chunk of
+accounts (dirty accounts), and one upsert per batch of rows (upgrades.rules.bulk).
 """
 
 from __future__ import annotations
@@ -11,10 +12,12 @@ import datetime
 from collections.abc import Sequence
 from typing import Any
 
-from django.db.models import Count, Max, Sum
+from django.db.models import Count, Max, Q, QuerySet, Sum
+from django.db.models.fields.json import KeyTransform
 
-from accounts.models import Tenant
+from accounts.models import CustomerAccount, Tenant
 from catalog.models import Aggregation
+from upgrades.rules.bulk import write_rows
 from upgrades.rules.conditions.usage_kinds import window_start
 from upgrades.rules.data import load_rule_catalog
 from upgrades.rules.models import (
@@ -28,8 +31,13 @@ from upgrades.rules.models import (
 )
 from usage.models import FEATURE_GATE_HIT_EVENT, Event, UsageDistinctValue, UsageRollup
 
+TICKET_EVENT = "support.ticket"
+
 CHUNK = 5000
 WEEK = datetime.timedelta(days=7)
+DAY = datetime.timedelta(days=1)
+SCORE_FIELDS = ("readiness", "health", "churn_flags", "factors", "previous_readiness", "previous_health",
+                "previous_at", "week_started_at", "computed_at")  # fmt: skip
 
 
 def tenant_weights(tenant: Tenant) -> dict[str, dict[str, int]]:
@@ -41,71 +49,125 @@ def tenant_weights(tenant: Tenant) -> dict[str, dict[str, int]]:
     }
 
 
-def _activity(tenant: Tenant, ids: list[int], first: datetime.date, last: datetime.date) -> dict[int, int]:
+def _scoped(qs: QuerySet, ids: list[int] | None) -> QuerySet:
+    """Every account of the tenant (ids None: one tenant-wide, set-based query) or just these."""
+    return qs if ids is None else qs.filter(account_id__in=ids)
+
+
+def _activity(tenant: Tenant, ids: list[int] | None, today: datetime.date) -> dict[int, tuple[int, int, int, int]]:
+    """(last 30 days, the 30 before, last 14 days, the 14 before) of usage, in one pass over the rollups."""
     rows = (
-        UsageRollup.objects.for_tenant(tenant)
-        .filter(account_id__in=ids, day__gte=first, day__lte=last)
+        _scoped(UsageRollup.objects.for_tenant(tenant), ids)
+        .filter(day__gte=today - 59 * DAY, day__lte=today)
         .values("account_id")
-        .annotate(n=Sum("event_count"))
+        .annotate(
+            cur30=Sum("event_count", filter=Q(day__gte=today - 29 * DAY)),
+            prev30=Sum("event_count", filter=Q(day__lte=today - 30 * DAY)),
+            cur14=Sum("event_count", filter=Q(day__gte=today - 13 * DAY)),
+            prev14=Sum("event_count", filter=Q(day__gte=today - 27 * DAY, day__lte=today - 14 * DAY)),
+        )
     )
-    return {r["account_id"]: int(r["n"] or 0) for r in rows}
+    return {
+        r["account_id"]: (int(r["cur30"] or 0), int(r["prev30"] or 0), int(r["cur14"] or 0), int(r["prev14"] or 0))
+        for r in rows
+    }
 
 
-def _utilisation(tenant: Tenant, ids: list[int], today: datetime.date) -> dict[int, int]:
+def _utilisation(tenant: Tenant, ids: list[int] | None, today: datetime.date) -> dict[int, int]:
     """Highest percent of a limit used now, over the meters with an effective limit row."""
     catalog = load_rule_catalog(tenant)
     by_id = {m.id: m for m in catalog.meters.values()}
     limits: dict[int, dict[int, int]] = {}
-    for row in AccountLimit.objects.for_tenant(tenant).filter(account_id__in=ids):
-        limits.setdefault(row.meter_id, {})[row.account_id] = row.limit_value
+    for account_id, meter_id, value in _scoped(AccountLimit.objects.for_tenant(tenant), ids).values_list(
+        "account_id", "meter_id", "limit_value"
+    ):
+        limits.setdefault(meter_id, {})[account_id] = value
     best: dict[int, int] = {}
     for meter_id, per_account in limits.items():
         meter = by_id.get(meter_id)
         if meter is None:
             continue
         first = window_start(meter, today)
+        # Tenant-wide when scoring every account: accounts without a limit row are skipped below.
+        scope = ids if ids is None else list(per_account)
         if meter.aggregation == Aggregation.UNIQUE_COUNT:
             qs = (
-                UsageDistinctValue.objects.for_tenant(tenant)
-                .filter(account_id__in=list(per_account), meter_id=meter_id, day__gte=first, day__lte=today)
+                _scoped(UsageDistinctValue.objects.for_tenant(tenant), scope)
+                .filter(meter_id=meter_id, day__gte=first, day__lte=today)
                 .values("account_id")
                 .annotate(v=Count("value", distinct=True))
             )
         else:
             agg = Max("value") if meter.aggregation == Aggregation.MAX else Sum("value")
             qs = (
-                UsageRollup.objects.for_tenant(tenant)
-                .filter(account_id__in=list(per_account), meter_id=meter_id, day__gte=first, day__lte=today)
+                _scoped(UsageRollup.objects.for_tenant(tenant), scope)
+                .filter(meter_id=meter_id, day__gte=first, day__lte=today)
                 .values("account_id")
                 .annotate(v=agg)
             )
-        for row in qs:
-            pct = int(row["v"] or 0) * 100 // per_account[row["account_id"]]
-            best[row["account_id"]] = max(best.get(row["account_id"], 0), pct)
+        for account_id, v in qs.values_list("account_id", "v"):
+            limit = per_account.get(account_id)
+            if limit:
+                best[account_id] = max(best.get(account_id, 0), int(v or 0) * 100 // limit)
     return best
 
 
-def _event_counts(tenant: Tenant, ids: list[int], name: str, since: datetime.datetime, now) -> dict[int, int]:
+def _event_counts(tenant: Tenant, ids: list[int] | None, since: datetime.datetime, now) -> dict[int, tuple[int, int]]:
+    """(feature-gate hits, support tickets) since `since`, in one pass over the events."""
     rows = (
-        Event.objects.for_tenant(tenant)
-        .filter(account_id__in=ids, event=name, occurred_at__gte=since, occurred_at__lte=now)
+        _scoped(Event.objects.for_tenant(tenant), ids)
+        .filter(event__in=[FEATURE_GATE_HIT_EVENT, TICKET_EVENT], occurred_at__gte=since, occurred_at__lte=now)
         .values("account_id")
-        .annotate(n=Count("id"))
+        .annotate(
+            gates=Count("id", filter=Q(event=FEATURE_GATE_HIT_EVENT)), tickets=Count("id", filter=Q(event=TICKET_EVENT))
+        )
     )
-    return {r["account_id"]: r["n"] for r in rows}
+    return {r["account_id"]: (r["gates"], r["tickets"]) for r in rows}
 
 
-def _latest_nps(tenant: Tenant, ids: list[int], since, now) -> dict[int, float]:
+def _latest_nps(tenant: Tenant, ids: list[int] | None, since, now) -> dict[int, float]:
     out: dict[int, float] = {}
     for account_id, props in (
-        Event.objects.for_tenant(tenant)
-        .filter(account_id__in=ids, event="survey.answered", occurred_at__gte=since, occurred_at__lte=now)
+        _scoped(Event.objects.for_tenant(tenant), ids)
+        .filter(event="survey.answered", occurred_at__gte=since, occurred_at__lte=now)
         .order_by("occurred_at", "id")
         .values_list("account_id", "properties")
     ):
         score = props.get("score") if isinstance(props, dict) else None
         if isinstance(score, int | float) and not isinstance(score, bool):
             out[account_id] = score
+    return out
+
+
+def _open_kinds(tenant: Tenant, ids: list[int] | None) -> dict[int, set[str]]:
+    out: dict[int, set[str]] = {}
+    for account_id, kind in (
+        _scoped(Signal.objects.for_tenant(tenant), ids)
+        .filter(state=SignalState.OPEN)
+        .values_list("account_id", "kind")
+        .distinct()
+    ):
+        out.setdefault(account_id, set()).add(kind)
+    return out
+
+
+def _existing(tenant: Tenant, ids: list[int] | None, now: datetime.datetime) -> dict[int, dict[str, Any]]:
+    """Each account's stored score without its (large) factors: only last week's part of them, and
+    today's factors only where a new week starts (they become "last week")."""
+    qs = _scoped(AccountScore.objects.for_tenant(tenant), ids)
+    out = {
+        row["account_id"]: row
+        for row in qs.annotate(last_week=KeyTransform("previous", "factors")).values(
+            "account_id", "readiness", "health", "previous_readiness", "previous_health", "previous_at",
+            "week_started_at", "computed_at", "last_week",
+        )
+    }  # fmt: skip
+    rolled = qs.filter(week_started_at__lte=now - WEEK).annotate(
+        r=KeyTransform("readiness", "factors"), h=KeyTransform("health", "factors")
+    )
+    for account_id, r, h in rolled.values_list("account_id", "r", "h"):
+        if account_id in out:
+            out[account_id]["rolled"] = {"readiness": r, "health": h}
     return out
 
 
@@ -120,97 +182,85 @@ def _total(factors: list[dict[str, Any]]) -> int:
     return round(100 * sum(f["share"] * f["weight"] for f in factors) / weight)
 
 
-def recompute_scores(tenant: Tenant, *, account_ids: Sequence[int], now: datetime.datetime) -> int:
+def recompute_scores(tenant: Tenant, *, account_ids: Sequence[int] | None = None, now: datetime.datetime) -> int:
+    """Readiness and health of `account_ids` (None: every account of the tenant, read tenant-wide in a
+    fixed number of grouped queries; otherwise chunks of CHUNK ids). Written with one upsert per batch."""
+    if account_ids is None:
+        chunks: list[list[int] | None] = [None]
+        scope = list(CustomerAccount.objects.for_tenant(tenant).values_list("pk", flat=True))
+    else:
+        scope = list(account_ids)
+        chunks = [scope[i : i + CHUNK] for i in range(0, len(scope), CHUNK)]
     weights = tenant_weights(tenant)
     today = now.astimezone(datetime.UTC).date()
-    day = datetime.timedelta(days=1)
     written = 0
-    ids_all = list(account_ids)
-    for i in range(0, len(ids_all), CHUNK):
-        ids = ids_all[i : i + CHUNK]
-        util = _utilisation(tenant, ids, today)
-        cur30, prev30 = (
-            _activity(tenant, ids, today - 29 * day, today),
-            _activity(tenant, ids, today - 59 * day, today - 30 * day),
-        )
-        cur14, prev14 = (
-            _activity(tenant, ids, today - 13 * day, today),
-            _activity(tenant, ids, today - 27 * day, today - 14 * day),
-        )
-        gates = _event_counts(tenant, ids, FEATURE_GATE_HIT_EVENT, now - 30 * day, now)
-        tickets = _event_counts(tenant, ids, "support.ticket", now - 30 * day, now)
-        nps = _latest_nps(tenant, ids, now - 90 * day, now)
-        open_kinds: dict[int, set[str]] = {}
-        for account_id, kind in (
-            Signal.objects.for_tenant(tenant)
-            .filter(account_id__in=ids, state=SignalState.OPEN)
-            .values_list("account_id", "kind")
-        ):
-            open_kinds.setdefault(account_id, set()).add(kind)
-        existing = {s.account_id: s for s in AccountScore.objects.for_tenant(tenant).filter(account_id__in=ids)}
-        rows = []
-        for account_id in ids:
-            w_r, w_h = weights["readiness"], weights["health"]
-            u = util.get(account_id, 0)
-            c30, p30 = cur30.get(account_id, 0), prev30.get(account_id, 0)
-            growth = (c30 - p30) / p30 if p30 else (1.0 if c30 else 0.0)
-            g = gates.get(account_id, 0)
-            kinds = open_kinds.get(account_id, set())
-            readiness_f = [
-                _factor("utilisation", u / 100, w_r["utilisation"], f"highest limit used: {u}%"),
-                _factor("growth", growth, w_r["growth"], f"usage {c30:,} in 30 days vs {p30:,} before"),
-                _factor("gate_hits", g / 5, w_r["gate_hits"], f"{g} feature-gate hits in 30 days"),
-                _factor("open_upgrade_signals",
-                        1.0 if kinds & {SignalKind.UPGRADE_OPPORTUNITY, SignalKind.TRIAL_CANDIDATE} else 0.0,
-                        w_r["open_upgrade_signals"], "an open upgrade or trial signal" if kinds else "no open signal"),
-            ]  # fmt: skip
-            c14, p14 = cur14.get(account_id, 0), prev14.get(account_id, 0)
-            activity = min(c14 / p14, 1.0) if p14 else (1.0 if c14 else 0.0)
-            t = tickets.get(account_id, 0)
-            score = nps.get(account_id)
-            churn_open = SignalKind.CHURN_RISK in kinds
-            health_f = [
-                _factor("activity", activity, w_h["activity"], f"usage {c14:,} in 14 days vs {p14:,} before"),
-                _factor("tickets", 1 - t / 5, w_h["tickets"], f"{t} support tickets in 30 days"),
-                _factor("nps", 0.5 if score is None else score / 10, w_h["nps"],
-                        "no survey answer in 90 days" if score is None else f"latest NPS {score}"),
-                _factor("churn_signals", 0.0 if churn_open else 1.0, w_h["churn_signals"],
-                        "an open churn-risk signal" if churn_open else "no churn-risk signal"),
-            ]  # fmt: skip
-            flags = []
-            if p14 and activity < 0.5:
-                flags.append(f"usage fell {round((1 - activity) * 100)}% vs the previous 14 days")
-            if score is not None and score <= 6:
-                flags.append(f"NPS {score}")
-            if t >= 3:
-                flags.append(f"{t} support tickets in 30 days")
-            if churn_open:
-                flags.append("open churn-risk signal")
-            readiness, health = _total(readiness_f), _total(health_f)
-            old = existing.get(account_id)
-            row = AccountScore(
-                tenant=tenant, account_id=account_id, readiness=readiness, health=health, churn_flags=flags,
-                factors={"readiness": readiness_f, "health": health_f}, computed_at=now, week_started_at=now,
-            )  # fmt: skip
-            if old is not None:
-                if now - old.week_started_at >= WEEK:  # a new week: today's old values become "last week"
-                    row.previous_readiness, row.previous_health, row.previous_at = (
-                        old.readiness,
-                        old.health,
-                        old.computed_at,
-                    )
-                    row.factors["previous"] = {k: old.factors.get(k) for k in ("readiness", "health")}
-                else:
-                    row.week_started_at = old.week_started_at
-                    row.previous_readiness, row.previous_health, row.previous_at = (
-                        old.previous_readiness, old.previous_health, old.previous_at)  # fmt: skip
-                    if "previous" in old.factors:
-                        row.factors["previous"] = old.factors["previous"]
-            rows.append(row)
-        AccountScore.objects.bulk_create(
-            rows, batch_size=2000, update_conflicts=True, unique_fields=["tenant", "account"],
-            update_fields=["readiness", "health", "churn_flags", "factors", "previous_readiness", "previous_health",
-                           "previous_at", "week_started_at", "computed_at"],
-        )  # fmt: skip
+    for ids in chunks:
+        rows = _score_rows(tenant, ids if ids is not None else scope, ids, weights=weights, today=today, now=now)
+        write_rows(AccountScore, rows, conflict=("tenant_id", "account_id"), update=SCORE_FIELDS)
         written += len(rows)
     return written
+
+
+def _score_rows(
+    tenant: Tenant, accounts: list[int], ids: list[int] | None, *, weights: dict, today: datetime.date, now
+) -> list[dict[str, Any]]:
+    util = _utilisation(tenant, ids, today)
+    activity = _activity(tenant, ids, today)
+    events = _event_counts(tenant, ids, now - 30 * DAY, now)
+    nps = _latest_nps(tenant, ids, now - 90 * DAY, now)
+    open_kinds = _open_kinds(tenant, ids)
+    existing = _existing(tenant, ids, now)
+    w_r, w_h = weights["readiness"], weights["health"]
+    rows = []
+    for account_id in accounts:
+        u = util.get(account_id, 0)
+        c30, p30, c14, p14 = activity.get(account_id, (0, 0, 0, 0))
+        growth = (c30 - p30) / p30 if p30 else (1.0 if c30 else 0.0)
+        g, t = events.get(account_id, (0, 0))
+        kinds = open_kinds.get(account_id, set())
+        readiness_f = [
+            _factor("utilisation", u / 100, w_r["utilisation"], f"highest limit used: {u}%"),
+            _factor("growth", growth, w_r["growth"], f"usage {c30:,} in 30 days vs {p30:,} before"),
+            _factor("gate_hits", g / 5, w_r["gate_hits"], f"{g} feature-gate hits in 30 days"),
+            _factor("open_upgrade_signals",
+                    1.0 if kinds & {SignalKind.UPGRADE_OPPORTUNITY, SignalKind.TRIAL_CANDIDATE} else 0.0,
+                    w_r["open_upgrade_signals"], "an open upgrade or trial signal" if kinds else "no open signal"),
+        ]  # fmt: skip
+        activity_share = min(c14 / p14, 1.0) if p14 else (1.0 if c14 else 0.0)
+        score = nps.get(account_id)
+        churn_open = SignalKind.CHURN_RISK in kinds
+        health_f = [
+            _factor("activity", activity_share, w_h["activity"], f"usage {c14:,} in 14 days vs {p14:,} before"),
+            _factor("tickets", 1 - t / 5, w_h["tickets"], f"{t} support tickets in 30 days"),
+            _factor("nps", 0.5 if score is None else score / 10, w_h["nps"],
+                    "no survey answer in 90 days" if score is None else f"latest NPS {score}"),
+            _factor("churn_signals", 0.0 if churn_open else 1.0, w_h["churn_signals"],
+                    "an open churn-risk signal" if churn_open else "no churn-risk signal"),
+        ]  # fmt: skip
+        flags = []
+        if p14 and activity_share < 0.5:
+            flags.append(f"usage fell {round((1 - activity_share) * 100)}% vs the previous 14 days")
+        if score is not None and score <= 6:
+            flags.append(f"NPS {score}")
+        if t >= 3:
+            flags.append(f"{t} support tickets in 30 days")
+        if churn_open:
+            flags.append("open churn-risk signal")
+        factors: dict[str, Any] = {"readiness": readiness_f, "health": health_f}
+        row = {"tenant_id": tenant.pk, "account_id": account_id, "readiness": _total(readiness_f),
+               "health": _total(health_f), "churn_flags": flags, "factors": factors, "previous_readiness": None,
+               "previous_health": None, "previous_at": None, "week_started_at": now, "computed_at": now}  # fmt: skip
+        old = existing.get(account_id)
+        if old is not None:
+            if now - old["week_started_at"] >= WEEK:  # a new week: today's old values become "last week"
+                row["previous_readiness"], row["previous_health"] = old["readiness"], old["health"]
+                row["previous_at"] = old["computed_at"]
+                factors["previous"] = old.get("rolled") or {"readiness": None, "health": None}
+            else:
+                row["week_started_at"] = old["week_started_at"]
+                row["previous_readiness"], row["previous_health"] = old["previous_readiness"], old["previous_health"]
+                row["previous_at"] = old["previous_at"]
+                if old["last_week"] is not None:
+                    factors["previous"] = old["last_week"]
+        rows.append(row)
+    return rows
