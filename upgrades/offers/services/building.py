@@ -1,0 +1,216 @@
+"""Building offers: recommendation -> pricing -> one arbitrated write -> release.
+
+Idempotent by construction (a task may run twice, two workers may race): the offer row is written
+under the partial unique constraint `offer_one_open_per_account_target` (one open offer per account
+and target) inside a savepoint; the loser of a race gets IntegrityError and takes the winner's row
+under a lock. A rebuilt offer still in draft is refreshed; one already sent is returned as it is.
+A signal already acted on returns the offer it made. No live settings: no offer, a clear error.
+
+Only signal kinds in the live settings' `signal_kinds` make offers automatically (`automatic=True`,
+the tasks and the sweep); a CSM or PM may build one on demand for any account.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from accounts.models import CustomerAccount, Tenant
+from accounts.services import Actor, actor_label, record_audit
+from billing.models import License
+from upgrades.offers.errors import Conflict, InvalidInput, NotFound, OffersErrorCode
+from upgrades.offers.models import OPEN_STATES, Offer, OfferEvent, OfferSettings, OfferState
+from upgrades.offers.recommendation import CatalogSnapshot, Recommendation, load_catalog, recommend
+from upgrades.offers.selectors import get_live_settings
+from upgrades.offers.services.lifecycle import lock_offer, release_offer
+from upgrades.rules.models import Signal, SignalState
+
+logger = logging.getLogger(__name__)
+
+ENGINE_ACTOR = "offer-engine"
+SNAPSHOT_FIELDS = (
+    "holding", "evidence", "options", "recommended_option", "anchor", "discount", "discount_approval_needed",
+    "quote", "quoted_at", "roi", "currency", "requires_review", "expires_at", "variant", "signal",
+    "settings_version",
+)  # fmt: skip
+
+
+def require_live_settings(tenant: Tenant) -> OfferSettings:
+    settings = get_live_settings(tenant)
+    if settings is None:
+        raise InvalidInput(
+            "No offer settings are live: approve and put a version live before offers are made.",
+            code=OffersErrorCode.NO_LIVE_SETTINGS,
+        )
+    return settings
+
+
+def _licence_of(tenant: Tenant, account: CustomerAccount) -> License:
+    lic = License.objects.for_tenant(tenant).filter(account_id=account.pk).first()
+    if lic is None:
+        raise InvalidInput("This account holds no licence to upgrade.", code=OffersErrorCode.NOTHING_TO_OFFER,
+                           details={"account": account.external_id})  # fmt: skip
+    return lic
+
+
+def _snapshot(
+    tenant: Tenant,
+    *,
+    lic: License,
+    rec: Recommendation,
+    settings: OfferSettings,
+    signal: Signal | None,
+    variant: str,
+    now: datetime,
+) -> dict:
+    from upgrades.offers.pricing import price_offer
+
+    pricing = price_offer(tenant, license=lic, recommendation=rec, settings=settings, variant=variant, now=now)
+    evidence = {**rec.evidence, "alternatives": [c.as_dict() for c in rec.alternatives],
+                "recommended": rec.candidate.as_dict()}  # fmt: skip
+    return {
+        "holding": rec.holding,
+        "evidence": evidence,
+        "options": pricing.options,
+        "recommended_option": pricing.recommended_option,
+        "anchor": pricing.anchor,
+        "discount": pricing.discount,
+        "discount_approval_needed": pricing.discount_approval_needed,
+        "quote": pricing.quote,
+        "quoted_at": now,
+        "roi": pricing.roi,
+        "currency": pricing.currency,
+        "requires_review": bool((signal is not None and signal.requires_csm_review) or settings.requires_csm_review),
+        "expires_at": now + timedelta(days=settings.expiry_days),
+        "variant": variant,
+        "signal": signal,
+        "settings_version": settings,
+    }
+
+
+def _write(tenant: Tenant, *, account: CustomerAccount, rec: Recommendation, fields: dict, actor: Actor,
+           now: datetime) -> tuple[Offer, bool]:  # fmt: skip
+    """The one arbitrated write: insert under the partial unique constraint, or take the open offer."""
+    try:
+        with transaction.atomic():  # a savepoint: the losing insert rolls back alone
+            offer = Offer.objects.create(
+                tenant=tenant, account=account, target_kind=rec.target_kind, target_key=rec.target_key,
+                state=OfferState.DRAFT, created_by_label=actor_label(actor)[:200], created_at=now, **fields,
+            )  # fmt: skip
+    except IntegrityError:
+        existing = (
+            Offer.objects.for_tenant(tenant).filter(account=account, target_kind=rec.target_kind,
+                                                    target_key=rec.target_key, state__in=OPEN_STATES)
+            .values_list("pk", flat=True).first()
+        )  # fmt: skip
+        if existing is None:
+            raise
+        offer = lock_offer(tenant, existing)
+        if offer.state == OfferState.DRAFT:  # still nobody saw it: refreshed with today's numbers
+            for name, value in fields.items():
+                setattr(offer, name, value)
+            offer.save(update_fields=[*SNAPSHOT_FIELDS, "updated_at"])
+        return offer, False
+    OfferEvent.objects.create(tenant=tenant, offer=offer, from_state="", to_state=OfferState.DRAFT,
+                              actor_label=actor_label(actor)[:200], note="built", at=now)  # fmt: skip
+    record_audit(
+        tenant, actor=actor, action="offer.built", obj=offer,
+        after={"account": account.external_id, "target_kind": rec.target_kind, "target_key": rec.target_key,
+               "signal": fields["signal"].pk if fields["signal"] is not None else None,
+               "recommended_option": fields["recommended_option"], "sentence": rec.evidence.get("sentence", "")},
+    )  # fmt: skip
+    return offer, True
+
+
+def build_offer(
+    tenant: Tenant,
+    *,
+    account: CustomerAccount,
+    actor: Actor,
+    signal: Signal | None = None,
+    target_kind: str | None = None,
+    target_key: str | None = None,
+    variant: str = "",
+    release: bool = True,
+    now: datetime | None = None,
+    automatic: bool = False,
+    settings: OfferSettings | None = None,
+    catalog: CatalogSnapshot | None = None,
+) -> Offer:
+    """The open offer for this account and target: built now, or the one already made (never a second).
+
+    Raises InvalidInput (no_live_settings, nothing_to_offer, invalid), NotFound for another tenant's or
+    another account's ids, Conflict(wrong_state) for a signal closed without an offer.
+    """
+    now = now or timezone.now()
+    if account.tenant_id != tenant.pk:
+        raise NotFound("No such account.")
+    if signal is not None and (signal.tenant_id != tenant.pk or signal.account_id != account.pk):
+        raise NotFound("No such signal for this account.")
+    settings = settings or require_live_settings(tenant)
+    if signal is not None:
+        made = Offer.objects.for_tenant(tenant).filter(signal=signal).order_by("-id").first()
+        if made is not None:
+            return made  # the signal was acted on (a task run twice): its offer, unchanged
+        if signal.state != SignalState.OPEN:
+            raise Conflict(f"The signal is {signal.get_state_display().lower()}; no offer is made from it.",
+                           code=OffersErrorCode.WRONG_STATE, details={"signal": signal.pk})  # fmt: skip
+        if automatic and signal.kind not in (settings.signal_kinds or []):
+            raise InvalidInput(f"Offers are not made automatically for {signal.get_kind_display().lower()} signals.",
+                               code=OffersErrorCode.INVALID, details={"signal_kind": signal.kind})  # fmt: skip
+    lic = _licence_of(tenant, account)
+    rec = recommend(tenant, account=account, license=lic, signal=signal, target_kind=target_kind,
+                    target_key=target_key, now=now, catalog=catalog)  # fmt: skip
+    fields = _snapshot(tenant, lic=lic, rec=rec, settings=settings, signal=signal, variant=variant, now=now)
+    with transaction.atomic():
+        offer, created = _write(tenant, account=account, rec=rec, fields=fields, actor=actor, now=now)
+        if signal is not None and created:
+            from upgrades.rules.services import mark_signal_acted_on
+
+            mark_signal_acted_on(tenant, signal=signal, reference=f"offer:{offer.pk}")
+        if release and offer.state == OfferState.DRAFT:
+            offer = release_offer(tenant, offer=offer, actor=actor, now=now)
+    return offer
+
+
+def build_offers_for_signals(
+    tenant: Tenant, *, signal_ids: Iterable[int], now: datetime | None = None, actor: Actor = ENGINE_ACTOR
+) -> list[Offer]:
+    """Offers for these open signals of the tenant (kinds the live settings allow; others skipped).
+
+    One settings read and one catalog snapshot for the whole batch; a signal with nothing to offer is
+    logged and skipped, the rest of the batch goes on. Another tenant's signal ids are simply not found.
+    """
+    settings = require_live_settings(tenant)
+    kinds = list(settings.signal_kinds or [])
+    signals = list(
+        Signal.objects.for_tenant(tenant).filter(pk__in=list(signal_ids), kind__in=kinds)
+        .select_related("account").order_by("pk")
+    )  # fmt: skip
+    if not signals:
+        return []
+    catalog = load_catalog(tenant)
+    offers = []
+    for signal in signals:
+        try:
+            offers.append(build_offer(tenant, account=signal.account, actor=actor, signal=signal, now=now,
+                                      automatic=True, settings=settings, catalog=catalog))  # fmt: skip
+        except (InvalidInput, Conflict) as exc:
+            logger.info("offer not built", extra={"tenant": tenant.pk, "signal": signal.pk, "code": exc.code})
+    return offers
+
+
+def pending_signal_ids(tenant: Tenant, *, limit: int = 50_000) -> list[int]:
+    """Open signals of the kinds the live settings allow, oldest first (the sweep's work). Empty without
+    live settings."""
+    settings = get_live_settings(tenant)
+    if settings is None or not settings.signal_kinds:
+        return []
+    return list(
+        Signal.objects.for_tenant(tenant).filter(state=SignalState.OPEN, kind__in=list(settings.signal_kinds))
+        .order_by("pk").values_list("pk", flat=True)[:limit]
+    )  # fmt: skip
