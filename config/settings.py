@@ -256,6 +256,8 @@ CELERY_BEAT_SCHEDULE["rules-sweep-dirty"] = {"task": "upgrades.rules.tasks.sweep
 CELERY_BEAT_SCHEDULE["rules-daily-sweep"] = {"task": "upgrades.rules.tasks.daily_sweep", "schedule": 24 * 60 * 60}
 # upgrades.offers: offers past their expiry close (accepted ones with a payment in flight never do).
 CELERY_BEAT_SCHEDULE["offers-expire"] = {"task": "upgrades.offers.tasks_lifecycle.expire_offers", "schedule": 10 * 60}
+# upgrades.offers: open signals of the kinds the live offer settings allow become offers (batches per tenant).
+CELERY_BEAT_SCHEDULE["offers-sweep-signals"] = {"task": "upgrades.offers.tasks.sweep_offer_signals", "schedule": 60}
 # messaging: emails held for quiet hours go out at the window's edge (and lost queued ones again).
 CELERY_BEAT_SCHEDULE["messaging-release-due"] = {"task": "messaging.tasks.release_due_messages", "schedule": 60}
 # django-anymail's provider webhooks (bounces, complaints) check this shared secret ("user:password").
