@@ -1,0 +1,102 @@
+"""Pricing one recommendation into an offer: the options, the anchor, the discount, the quote and the ROI.
+
+`price_offer` reads the catalog (two queries for the other interval's prices), the tenant's discount
+policy (one), and prices every option with catalog/pricing.py; the quote is `estimate_quote` of the
+recommended option (the licence's own interval, one year), and the ROI `compute_roi` of it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from accounts.models import Tenant
+from billing.models import License
+from billing.selectors import current_discount_policy
+from upgrades.offers.pricing.options import candidate_options, find_variant, multi_year_terms, price_sets
+from upgrades.offers.pricing.quotes import estimate_quote
+from upgrades.offers.pricing.roi import compute_roi
+from upgrades.offers.pricing.types import RecommendationLike
+
+
+@dataclass(frozen=True)
+class OfferPricing:
+    options: list[dict[str, Any]]
+    recommended_option: str
+    anchor: dict[str, Any] | None
+    discount: dict[str, Any] | None  # {"percent", "amount", "explanation", "within_policy", "variant", ...}
+    discount_approval_needed: bool
+    quote: dict[str, Any]
+    currency: str
+    roi: dict[str, Any] | None
+
+
+def price_offer(
+    tenant: Tenant,
+    *,
+    license: License,
+    recommendation: RecommendationLike,
+    settings: Any,
+    variant: str = "",
+    now: datetime | None = None,
+    discount_approved: bool = False,
+) -> OfferPricing:
+    """Price `recommendation` for `license` (see the package docstring for the option shape).
+
+    `variant` picks one of `settings.discount_variants` (an unknown key gives none). A variant that
+    would take the discount above the policy cap is applied only up to the cap and the offer waits
+    for an approval (`discount_approval_needed`); `discount_approved=True` (a recorded approval)
+    prices it in full.
+    """
+    policy = current_discount_policy(tenant)
+    found_variant = find_variant(getattr(settings, "discount_variants", None), variant)
+    candidate, anchor_candidate = recommendation.candidate, recommendation.anchor
+    candidates = [candidate] + ([anchor_candidate] if anchor_candidate is not None else [])
+    sets = price_sets(tenant, candidates, currency=license.currency)
+    common = {"seats": license.seats, "policy": policy, "currency": license.currency, "current_monthly": license.mrr}
+    options = candidate_options(
+        candidate,
+        prices=sets[0],
+        variant=found_variant,
+        approved=discount_approved,
+        terms=multi_year_terms(policy),
+        **common,
+    )
+    if not options:
+        raise ValueError(f"The candidate {candidate.key!r} has no price on any interval.")
+    recommended = next((o for o in options if o["interval"] == license.interval and o["term_years"] == 1), options[0])
+    recommended["recommended"] = True
+    anchor = None
+    if anchor_candidate is not None:
+        anchor_options = candidate_options(anchor_candidate, prices=sets[1], variant=None, approved=False, **common)
+        anchor = next(
+            (o for o in anchor_options if o["interval"] == recommended["interval"]),
+            anchor_options[0] if anchor_options else None,
+        )
+        if anchor is not None:
+            anchor["anchor"] = True
+    discount = recommended.get("discount")
+    approval_needed = any(
+        o.get("discount") and not o["discount"]["within_policy"] and not o["discount"]["approved"] for o in options
+    )
+    quote = estimate_quote(license=license, option=recommended, now=now)
+    roi = None
+    if getattr(settings, "value_model", None):
+        roi = compute_roi(
+            tenant,
+            account=license.account,
+            settings=settings,
+            evidence=recommendation.evidence,
+            option=recommended,
+        )
+    return OfferPricing(
+        options=options,
+        recommended_option=recommended["key"],
+        anchor=anchor,
+        discount=dict(discount) if discount else None,
+        discount_approval_needed=approval_needed,
+        quote=quote,
+        currency=license.currency,
+        roi=roi,
+    )
