@@ -33,7 +33,7 @@ def holding(tenant: Tenant, account: CustomerAccount, *, price_key: str = "team-
     return Holding(tenant, account, catalog, make_license(account, catalog.prices[price_key], seats=seats))
 
 
-def option_for(price: Price, *, seats: int, monthly_price: Price | None = None, addons: list[Price] = ()) -> dict:
+def option_for(price: Price, *, seats: int, monthly_price: Price | None = None, addons: tuple[Price, ...] = ()) -> dict:
     """The option dict of offers.md: what the customer would hold and pay, per interval."""
     tier = price.tier
     amount = price.amount * seats + sum(a.amount * seats for a in addons)
@@ -94,7 +94,7 @@ def estimate(license: License, option: dict, *, at: datetime | None = None) -> d
 def make_offer(
     held: Holding,
     *,
-    state: str = OfferState.SENT,
+    state: str = str(OfferState.SENT),
     target: str = "business",
     expires_in: timedelta = timedelta(days=21),
     settings: OfferSettings | None = None,

@@ -65,7 +65,7 @@ def _discount_waiting(offer: Offer) -> bool:
 
 def review_offer(tenant: Tenant, *, offer: Offer, actor: Actor, now: datetime | None = None) -> Offer:
     """A CSM reviewed the offer and sends it: awaiting_review -> sent. Not while a discount waits for approval."""
-    require_capability(tenant, actor, Capability.REVIEW_OFFERS, doing="review offers")
+    require_capability(tenant, actor, str(Capability.REVIEW_OFFERS), doing="review offers")
     current = Offer.objects.for_tenant(tenant).get(pk=offer.pk)
     _refuse_builder(current, actor, doing="review")
     if current.state == S.SENT and current.reviewed_at is not None:
@@ -111,7 +111,7 @@ def approve_offer_discount(tenant: Tenant, *, offer: Offer, actor: Actor, now: d
     membership = _membership(tenant, actor)
     if not _may_approve_discount(tenant, membership, actor):
         policy = get_discount_policy(tenant)
-        role = policy.exception_approver_role if policy is not None else Role.OWNER
+        role = str(policy.exception_approver_role if policy is not None else Role.OWNER)
         raise PermissionDenied(
             f"Only the {role.replace('_', ' ')} (or the owner) may approve a discount outside policy.",
             code=OffersErrorCode.NO_CAPABILITY,
@@ -156,7 +156,7 @@ def withdraw_offer(
 ) -> Offer:
     """Staff take an offer back (any open state). Not while its payment is with Stripe or settled; a failed
     payment's plan change is cancelled first (its unpaid invoice voided), so nothing can be paid later."""
-    require_capability(tenant, actor, Capability.REVIEW_OFFERS, doing="withdraw offers")
+    require_capability(tenant, actor, str(Capability.REVIEW_OFFERS), doing="withdraw offers")
     current = Offer.objects.for_tenant(tenant).select_related("plan_change").get(pk=offer.pk)
     if current.state == S.WITHDRAWN:
         return current
