@@ -1,11 +1,13 @@
 """Staff pages of trigger rules (tenant-scoped): the rule builder, governance buttons, preview,
-backtest and suggested rules; signals and scores read-only. Thin: parse, check, call a service."""
+backtest and suggested rules; signals read-only but for Dismiss (with a reason); scores read-only.
+Thin: parse, check, call a service."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from django.contrib import admin, messages
+from django.contrib.admin import helpers
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed
@@ -13,13 +15,14 @@ from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 
-from accounts.admin_base import TenantScopedAdmin
+from accounts.admin_base import TenantScopedAdmin, tenant_action
 from accounts.errors import TierwiseError
 from accounts.models import Capability
 from upgrades.rules import builder, insights, services
 from upgrades.rules.conditions import ConditionError, parse_condition
 from upgrades.rules.data import load_rule_catalog
 from upgrades.rules.models import AccountScore, RuleState, Signal, SignalKind, TargetKind, TriggerRule
+from upgrades.rules.services.lifecycle import MAX_REASON
 
 FIELDS = ("key", "name", "description", "signal_kind", "target_kind", "target_key", "priority", "cooldown_days")
 BUILDER = "admin/upgrades/triggerrule/builder.html"
@@ -256,10 +259,51 @@ class SignalAdmin(TenantScopedAdmin):
     readonly_fields = ("account", "rule", "kind", "evidence", "state", "created_at", "priority", "target_kind",
                        "target_key", "requires_csm_review")  # fmt: skip
     exclude = ("dedup_key",)
+    actions = ["dismiss_selected"]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> tuple[str, ...]:
+        return (*self.readonly_fields, "closed_at", "closed_by", "closed_reason", "reference")
 
     @admin.display(description="Evidence")
     def sentence(self, obj: Signal) -> str:
         return obj.evidence.get("sentence", "")
+
+    @tenant_action(capability=Capability.REVIEW_OFFERS, description="Dismiss selected open signals")
+    def dismiss_selected(self, request: HttpRequest, queryset: Any) -> HttpResponse | None:
+        """Asks for a reason first (an intermediate page), then dismisses each open signal through the service."""
+        signals = list(queryset.select_related("account", "rule"))
+        reason = (request.POST.get("reason") or "").strip()
+        error = ""
+        if request.POST.get("confirmed"):
+            if not reason:
+                error = "Say why these signals are not worth acting on."
+            else:
+                done, refused = 0, []
+                for signal in signals:
+                    try:
+                        services.dismiss_signal(request.tenant, signal=signal, actor=request.user, reason=reason)
+                        done += 1
+                    except TierwiseError as exc:
+                        refused.append(f"{signal.account.external_id}: {exc}")
+                if done:
+                    self.message_user(request, f"Dismissed {done} signal(s).", messages.SUCCESS)
+                for line in refused:
+                    self.message_user(request, line, messages.WARNING)
+                return None
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "title": "Dismiss signals",
+            "signals": signals,
+            "selected": [s.pk for s in signals],
+            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+            "reason": reason,
+            "reason_max": MAX_REASON,
+            "error": error,
+            "cancel_url": reverse("admin:upgrades_signal_changelist"),
+        }
+        request.current_app = self.admin_site.name
+        return TemplateResponse(request, "admin/upgrades/signal/dismiss.html", context)
 
     def has_add_permission(self, request: HttpRequest, *args: Any) -> bool:
         return False

@@ -108,6 +108,11 @@ class Signal(TenantOwned):
     requires_csm_review = models.BooleanField(default=False)
     # rule id, account id and cooldown bucket: the one arbitrated write that makes firing idempotent.
     dedup_key = models.CharField(max_length=80, editable=False)
+    # How it left `open` (upgrades.rules.services.lifecycle): once, and only open -> acted on / dismissed / expired.
+    closed_at = models.DateTimeField(null=True, blank=True, editable=False)
+    closed_by = models.CharField(max_length=200, blank=True, editable=False, help_text="Who acted on or dismissed it.")
+    closed_reason = models.TextField(blank=True, editable=False)
+    reference = models.CharField(max_length=200, blank=True, editable=False, help_text="What acted on it (an offer).")
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
 

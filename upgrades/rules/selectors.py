@@ -47,3 +47,16 @@ def tenants_with_dirty_accounts() -> list[int]:
 
 def tenants_with_live_rules() -> list[int]:
     return [t.pk for t in each_tenant() if TriggerRule.objects.for_tenant(t).filter(state=RuleState.LIVE).exists()]
+
+
+def tenants_with_stale_signals() -> list[int]:
+    from upgrades.rules.services.lifecycle import has_stale_signals
+
+    return [t.pk for t in each_tenant() if has_stale_signals(t)]
+
+
+def get_signal_for_tenant(tenant: Tenant, signal_id: int) -> Signal:
+    signal = Signal.objects.for_tenant(tenant).select_related("rule", "account").filter(pk=signal_id).first()
+    if signal is None:
+        raise NotFound("No such signal.")
+    return signal

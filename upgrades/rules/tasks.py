@@ -55,4 +55,20 @@ def daily_sweep() -> int:
     tenant_ids = selectors.tenants_with_live_rules()
     for tenant_id in tenant_ids:
         evaluate_time_based_rules.delay(tenant_id)
+    for tenant_id in selectors.tenants_with_stale_signals():  # also where no rule is live any more
+        expire_stale_signals.delay(tenant_id)
     return len(tenant_ids)
+
+
+@shared_task(acks_late=True, **LIMITS)
+def expire_stale_signals(tenant_id: int) -> int:
+    """Open signals past their age expire (idempotent: a rerun finds none left to expire)."""
+    from accounts.models import Tenant
+    from accounts.tenancy import tenant_context
+    from upgrades.rules import services
+
+    tenant = Tenant.objects.filter(pk=tenant_id).first()
+    if tenant is None:
+        return 0
+    with tenant_context(tenant):
+        return services.expire_stale_signals(tenant)

@@ -1,4 +1,4 @@
-"""Writes of trigger rules: governance, evaluation (signals), scores, dirty marks."""
+"""Writes of trigger rules: governance, evaluation (signals), signal lifecycle, scores, dirty marks."""
 
 from upgrades.rules.services.evaluation import (
     EvaluationReport,
@@ -18,6 +18,7 @@ from upgrades.rules.services.governance import (
     update_rule,
     validate_condition,
 )
+from upgrades.rules.services.lifecycle import dismiss_signal, expire_stale_signals, mark_signal_acted_on
 from upgrades.rules.services.scores import recompute_scores
 
 __all__ = [
@@ -26,10 +27,13 @@ __all__ = [
     "Fired",
     "approve_rule",
     "create_rule",
+    "dismiss_signal",
     "evaluate_dirty_accounts",
     "evaluate_rules",
+    "expire_stale_signals",
     "four_eyes_refusal",
     "mark_accounts_dirty",
+    "mark_signal_acted_on",
     "recompute_scores",
     "retire_rule",
     "return_rule_to_draft",

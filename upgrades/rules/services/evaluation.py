@@ -22,10 +22,10 @@ from upgrades.rules.conditions import Condition, ConditionError, EvalContext, pa
 from upgrades.rules.data import load_account_data, load_rule_catalog, needs_of, refresh_limits
 from upgrades.rules.engine import matching_account_ids
 from upgrades.rules.models import DirtyAccount, RuleState, Signal, SignalState, TriggerRule
+from upgrades.rules.services.lifecycle import expire_stale_signals
 
 logger = logging.getLogger(__name__)
 
-SIGNAL_EXPIRES_AFTER = datetime.timedelta(days=30)
 IN_LIST_MAX = 5000  # above this many ids, read the tenant's rows whole instead of an IN list
 TIME_BASED_KINDS = frozenset({"trial_ends", "renewal_within", "event_seen", "usage_fall"})
 
@@ -111,7 +111,7 @@ def evaluate_rules(
     if scope is not None:
         dirty = dirty.filter(account_id__in=scope)
     dirty.delete()
-    expire_signals(tenant, now=now)
+    expire_stale_signals(tenant, now=now)
     if recompute_scores:
         from upgrades.rules.services.scores import recompute_scores as _recompute
 
@@ -149,6 +149,10 @@ def _fire(tenant: Tenant, rule: TriggerRule, tree: Condition, matched: list[int]
                 "target_key": rule.target_key,
                 "requires_csm_review": rule.requires_csm_review,
                 "dedup_key": _dedup_key(rule.pk, account_id, ctx.now),
+                "closed_at": None,
+                "closed_by": "",
+                "closed_reason": "",
+                "reference": "",
                 "created_at": ctx.now,
                 "updated_at": ctx.now,
             }
@@ -169,16 +173,6 @@ def _fire(tenant: Tenant, rule: TriggerRule, tree: Condition, matched: list[int]
         Fired(rule.key, rule.name, account_id, externals.get(account_id, ""), rule.signal_kind, sentences[account_id])
         for account_id in sorted(written)
     ]
-
-
-def expire_signals(tenant: Tenant, *, now: datetime.datetime | None = None) -> int:
-    """Open signals older than SIGNAL_EXPIRES_AFTER become expired (set-based, idempotent)."""
-    now = now or timezone.now()
-    return (
-        Signal.objects.for_tenant(tenant)
-        .filter(state=SignalState.OPEN, created_at__lt=now - SIGNAL_EXPIRES_AFTER)
-        .update(state=SignalState.EXPIRED, updated_at=now)
-    )
 
 
 def mark_accounts_dirty(tenant_id: int, account_ids: Iterable[int], *, now: datetime.datetime | None = None) -> int:
