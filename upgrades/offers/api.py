@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import re
 
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from accounts.api_base import TenantScopedViewSet
+from accounts.api_base import ErrorSerializer, TenantScopedViewSet
 from accounts.errors import NotFound as AccountNotFound
 from accounts.models import external_id_validator
 from accounts.selectors import get_account_for_tenant
@@ -88,7 +88,13 @@ class OfferViewSet(TenantScopedViewSet):
     def retrieve(self, request: Request, pk: str) -> Response:
         return Response(_render(self._offer(pk)))
 
-    @extend_schema(request=AcceptInputSerializer, responses={202: OfferSerializer})
+    @extend_schema(
+        request=AcceptInputSerializer,
+        responses={
+            202: OfferSerializer,
+            503: OpenApiResponse(ErrorSerializer, description="Stripe could not be reached; nothing was changed."),
+        },
+    )
     @action(detail=True, methods=["post"])
     def accept(self, request: Request, pk: str) -> Response:
         """Accept one option: Stripe's quote must equal the shown one (else 409 `quote_stale`, the new quote
