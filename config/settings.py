@@ -271,6 +271,11 @@ CELERY_BEAT_SCHEDULE["offers-record-trial-wins"] = {
     "task": "upgrades.offers.tasks_trials.record_trial_wins",
     "schedule": 60 * 60,
 }
+# upgrades.offers: lifecycle messages (offer, trial, renewal, decline follow-up) as due-time checks.
+CELERY_BEAT_SCHEDULE["offers-send-lifecycle-messages"] = {
+    "task": "upgrades.offers.tasks_messages.send_lifecycle_messages",
+    "schedule": 15 * 60,
+}
 # usage: cache invalidations that failed after commit (Redis down) are retried until they land.
 CELERY_BEAT_SCHEDULE["usage-retry-cache-invalidations"] = {
     "task": "usage.tasks.retry_cache_invalidations",

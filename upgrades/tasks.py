@@ -2,6 +2,7 @@
 
 from upgrades.offers.tasks import build_offer, build_offers_batch, sweep_offer_signals  # noqa: F401
 from upgrades.offers.tasks_lifecycle import expire_offers  # noqa: F401
+from upgrades.offers.tasks_messages import send_lifecycle_messages, send_lifecycle_messages_for_tenant  # noqa: F401
 from upgrades.offers.tasks_trials import end_due_trials, record_trial_wins  # noqa: F401
 from upgrades.rules.tasks import (  # noqa: F401
     daily_sweep,
