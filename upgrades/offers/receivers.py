@@ -1,6 +1,7 @@
 """Billing tells upgrades that a plan change settled; the offer that asked for it becomes fulfilled.
 
-Connected in `upgrades.apps.UpgradesConfig.ready()`. The signal is sent on billing's commit, inside
+Connected in `upgrades.apps.UpgradesConfig.ready()`. The account's trials whose target the new plan
+holds are converted too (they keep running to the promised end). The signal is sent on billing's commit, inside
 billing's worker or request: a failure here is logged and never undoes (or fails) the settlement;
 the expiry sweep catches up any accepted offer whose plan change settled.
 """
@@ -25,6 +26,10 @@ def on_plan_change_settled(
             fulfil_settled_plan_change(tenant_id, plan_change_id=plan_change_id, reference=reference)
         except Exception:  # never fail billing's commit hook; the sweep catches up
             log.exception("Offer for settled plan change %s not fulfilled", plan_change_id)
+        try:
+            convert_trials(tenant_id, plan_change_id=plan_change_id)
+        except Exception:
+            log.exception("Trials not converted after settled plan change %s", plan_change_id)
 
 
 def fulfil_settled_plan_change(tenant_id: int, *, plan_change_id: int, reference: str = "") -> None:
@@ -44,6 +49,19 @@ def fulfil_settled_plan_change(tenant_id: int, *, plan_change_id: int, reference
     if offer is None:
         return
     fulfil_offer(tenant, offer=offer, plan_change=plan_change)
+
+
+def convert_trials(tenant_id: int, *, plan_change_id: int) -> None:
+    from accounts.models import Tenant
+    from billing.models import PlanChange
+    from upgrades.offers.services.trials import convert_trial_on_settle
+
+    tenant = Tenant.objects.get(pk=tenant_id)
+    plan_change = (
+        PlanChange.objects.for_tenant(tenant).select_related("account", "target_price__tier").filter(pk=plan_change_id)
+    ).first()
+    if plan_change is not None:
+        convert_trial_on_settle(tenant, account=plan_change.account, plan_change=plan_change)
 
 
 def connect() -> None:

@@ -20,6 +20,7 @@ from upgrades.offers.models import DeclineReason, Offer, OfferState, OfferTarget
 class OfferQuoteLineSerializer(serializers.Serializer):
     description = serializers.CharField()
     amount = serializers.IntegerField(help_text="Minor units; credits are negative.")
+    kind = serializers.CharField(allow_blank=True, help_text="credit, charge, discount or next_period.")
     period_start = serializers.DateTimeField(allow_null=True)
     period_end = serializers.DateTimeField(allow_null=True)
 
@@ -53,6 +54,7 @@ class SavingSerializer(serializers.Serializer):
 
 class OptionSerializer(serializers.Serializer):
     key = serializers.CharField()
+    label = serializers.CharField(allow_blank=True)
     interval = serializers.ChoiceField(choices=["month", "year"])
     term_years = serializers.IntegerField()
     tier = serializers.CharField(allow_blank=True)
@@ -64,6 +66,7 @@ class OptionSerializer(serializers.Serializer):
     monthly_equivalent = serializers.IntegerField()
     saving = SavingSerializer(allow_null=True)
     discount = DiscountSerializer(allow_null=True)
+    changes = serializers.DictField(help_text='What changes: {"gained": [features], "lost": [...], "limits": [...]}.')
 
 
 class OfferEvidenceSerializer(serializers.Serializer):
@@ -142,6 +145,7 @@ def _option(raw: dict[str, Any]) -> dict[str, Any]:
     saving = raw.get("saving")
     return {
         "key": _str(raw.get("key")),
+        "label": _str(raw.get("label")),
         "interval": raw.get("interval") if raw.get("interval") in ("month", "year") else "month",
         "term_years": _int(raw.get("term_years"), 1),
         "tier": _str(raw.get("tier")),
@@ -159,6 +163,7 @@ def _option(raw: dict[str, Any]) -> dict[str, Any]:
         if isinstance(saving, dict)
         else None,
         "discount": _discount(raw.get("discount")),
+        "changes": _dict(raw.get("changes")),
     }
 
 
@@ -170,6 +175,7 @@ def _quote(raw: Any) -> dict[str, Any] | None:
             {
                 "description": _str(line.get("description")),
                 "amount": _int(line.get("amount")),
+                "kind": _str(line.get("kind")),
                 "period_start": line.get("period_start") or None,
                 "period_end": line.get("period_end") or None,
             }

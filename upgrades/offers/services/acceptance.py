@@ -32,6 +32,7 @@ from billing.services.plan_changes.quoting import QUOTE_TTL
 from catalog.models import Price
 from upgrades.offers.errors import Conflict, InvalidInput, OffersErrorCode, TierwiseError
 from upgrades.offers.models import Offer, OfferState
+from upgrades.offers.pricing import quote_from_plan_change
 from upgrades.offers.services.lifecycle import lock_offer, transition_offer
 
 log = logging.getLogger(__name__)
@@ -48,43 +49,9 @@ IN_FLIGHT = (PlanChangeState.PENDING, PlanChangeState.SCHEDULED, PlanChangeState
 # --- the quote ------------------------------------------------------------------------------
 
 
-def _quote_from_plan_change(plan_change: PlanChange) -> dict[str, Any]:
-    """Stripe's preview (stored on the plan change) in the offer's quote shape, source "stripe".
-
-    TODO(issue 14): switch to upgrades.offers.pricing.quote_from_plan_change once it is committed.
-    """
-    prices = [plan_change.target_price, *plan_change.target_addon_prices.all()]
-    renewal = sum(p.amount * (plan_change.target_seats if p.per_seat else 1) for p in prices)
-    ends = [line.get("period_end") for line in plan_change.quote_lines if line.get("period_end")]
-    next_at = plan_change.effective_at.isoformat() if plan_change.effective_at else (max(ends) if ends else None)
-    return {
-        "lines": [
-            {
-                "description": str(line.get("description", "")),
-                "amount": int(line.get("amount", 0)) - int(line.get("discount", 0) or 0),
-                "period_start": line.get("period_start"),
-                "period_end": line.get("period_end"),
-            }
-            for line in plan_change.quote_lines
-        ],
-        "amount_due_now": int(plan_change.quote_amount_due),
-        "next_renewal_amount": renewal,
-        "next_renewal_at": next_at,
-        "currency": plan_change.currency,
-        "source": "stripe",
-        "quoted_at": plan_change.quoted_at.isoformat(),
-        "plan_change": plan_change.pk,
-    }
-
-
 def quote_for(plan_change: PlanChange, *, option_key: str) -> dict[str, Any]:
-    try:
-        from upgrades.offers.pricing import quote_from_plan_change  # type: ignore[attr-defined]
-    except ImportError:  # the pricing package is not committed yet
-        quote = _quote_from_plan_change(plan_change)
-    else:
-        quote = {**quote_from_plan_change(plan_change), "plan_change": plan_change.pk}
-    return {**quote, "option": option_key}
+    """Stripe's preview (stored on the plan change) in the offer's quote shape, for `option_key`."""
+    return {**quote_from_plan_change(plan_change), "plan_change": plan_change.pk, "option": option_key}
 
 
 def shown_option(offer: Offer) -> str:
