@@ -112,7 +112,7 @@ def test_policy_discounts_term_and_volume_each_with_its_explanation(shop):
 
 
 def test_a_variant_within_the_cap_is_applied_and_explained(shop):
-    policy(shop.tenant)
+    policy(shop.tenant, cap_percent=30)  # the 3-year option asks 15 + 5 + 10 = 30 %: still within
     pricing = _price(
         shop,
         variant="launch10",
@@ -124,6 +124,8 @@ def test_a_variant_within_the_cap_is_applied_and_explained(shop):
     assert month["discount"]["variant"] == "launch10"
     assert "Launch offer: 10 %" in month["discount"]["explanation"]
     assert pricing.discount["percent"] == "15.00" and pricing.discount["within_policy"] is True
+    assert by_key(pricing)["business-year-3y"]["discount"]["percent"] == "30.00"
+    assert pricing.discount_approval_needed is False
 
 
 def test_a_variant_over_the_cap_is_capped_and_waits_for_approval(shop):
@@ -218,3 +220,40 @@ def test_the_applied_discount_never_exceeds_the_cap(term, volume, cap, variant, 
         assert applied == percent_to_basis(cap) < requested <= BASIS
     else:
         assert applied == requested
+
+
+def test_the_offers_discount_is_the_one_waiting_for_approval_while_one_waits(shop):
+    policy(shop.tenant)
+    pricing = _price(shop, variant="big", discount_variants=[{"key": "big", "percent": "10"}])
+    # The monthly option (5 % + 10 % = 15 %) is within the cap; the 2- and 3-year options are not.
+    assert by_key(pricing)["business-month"]["discount"]["within_policy"] is True
+    assert pricing.discount["option"] == "business-year-2y" and pricing.discount["within_policy"] is False
+    assert pricing.discount["requested_percent"] == "25.00" and pricing.discount["percent"] == "20.00"
+
+
+def test_pricing_takes_the_same_number_of_queries_whatever_the_catalog_size(shop):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from catalog.models import AddOn, GovernanceState, Price, Tier
+
+    policy(shop.tenant)
+    _price(shop)  # the settings exist from here on
+    with CaptureQueriesContext(connection) as small:
+        _price(shop)
+    for n in range(15):
+        tier = Tier.objects.create(
+            tenant=shop.tenant, product=shop.catalog.product, key=f"t{n}", name=f"T{n}", rank=20 + n,
+            state=GovernanceState.PUBLISHED,
+        )  # fmt: skip
+        addon = AddOn.objects.create(
+            tenant=shop.tenant, product=shop.catalog.product, key=f"a{n}", name=f"A{n}", state=GovernanceState.PUBLISHED
+        )
+        for interval in ("month", "year"):
+            Price.objects.create(tenant=shop.tenant, tier=tier, key=f"t{n}-{interval}", interval=interval, amount=100,
+                                 state=GovernanceState.PUBLISHED)  # fmt: skip
+            Price.objects.create(tenant=shop.tenant, addon=addon, key=f"a{n}-{interval}", interval=interval, amount=10,
+                                 state=GovernanceState.PUBLISHED)  # fmt: skip
+    with CaptureQueriesContext(connection) as large:
+        _price(shop)
+    assert len(large) == len(small)

@@ -76,10 +76,13 @@ def price_offer(
         )
         if anchor is not None:
             anchor["anchor"] = True
-    discount = recommended.get("discount")
-    approval_needed = any(
-        o.get("discount") and not o["discount"]["within_policy"] and not o["discount"]["approved"] for o in options
-    )
+    waiting = [
+        o for o in options if o.get("discount") and not o["discount"]["within_policy"] and not o["discount"]["approved"]
+    ]
+    # The offer's discount is the recommended option's; while one waits for approval, the one that waits
+    # (the recommended option's first), so whoever approves sees what is asked.
+    shown = recommended if recommended in waiting or not waiting else waiting[0]
+    discount = {**shown["discount"], "option": shown["key"]} if shown.get("discount") else None
     quote = estimate_quote(license=license, option=recommended, now=now)
     roi = None
     if getattr(settings, "value_model", None):
@@ -94,8 +97,8 @@ def price_offer(
         options=options,
         recommended_option=recommended["key"],
         anchor=anchor,
-        discount=dict(discount) if discount else None,
-        discount_approval_needed=approval_needed,
+        discount=discount,
+        discount_approval_needed=bool(waiting),
         quote=quote,
         currency=license.currency,
         roi=roi,
