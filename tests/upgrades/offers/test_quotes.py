@@ -9,9 +9,11 @@ from decimal import Decimal
 from types import SimpleNamespace
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from accounts.tenancy import tenant_context
-from billing.models import StripeAccount, StripeProduct
+from billing.models import License, StripeAccount, StripeProduct
 from billing.models import StripePrice as StripePriceRow
 from billing.services.plan_changes.estimate import _local_estimate
 from billing.stripe_client import ItemTarget, Subscription, SubscriptionItem, plan_item_changes
@@ -181,8 +183,8 @@ def test_another_tenants_price_ids_are_refused(shop, world_b):
 
 def _billing_estimate(shop, lic, target_keys: list[str], *, at_):
     """billing/services/plan_changes/estimate.py on a subscription shaped like the licence."""
-    product = StripeProduct.objects.create(
-        tenant=shop.tenant, owner_kind="tier", catalog_key="x", stripe_product_id="prod_x", name="X"
+    product, _ = StripeProduct.objects.get_or_create(
+        tenant=shop.tenant, owner_kind="tier", catalog_key="x", defaults={"stripe_product_id": "prod_x", "name": "X"}
     )
     ids = {}
     for price in Price.objects.for_tenant(shop.tenant):
@@ -281,3 +283,27 @@ def test_a_quote_is_stale_once_it_is_max_age_old_or_past_its_expiry():
     assert quote_is_stale(expiring, now=at(2026, 3, 11, 0, 10), max_age=timedelta(hours=1))
     assert quote_is_stale(None, now=at(2026, 3, 11), max_age=timedelta(hours=1))
     assert quote_is_stale({"quoted_at": "yesterday"}, now=at(2026, 3, 11), max_age=timedelta(hours=1))
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    offset=st.integers(min_value=0, max_value=28 * 86400 - 1),
+    target=st.sampled_from(
+        [["business-month"], ["business-month", "sso-month"], ["team-month", "sso-month"], ["business-year"],
+         ["scale-year", "sso-year"], ["scale-month"]]
+    ),
+)  # fmt: skip
+def test_any_second_of_a_leap_february_the_estimate_is_billings(shop, offset, target):
+    prices = shop.catalog.prices
+    lic = License.objects.filter(account=shop.account).first() or licence(
+        shop.account,
+        prices["team-month"],
+        start=at(2028, 2, 1),
+        end=at(2028, 3, 1),
+        addon_prices=[prices["sso-month"]],
+        renewal_discount_percent=Decimal("7.5"),
+    )
+    now = at(2028, 2, 1) + timedelta(seconds=offset)
+    ours = estimate_quote(license=lic, option=option(shop, *target), now=now)
+    theirs = _billing_estimate(shop, lic, target, at_=now)
+    assert ours["amount_due_now"] == theirs["amount_due_now"]
