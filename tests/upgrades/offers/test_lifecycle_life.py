@@ -15,7 +15,7 @@ from billing.models import PlanChange, PlanChangeKind, PlanChangeState
 from catalog.models import DiscountPolicy, GovernanceState
 from tests.upgrades.offers.factories_life import holding, make_offer
 from upgrades.offers.models import Feedback, FeedbackKind, Offer, OfferEvent, OfferState
-from upgrades.offers.services.acceptance import accept_offer, fulfil_offer, retry_offer_payment
+from upgrades.offers.services.acceptance import accept_offer, fulfil_offer, open_offer, retry_offer_payment
 from upgrades.offers.services.declines import decline_offer
 from upgrades.offers.services.expiry import expire_offers, expire_offers_for_tenant
 from upgrades.offers.services.lifecycle import ALLOWED, transition_offer
@@ -352,3 +352,73 @@ def test_an_accepted_offer_without_a_payment_expires(held, world_a):
     assert expire_offers_for_tenant(world_a.tenant) == 1
     offer.refresh_from_db()
     assert offer.state == S.EXPIRED
+
+
+# --- opening, the settlement signal, failed payments ------------------------------------------------
+
+
+def test_opening_a_sent_offer_marks_it_viewed_and_keeps_the_estimate_when_stripe_cannot_quote(held, world_a):
+    offer = make_offer(held, state=S.SENT)  # this tenant has no Stripe keys: no Stripe quote can be made
+    opened = open_offer(world_a.tenant, offer=offer, actor="customer")
+    assert (opened.state, opened.quote["source"], opened.plan_change_id) == (S.VIEWED, "estimate", None)
+    assert open_offer(world_a.tenant, offer=offer, actor="customer").state == S.VIEWED
+    assert OfferEvent.objects.filter(offer=offer, to_state=S.VIEWED).count() == 1
+
+
+@pytest.mark.parametrize("state", [S.DRAFT, S.DECLINED, S.EXPIRED])
+def test_opening_an_offer_that_is_not_out_changes_nothing(held, world_a, state):
+    offer = make_offer(held, state=state)
+    assert open_offer(world_a.tenant, offer=offer, actor="customer").state == state
+
+
+def test_billings_settlement_signal_fulfils_the_offer_that_asked_for_it(held, world_a):
+    from billing.signals import plan_change_settled
+
+    pc = plan_change(held, state=PlanChangeState.SETTLED, charged=777)
+    offer = make_offer(held, state=S.ACCEPTED, plan_change=pc, accepted_option="business-month")
+    plan_change_settled.send(
+        sender=PlanChange, tenant_id=world_a.tenant.pk, account_id=held.account.pk, plan_change_id=pc.pk, reference=""
+    )
+    offer.refresh_from_db()
+    assert (offer.state, offer.amount_charged) == (S.FULFILLED, 777)
+
+
+def test_a_settlement_signal_for_another_tenants_plan_change_fulfils_nothing(held, world_a, world_b):
+    from billing.signals import plan_change_settled
+
+    pc = plan_change(held, state=PlanChangeState.SETTLED, charged=777)
+    offer = make_offer(held, state=S.ACCEPTED, plan_change=pc)
+    plan_change_settled.send(
+        sender=PlanChange,
+        tenant_id=world_b.tenant.pk,
+        account_id=held.account.pk,
+        plan_change_id=pc.pk,
+        reference=f"offer:{offer.pk}",
+    )
+    offer.refresh_from_db()
+    assert offer.state == S.ACCEPTED
+
+
+def test_withdrawing_an_offer_whose_payment_failed_cancels_its_plan_change(held, world_a):
+    pc = plan_change(held, state=PlanChangeState.FAILED)
+    offer = make_offer(held, state=S.ACCEPTED, plan_change=pc)
+    assert withdraw_offer(world_a.tenant, offer=offer, actor=world_a.staff["csm"]).state == S.WITHDRAWN
+    pc.refresh_from_db()
+    assert pc.state == PlanChangeState.CANCELED  # nothing can be paid for an offer that is gone
+
+
+def test_an_accepted_offer_whose_payment_failed_expires_and_its_plan_change_is_cancelled(held, world_a):
+    pc = plan_change(held, state=PlanChangeState.FAILED)
+    offer = make_offer(held, state=S.ACCEPTED, plan_change=pc, expires_in=timedelta(days=1))
+    assert expire_offers_for_tenant(world_a.tenant, now=timezone.now() + timedelta(days=2)) == 1
+    offer.refresh_from_db()
+    pc.refresh_from_db()
+    assert (offer.state, pc.state) == (S.EXPIRED, PlanChangeState.CANCELED)
+
+
+def test_retrying_a_payment_that_is_in_flight_changes_nothing(held, world_a):
+    pc = plan_change(held, state=PlanChangeState.SUBMITTED)
+    offer = make_offer(held, state=S.ACCEPTED, plan_change=pc)
+    assert retry_offer_payment(world_a.tenant, offer=offer, actor="customer").plan_change_id == pc.pk
+    pc.refresh_from_db()
+    assert pc.state == PlanChangeState.SUBMITTED
