@@ -3,9 +3,12 @@
 Started in order, each in its own process group so that Ctrl-C stops everything it started:
 
 1. `manage.py migrate`
-2. the Stripe stand-in (`python -m devtools.stripe_standin`, or the `localstripe` console script)
+2. the Stripe stand-in (`python -m devtools.stripe_standin`, or the `localstripe` console script), its
+   webhooks held (`--hold-webhooks startup`)
 3. `manage.py seed_demo` (after the stand-in: billing's seed creates subscriptions in it)
-4. web (gunicorn, or runserver with `--web runserver`), a Celery worker and Celery beat
+4. web (gunicorn, or runserver with `--web runserver`), a Celery worker and Celery beat; once web
+   answers, the stand-in's webhooks are released: the events the seed caused arrive once each, after
+   the seed committed, instead of failing against a site that is not up and being retried
 5. the banner with the demo logins, printed last (once web answers and the worker is ready); after it,
    only warnings and errors reach the terminal, so the banner stays in view
 
@@ -19,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import ctypes
+import json
 import os
 import shlex
 import signal
@@ -285,12 +289,30 @@ def ensure_encryption_key(var_dir: Path) -> str:
 def stripe_standin_argv(port: int, var_dir: Path) -> list[str]:
     if (ROOT / "devtools" / "stripe_standin").is_dir():
         # Its state lives beside the database it belongs to, so re-runs keep both and temp var dirs share neither.
+        # Webhooks held from the first instant until web is up with the seed committed (see release_webhooks).
         return [PY, "-m", "devtools.stripe_standin", "--host", "127.0.0.1", "--port", str(port),
-                "--state-file", str(var_dir / "stripe-standin.pickle")]  # fmt: skip
+                "--state-file", str(var_dir / "stripe-standin.pickle"),
+                "--hold-webhooks", WEBHOOK_HOLD]  # fmt: skip
     console = Path(PY).parent / "localstripe"
     if console.exists():
         return [str(console), "--port", str(port)]
     return [PY, "-c", "from localstripe.server import start; start()", "--port", str(port)]
+
+
+WEBHOOK_HOLD = "startup"
+
+
+def release_webhooks(stripe_base: str) -> int | None:
+    """Let the stand-in deliver the webhooks it queued while the seed ran: the site answers now and sees
+    every committed row, so each event arrives once, with no failed attempt. Returns how many were waiting
+    (None: not our stand-in, e.g. plain localstripe, which never held them)."""
+    data = urllib.parse.urlencode({"name": WEBHOOK_HOLD}).encode()
+    request = urllib.request.Request(f"{stripe_base}/_standin/webhooks/release", data=data, method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=5) as response:  # noqa: S310 - loopback URL we built
+            return int(json.loads(response.read()).get("waiting", 0))
+    except (urllib.error.URLError, OSError, ValueError):
+        return None
 
 
 def web_argv(kind: str, port: int) -> list[str]:
@@ -392,6 +414,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         # The banner comes last, once the worker is ready too, so its start-up lines don't push it away.
         sup.wait_until("worker", lambda: any(" ready." in line for line in worker.output), timeout=90, watch=worker)
         worker.keep_output, worker.output = False, []
+        waiting = release_webhooks(env["STRIPE_API_BASE"])  # web takes them, the worker applies them
+        if waiting:
+            say(f"Stripe stand-in: delivering the {waiting} webhook(s) the seed caused, now that the site is up")
 
         banner = [
             "",

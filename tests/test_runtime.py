@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import re
 import secrets
@@ -247,6 +248,13 @@ def test_make_run_starts_the_stack_serves_pages_runs_tasks_and_stops_without_orp
             assert time.monotonic() < deadline, worker_log.read_text()[-3000:]
             time.sleep(0.3)
         seen |= descendants(proc.pid)
+
+        # The seed's webhooks were held until web answered: every one arrived, none failed or was retried.
+        stand_in = f"http://127.0.0.1:{stripe_port}/_standin/webhooks/holds"
+        with urllib.request.urlopen(stand_in, timeout=5) as response:  # noqa: S310 - loopback
+            assert json.loads(response.read())["holds"] == []
+        stripe_log = (tmp_path / "var" / "log" / "stripe.log").read_text()
+        assert not re.search(r"webhook \S+ to \S+ (failed|answered)", stripe_log), stripe_log[-3000:]
 
         proc.send_signal(signal.SIGINT)  # what Ctrl-C does
         assert proc.wait(timeout=30) == 0, log()[-3000:]

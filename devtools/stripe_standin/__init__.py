@@ -1,6 +1,7 @@
 """Dev/test-only Stripe stand-in: localstripe, in process, behind a layer that speaks today's API.
 
     python -m devtools.stripe_standin --port 8420 [--state-file var/stripe-standin.pickle | --from-scratch]
+                                      [--hold-webhooks NAME]
 
 Production code never talks to this differently from Stripe: it sends the current API
 (the version the pinned `stripe` library speaks) and this layer answers it. localstripe
@@ -25,7 +26,9 @@ This layer owns what localstripe gets wrong or lacks:
   localstripe resources are refused rather than served unscoped.
 - Webhooks: `POST /_config/webhooks/{id}` (url, secret, optional events, and optional
   `api_key` to receive only that account's events), signed like Stripe
-  (`Stripe-Signature: t=...,v1=HMAC-SHA256(secret, "t.payload")`), retried on failure.
+  (`Stripe-Signature: t=...,v1=HMAC-SHA256(secret, "t.payload")`), retried on failure, at most 8
+  at a time; held (queued) under a name with `POST /_standin/webhooks/hold` or `--hold-webhooks NAME`
+  until `POST /_standin/webhooks/release` (`make run` holds them while it seeds and starts the site).
 - Test helpers under `/_standin/`: set a customer's card on file (`customers/{id}/card`),
   list and re-deliver events, advance a subscription to its next period.
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 from localstripe import webhooks as ls_webhooks
 
+from devtools.stripe_standin import events as webhook_events
 from devtools.stripe_standin.core import (
     DELAYS,
     STATE,
@@ -31,8 +32,34 @@ async def redeliver_event(request: web.Request) -> web.Response:
     event = next((e for e in STATE["events"] if e["id"] == request.match_info["id"]), None)
     if event is None:
         raise missing("event", request.match_info["id"])
-    await deliver(event, delay=0)
+    await deliver(event, delay=0, held=False)
     return json_ok({"delivered": event["id"]})
+
+
+def _holds() -> dict:
+    return {"holds": sorted(webhook_events.HOLDS), "waiting": webhook_events.waiting_deliveries()}
+
+
+async def hold_webhooks(request: web.Request) -> web.Response:
+    """Queue webhook deliveries under a holder's name until it releases them (`make run` holds them while
+    seeding, so the site receives them once it is up and the seed has committed)."""
+    name = str((await form(request)).get("name") or "")
+    if not name:
+        raise StripeHTTPError(400, "name is required.")
+    webhook_events.hold(name)
+    return json_ok(_holds())
+
+
+async def release_webhooks(request: web.Request) -> web.Response:
+    name = str((await form(request)).get("name") or "")
+    if not name:
+        raise StripeHTTPError(400, "name is required.")
+    webhook_events.release(name)
+    return json_ok(_holds())
+
+
+async def list_webhook_holds(request: web.Request) -> web.Response:
+    return json_ok(_holds())
 
 
 async def config_webhook(request: web.Request) -> web.Response:
@@ -52,6 +79,8 @@ async def config_webhook(request: web.Request) -> web.Response:
 
 async def flush(request: web.Request) -> web.Response:
     reset_state()
+    for name in list(webhook_events.HOLDS):  # a clean slate delivers again
+        webhook_events.release(name)
     return web.Response()
 
 

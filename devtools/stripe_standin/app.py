@@ -38,9 +38,12 @@ from devtools.stripe_standin.api_subscriptions import (
 from devtools.stripe_standin.api_testing import (
     config_webhook,
     flush,
+    hold_webhooks,
     list_delays,
     list_events,
+    list_webhook_holds,
     redeliver_event,
+    release_webhooks,
     set_delay,
 )
 from devtools.stripe_standin.core import log
@@ -82,6 +85,9 @@ def build_app() -> web.Application:
     r.add_get("/_standin/events", list_events)
     r.add_post("/_standin/events/{id}/deliver", redeliver_event)
     r.add_post("/_standin/subscriptions/{id}/advance", advance_subscription)
+    r.add_post("/_standin/webhooks/hold", hold_webhooks)
+    r.add_post("/_standin/webhooks/release", release_webhooks)
+    r.add_get("/_standin/webhooks/holds", list_webhook_holds)
     r.add_post("/_standin/delays", set_delay)
     r.add_get("/_standin/delays", list_delays)
     r.add_get("/_standin/health", lambda request: web.json_response({"ok": True}))
@@ -102,7 +108,14 @@ def main(argv: list[str] | None = None) -> None:
         default=events.WEBHOOK_DELAY,
         help="Seconds between an API call and its webhooks.",
     )
+    parser.add_argument(
+        "--hold-webhooks",
+        metavar="NAME",
+        help="Start with webhook deliveries held under NAME until POST /_standin/webhooks/release name=NAME.",
+    )
     args = parser.parse_args(argv)
+    if args.hold_webhooks:
+        events.hold(args.hold_webhooks)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s stripe-standin %(message)s")
     events.WEBHOOK_DELAY = args.webhook_delay
     if not args.from_scratch:

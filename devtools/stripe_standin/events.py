@@ -49,15 +49,77 @@ def emit(
 _deliveries: set[asyncio.Task[None]] = set()
 
 
+# --- Holding deliveries back ----------------------------------------------------------------------
+#
+# `make run` starts the stand-in with its webhooks held (`--hold-webhooks startup`) and releases them once
+# the seed has committed and the web server answers: events the seed causes are queued, not sent to a site
+# that is not up yet or that cannot see the seed's uncommitted rows (each would fail and be retried,
+# flooding the log). Real Stripe never holds; the app receives the same events, later, once each.
+HOLDS: set[str] = set()
+_released: asyncio.Event | None = None
+MAX_CONCURRENT_DELIVERIES = 8  # a released backlog reaches the site a few at a time, not all at once
+_slots: asyncio.Semaphore | None = None
+
+
+def _gate() -> asyncio.Event:
+    global _released
+    if _released is None:
+        _released = asyncio.Event()
+        if not HOLDS:
+            _released.set()
+    return _released
+
+
+def _slot() -> asyncio.Semaphore:
+    global _slots
+    if _slots is None:
+        _slots = asyncio.Semaphore(MAX_CONCURRENT_DELIVERIES)
+    return _slots
+
+
+def hold(name: str) -> None:
+    """Queue every delivery until each holder has released (holders are named, e.g. 'startup')."""
+    HOLDS.add(name)
+    if _released is not None:
+        _released.clear()
+
+
+def release(name: str) -> None:
+    HOLDS.discard(name)
+    if not HOLDS and _released is not None:
+        _released.set()
+
+
+def waiting_deliveries() -> int:
+    return _waiting
+
+
+_waiting = 0
+
+
+async def _wait_for_release() -> None:
+    global _waiting
+    gate = _gate()
+    if gate.is_set():
+        return
+    _waiting += 1
+    try:
+        await gate.wait()
+    finally:
+        _waiting -= 1
+
+
 def sign(payload: bytes, secret: str, timestamp: int) -> str:
     signature = hmac.new(secret.encode(), f"{timestamp}.".encode() + payload, hashlib.sha256).hexdigest()
     return f"t={timestamp},v1={signature}"
 
 
-async def deliver(event: dict[str, Any], *, delay: float | None = None, attempts: int = 10) -> None:
-    """Like Stripe, retry with growing pauses (compressed: ~2 minutes rather than 3 days), so events sent
-    while the receiving server is still starting (e.g. during `make run`'s seeding) arrive later."""
+async def deliver(event: dict[str, Any], *, delay: float | None = None, attempts: int = 10, held: bool = True) -> None:
+    """Like Stripe, retry with growing pauses (compressed: ~2 minutes rather than 3 days). While deliveries
+    are held (see `hold`) the event waits, unless `held` is False (an explicit redelivery)."""
     await asyncio.sleep(WEBHOOK_DELAY if delay is None else delay)
+    if held:
+        await _wait_for_release()
     payload = json.dumps({k: v for k, v in event.items() if not k.startswith("_")}).encode()
     for hook_id, hook in list(ls_webhooks._webhooks.items()):
         hook_account = STATE["webhook_accounts"].get(hook_id)
@@ -73,6 +135,7 @@ async def deliver(event: dict[str, Any], *, delay: float | None = None, attempts
             }
             try:
                 async with (
+                    _slot(),
                     aiohttp.ClientSession() as session,
                     session.post(
                         hook.url, data=payload, headers=headers, timeout=aiohttp.ClientTimeout(total=15)
