@@ -12,9 +12,13 @@ POST /api/v1/offers/{id}/accept) and watch the licence change.
 from __future__ import annotations
 
 import sys
+import urllib.error
+import urllib.parse
+import urllib.request
 from datetime import timedelta
 from typing import Any
 
+from django.conf import settings as django_settings
 from django.db import transaction
 from django.utils import timezone
 
@@ -151,6 +155,24 @@ def _build(tenant: Tenant, pool: list[Signal], *, billed: bool = False, **kwargs
     return None
 
 
+DECLINING_CARD = "4000000000000002"  # Stripe's (and the stand-in's) test card that is always declined
+
+
+def _decline_card_in_stand_in(tenant: Tenant, offer: Offer) -> None:
+    """Dev only: the "accepted" demo offer's customer gets a declining card in the Stripe stand-in, so the
+    offer stays accepted with the failure shown and a retry path (real Stripe is never asked this)."""
+    base = django_settings.STRIPE_API_BASE
+    lic = License.objects.for_tenant(tenant).filter(account_id=offer.account_id).first()
+    if not base or lic is None or not lic.stripe_customer_id:
+        return
+    data = urllib.parse.urlencode({"number": DECLINING_CARD}).encode()
+    url = f"{base.rstrip('/')}/_standin/customers/{lic.stripe_customer_id}/card"
+    try:
+        urllib.request.urlopen(urllib.request.Request(url, data=data, method="POST"), timeout=5).close()  # noqa: S310
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        _say(f"{tenant.slug}: the stand-in did not take the declining card ({exc}).")
+
+
 def _settle(tenant: Tenant, offer: Offer) -> Offer:
     """Hand the accepted offer's plan change to Stripe now (as billing's demo does), then catch up."""
     if offer.plan_change_id is None:
@@ -177,6 +199,8 @@ def _move(tenant: Tenant, slot: str, offer: Offer, users: dict[str, User], setti
                        reason="The customer asked to talk to their CSM before any offer.")  # fmt: skip
     elif slot in ("accepted", "fulfilled"):
         offer = open_offer(tenant, offer=offer, actor=SEED_ACTOR)
+        if slot == "accepted":
+            _decline_card_in_stand_in(tenant, offer)
         offer = accept_offer(tenant, offer=offer, option_key=offer.recommended_option, actor=SEED_ACTOR)
         if slot == "fulfilled":
             offer = _settle(tenant, offer)
