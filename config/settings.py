@@ -304,8 +304,8 @@ REST_FRAMEWORK = {
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Tierwise API",
-    "DESCRIPTION": "Usage events, entitlement checks, customer accounts, the published pricing table and the signals "
-    "trigger rules fired.",
+    "DESCRIPTION": "Usage events, entitlement checks, customer accounts, the published pricing table, the signals "
+    "trigger rules fired, and offers (accept, decline).",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "SCHEMA_PATH_PREFIX": "/api/v1",
