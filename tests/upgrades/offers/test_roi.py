@@ -64,11 +64,11 @@ def test_every_driver_with_the_accounts_own_numbers_at_the_lower_bound(world):
     assert result["similar"] is None  # nobody to compare with
 
 
-def test_a_projection_below_use_is_the_lower_bound_and_a_short_window_is_scaled_down(world):
+def test_a_projection_below_use_is_the_lower_bound_and_use_is_never_scaled_up(world):
     low = {"meters": [{**EVIDENCE["meters"][0], "used": 9200, "projected": 5000}]}
     assert roi(world, evidence=low)["drivers"][0]["inputs"]["units_per_month"] == 5000
-    weekly = {"meters": [{**EVIDENCE["meters"][0], "used": 1000, "projected": 14000, "window_days": 7}]}
-    assert roi(world, evidence=weekly)["drivers"][0]["inputs"]["units_per_month"] == 4285  # 1,000 x 30 / 7, down
+    early = {"meters": [{**EVIDENCE["meters"][0], "used": 1000, "projected": 14000, "window_days": 7}]}
+    assert roi(world, evidence=early)["drivers"][0]["inputs"]["units_per_month"] == 1000
 
 
 def test_a_meter_without_measured_use_counts_nothing_and_says_so(world):

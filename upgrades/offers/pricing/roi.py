@@ -3,9 +3,8 @@
 Each driver of `OfferSettings.value_model` (shapes in its docstring) is evaluated with the account's
 numbers and the settings' assumptions, and every input can be changed by the customer:
 - hours_saved: units a month x hours per unit x loaded hourly cost. Units default to the lower
-  bound of what the evidence measured: the smaller of what the account used (scaled down to a month
-  when the meter's window is shorter) and what it is projected to use; a meter with no measured use
-  counts 0.
+  bound of what the evidence measured: the smaller of what the account used so far this period and
+  what it is projected to use next period (never scaled up); a meter with no measured use counts 0.
 - revenue_at_risk: the amount at risk in a month x the chance of losing it.
 - incidents_avoided: incidents a month x the cost of one.
 Arithmetic is exact (Fraction) and rounded once per driver (catalog.pricing.round_half_up); money is
@@ -27,7 +26,6 @@ from upgrades.offers.errors import InvalidInput, OffersErrorCode
 from upgrades.offers.pricing.similar import similar_outcomes
 
 DAYS_PER_MONTH = Fraction(365, 12)
-MONTH_DAYS = 30
 # Each driver kind: its inputs, how each is read ("int" whole number, "decimal"), and its bounds.
 INPUTS: dict[str, dict[str, tuple[str, int, int]]] = {
     "hours_saved": {
@@ -121,18 +119,14 @@ def _meter_units(evidence: dict[str, Any], meter: str) -> tuple[int, str]:
     for row in (evidence or {}).get("meters") or []:
         if not isinstance(row, dict) or row.get("meter") != meter:
             continue
+        # `used` is this meter window so far and `projected` the next period: the smaller is the lower bound.
+        # (`window_days` in the evidence is the window of `days_near_limit`, not of `used`: never scaled.)
         used = int(row.get("used") or 0)
-        window = int(row.get("window_days") or 0)
-        monthly_used = used * MONTH_DAYS // window if 0 < window < MONTH_DAYS else used
         projected = row.get("projected")
         unit = row.get("unit") or meter
-        if isinstance(projected, int) and not isinstance(projected, bool) and projected < monthly_used:
-            return (
-                projected,
-                f"{unit}: the {projected:,} projected for next month (lower than the {monthly_used:,} used).",
-            )
-        scaled = f" ({used:,} in {window} days, scaled to a month)" if 0 < window < MONTH_DAYS else ""
-        return monthly_used, f"{unit}: the {monthly_used:,} used this period{scaled}, not the projected growth."
+        if isinstance(projected, int) and not isinstance(projected, bool) and projected < used:
+            return projected, f"{unit}: the {projected:,} projected for the next period (lower than the {used:,} used)."
+        return used, f"{unit}: the {used:,} used so far this period, not the projected growth."
     return 0, f"No use of {meter} was measured for this account, so it counts as 0 until you enter your own number."
 
 
