@@ -84,7 +84,9 @@ class PaymentFailureSerializer(serializers.Serializer):
 class PaymentSerializer(serializers.Serializer):
     state = serializers.ChoiceField(choices=PlanChangeState.choices)
     failure = PaymentFailureSerializer(allow_null=True, help_text="Why the payment failed; null unless it did.")
-    retry_possible = serializers.BooleanField(help_text="A failed payment can be retried (same invoice).")
+    retry_possible = serializers.BooleanField(
+        help_text="The payment can be retried (the same invoice, or a new quote when Stripe discarded the change)."
+    )
 
 
 class OfferSerializer(serializers.Serializer):
@@ -211,7 +213,8 @@ def _payment(offer: Offer) -> dict[str, Any] | None:
     return {
         "state": pc.state,
         "failure": {"code": pc.failure_code or pc.state, "message": pc.failure_message} if failed else None,
-        "retry_possible": offer.state == OfferState.ACCEPTED and failed,
+        # After a failure billing gave up on, the retry is quoted afresh: a new quote waits to be confirmed.
+        "retry_possible": offer.state == OfferState.ACCEPTED and (failed or pc.state == PlanChangeState.QUOTED),
     }
 
 

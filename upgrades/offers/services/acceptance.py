@@ -294,9 +294,7 @@ def retry_offer_payment(tenant: Tenant, *, offer: Offer, actor: Actor, now: date
     if current.expires_at <= now:
         raise Conflict("This offer has expired.", code=OffersErrorCode.OFFER_EXPIRED, details={"state": current.state})
     option = _option(current, current.accepted_option)
-    plan_change = _ask_stripe(tenant, offer=current, option=option, actor=actor)
-    if not _same_charge(current.quote, option_key=option["key"], plan_change=plan_change):
-        _refuse_stale(tenant, offer=current, plan_change=plan_change, option_key=option["key"], actor=actor)
+    plan_change = _fresh_plan_change(tenant, offer=current, option=option, actor=actor)
     with transaction.atomic():
         locked = lock_offer(tenant, current)
         if locked.state != S.ACCEPTED or locked.plan_change_id != pc.pk:
