@@ -249,3 +249,29 @@ def test_one_tenants_sweep_sends_nothing_for_another(mw, world_b):
     with tenant_context(None):
         assert messages.send_due_lifecycle_messages(tenant_id=other.tenant.pk) == 1
     assert _sent(mw) == []
+
+
+def test_no_reminder_of_an_offer_email_that_consent_stopped(mw):
+    with tenant_context(mw.tenant):
+        MessagingSettings.objects.for_tenant(mw.tenant).update(require_marketing_consent=True)
+        Contact.objects.for_tenant(mw.tenant).update(marketing_consent=False)
+    offer = make_offer(mw)
+    assert _sweep(mw, offer.sent_at) == 0
+    assert _sent(mw) == [("offer-sent", f"offer:{offer.pk}:sent", MessageState.SUPPRESSED)]
+    assert _sweep(mw, offer.sent_at + 7 * DAY) == 0
+    assert [k for k, _, _ in _sent(mw)] == ["offer-sent"]
+
+
+def test_a_multi_year_term_renews_at_its_commitment_end_not_each_year(mw):
+    now = timezone.now()
+    commitment_end = now + 30 * DAY + datetime.timedelta(hours=1)
+    with tenant_context(mw.tenant):
+        License.objects.for_tenant(mw.tenant).filter(pk=mw.license.pk).update(
+            interval="year",
+            term_years=3,
+            current_period_start=now - 300 * DAY,
+            current_period_end=now + 65 * DAY,
+            commitment_ends_at=commitment_end,
+        )
+    assert _sweep(mw, now + 2 * DAY) == 1
+    assert _sent(mw, "renewal:")[0][1] == f"renewal:{mw.license.pk}:{commitment_end:%Y-%m-%d}:30"

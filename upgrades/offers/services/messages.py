@@ -26,8 +26,10 @@ the quiet period; the follow-up is due when it ends.
 from __future__ import annotations
 
 import zoneinfo
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import cache
 from typing import Any
 
 from django.conf import settings as django_settings
@@ -52,7 +54,6 @@ TRIAL_ENDING_BEFORE = timedelta(days=2)
 RENEWAL_STEPS = (90, 60, 30)
 RENEWAL_GRACE = timedelta(days=7)
 MAX_CONTACTS = 5  # per account and message; the cap and consent are messaging's
-BATCH = 2000
 UPGRADE, TRANSACTIONAL = "upgrade", "transactional"
 ADMITTED = (MessageState.QUEUED, MessageState.HELD, MessageState.SENT)
 VISIBLE = (OfferState.SENT, OfferState.VIEWED)
@@ -66,7 +67,9 @@ class Due:
     template_key: str
     cause: str
     category: str
-    context: dict[str, Any]
+    # Built only for a message some contact hasn't had yet (most sweeps find everything already sent);
+    # None: nothing to say after all (a midpoint without early wins).
+    build: Callable[[], dict[str, Any] | None]
 
 
 # --- formatting and links ------------------------------------------------------------------------------
@@ -161,122 +164,140 @@ def trial_context(tenant: Tenant, trial: Trial, *, now: datetime) -> dict[str, A
 
 
 def due_offer_messages(tenant: Tenant, *, now: datetime) -> list[Due]:
+    """Offers that reached the customer in the last GRACE, and open ones whose reminder moment came."""
     due: list[Due] = []
+    reminder_from = now - REMINDER_AFTER - GRACE
     offers = (
         Offer.objects.for_tenant(tenant)
         .filter(state__in=VISIBLE, sent_at__isnull=False, sent_at__lte=now, expires_at__gt=now)
-        .filter(sent_at__gt=now - REMINDER_AFTER - GRACE)
+        .filter(Q(sent_at__gt=now - GRACE) | Q(sent_at__gt=reminder_from, sent_at__lte=now - REMINDER_AFTER))
         .select_related("account")
-        .order_by("id")[:BATCH]
+        .order_by("id")
     )
-    for offer in offers:
+    reminders: list[Offer] = []
+    for offer in offers.iterator(chunk_size=500):
+        build = cache(lambda o=offer: offer_context(tenant, o))
         if _in_window(offer.sent_at, now):
-            due.append(
-                Due(offer.account_id, "offer-sent", f"offer:{offer.pk}:sent", UPGRADE, offer_context(tenant, offer))
-            )
-        reminder_at = offer.sent_at + REMINDER_AFTER
-        if (
-            _in_window(reminder_at, now)
-            and offer.expires_at > now + timedelta(days=1)
-            and _was_admitted(tenant, cause=f"offer:{offer.pk}:sent")
-        ):
-            due.append(
-                Due(
-                    offer.account_id,
-                    "offer-reminder",
-                    f"offer:{offer.pk}:reminder",
-                    UPGRADE,
-                    offer_context(tenant, offer),
-                )
-            )
+            due.append(Due(offer.account_id, "offer-sent", f"offer:{offer.pk}:sent", UPGRADE, build))
+        elif _in_window(offer.sent_at + REMINDER_AFTER, now) and offer.expires_at > now + timedelta(days=1):
+            reminders.append(offer)
+    went_out = _admitted_causes(tenant, [f"offer:{o.pk}:sent" for o in reminders])
+    for offer in reminders:
+        if f"offer:{offer.pk}:sent" in went_out:  # never remind of an email the cap or consent stopped
+            build = cache(lambda o=offer: offer_context(tenant, o))
+            due.append(Due(offer.account_id, "offer-reminder", f"offer:{offer.pk}:reminder", UPGRADE, build))
     return due
 
 
-def _was_admitted(tenant: Tenant, *, cause: str) -> bool:
-    """A reminder follows an offer email that went out, never one the cap or consent stopped."""
-    return messaging_selectors.list_messages(tenant, cause=cause).filter(state__in=ADMITTED).exists()
+def _admitted_causes(tenant: Tenant, causes: list[str]) -> set[str]:
+    if not causes:
+        return set()
+    return set(
+        messaging_selectors.list_messages(tenant)
+        .filter(cause__in=causes, state__in=ADMITTED)
+        .values_list("cause", flat=True)
+    )
+
+
+def _trial_build(tenant: Tenant, trial: Trial, *, now: datetime, what: str) -> Callable[[], dict[str, Any] | None]:
+    def build() -> dict[str, Any] | None:
+        if what == "midpoint":
+            record_early_wins(tenant, trial=trial, now=now)
+        context = trial_context(tenant, trial, now=now)
+        if what == "midpoint" and not context["wins"]:
+            return None  # nothing to tell yet: no message rather than a nudge
+        return context
+
+    return build
 
 
 def due_trial_messages(tenant: Tenant, *, now: datetime) -> list[Due]:
     due: list[Due] = []
+    # Only trials with a moment in its window: started or ending soon, halfway, or ended lately.
     trials = (
         Trial.objects.for_tenant(tenant)
         .filter(starts_at__lte=now)
-        .filter(Q(ended_at__isnull=True) | Q(ended_at__gt=now - GRACE))
+        .filter(Q(state=TrialState.ACTIVE, ends_at__gt=now) | Q(state=TrialState.ENDED, ended_at__gt=now - GRACE))
         .select_related("account", "grant")
-        .order_by("id")[:BATCH]
+        .order_by("id")
     )
-    for trial in trials:
+    for trial in trials.iterator(chunk_size=500):
         moments: list[tuple[str, str, str, datetime]] = []
-        if trial.state == TrialState.ACTIVE and trial.ends_at > now:
+        if trial.state == TrialState.ACTIVE:
             midpoint = trial.starts_at + (trial.ends_at - trial.starts_at) / 2
             moments += [
                 ("trial-started", "started", TRANSACTIONAL, trial.starts_at),
                 ("trial-midpoint", "midpoint", UPGRADE, midpoint),
                 ("trial-ending", "ending", UPGRADE, trial.ends_at - TRIAL_ENDING_BEFORE),
             ]
-        if trial.state == TrialState.ENDED and trial.ended_at is not None:
+        elif trial.ended_at is not None:
             moments.append(("trial-ended", "ended", TRANSACTIONAL, trial.ended_at))
-        moments = [m for m in moments if _in_window(m[3], now)]
-        if not moments:
-            continue
-        if any(m[1] == "midpoint" for m in moments):
-            record_early_wins(tenant, trial=trial, now=now)
-        context = trial_context(tenant, trial, now=now)
-        for key, what, category, _at in moments:
-            if what == "midpoint" and not context["wins"]:
-                continue  # nothing to tell yet: no message rather than a nudge
-            due.append(Due(trial.account_id, key, f"trial:{trial.pk}:{what}", category, context))
+        for key, what, category, at in moments:
+            if _in_window(at, now):
+                build = cache(_trial_build(tenant, trial, now=now, what=what))
+                due.append(Due(trial.account_id, key, f"trial:{trial.pk}:{what}", category, build))
     return due
 
 
+def _renewal_context(tenant: Tenant, license_: License, *, renews_at: datetime, offer: Offer | None) -> dict:
+    amount = expected_renewal_total(license_, discount_percent=license_.renewal_discount_percent)
+    context: dict[str, Any] = {
+        "renewal": {
+            "on": _date(tenant, renews_at),
+            "tier": license_.tier.name,
+            "amount": format_money(amount, license_.currency),
+        },
+        "proposal": {"title": "", "url": portal_url(tenant)},
+        "evidence": [],
+        "price": {"amount": "", "interval": license_.interval, "per_seat": False, "total": ""},
+        "portal_url": portal_url(tenant),
+    }
+    if offer is not None:
+        shown = offer_context(tenant, offer)
+        context.update(
+            proposal={"title": shown["offer"]["title"], "url": shown["offer"]["url"]},
+            evidence=shown["evidence"],
+            price=shown["price"],
+        )
+    return context
+
+
 def due_renewal_messages(tenant: Tenant, *, now: datetime) -> list[Due]:
-    """Annual (and multi-year) licences 90, 60 and 30 days before they renew, with the open offer as the proposal."""
+    """Annual (and multi-year) licences 90, 60 and 30 days before they renew (the commitment's end for a
+    multi-year term), with the account's open offer as the upgrade proposal."""
     due: list[Due] = []
-    horizon = now + timedelta(days=max(RENEWAL_STEPS)) + RENEWAL_GRACE
+    horizon = now + timedelta(days=max(RENEWAL_STEPS))
+    renewing = Q(commitment_ends_at__isnull=True, current_period_end__gt=now, current_period_end__lte=horizon) | Q(
+        commitment_ends_at__gt=now, commitment_ends_at__lte=horizon
+    )
     licences = (
         License.objects.for_tenant(tenant)
-        .filter(interval="year", status=LicenseStatus.ACTIVE, cancel_at_period_end=False)
-        .filter(current_period_end__gt=now, current_period_end__lte=horizon)
+        .filter(renewing, interval="year", status=LicenseStatus.ACTIVE, cancel_at_period_end=False)
         .select_related("tier", "price", "account")
-        .order_by("id")[:BATCH]
+        .order_by("id")
     )
-    for license_ in licences:
+    candidates = []
+    for license_ in licences.iterator(chunk_size=500):
         renews_at = license_.commitment_ends_at or license_.current_period_end
         steps = [d for d in RENEWAL_STEPS if _in_window(renews_at - timedelta(days=d), now, RENEWAL_GRACE)]
-        if not steps:
-            continue
-        offer = (
-            Offer.objects.for_tenant(tenant)
-            .filter(account_id=license_.account_id, state__in=VISIBLE, expires_at__gt=now)
-            .select_related("account")
-            .order_by("-created_at")
-            .first()
-        )
-        amount = expected_renewal_total(license_, discount_percent=license_.renewal_discount_percent)
-        context = {
-            "renewal": {
-                "on": _date(tenant, renews_at),
-                "tier": license_.tier.name,
-                "amount": format_money(amount, license_.currency),
-            },
-            "proposal": {"title": "", "url": portal_url(tenant)},
-            "evidence": [],
-            "price": {"amount": "", "interval": license_.interval, "per_seat": False, "total": ""},
-            "portal_url": portal_url(tenant),
-        }
-        if offer is not None:
-            shown = offer_context(tenant, offer)
-            context.update(
-                proposal={"title": shown["offer"]["title"], "url": shown["offer"]["url"]},
-                evidence=shown["evidence"],
-                price=shown["price"],
-            )
+        if steps:
+            candidates.append((license_, renews_at, steps))
+    open_offers: dict[int, Offer] = {}
+    for offer in (
+        Offer.objects.for_tenant(tenant)
+        .filter(account_id__in=[c[0].account_id for c in candidates], state__in=VISIBLE, expires_at__gt=now)
+        .select_related("account")
+        .order_by("created_at", "id")
+    ):
+        open_offers[offer.account_id] = offer  # the newest open offer per account
+    for license_, renews_at, steps in candidates:
+        offer = open_offers.get(license_.account_id)
+        build = cache(lambda lic=license_, at=renews_at, o=offer: _renewal_context(tenant, lic, renews_at=at, offer=o))
         for days in steps:
             if offer is None and days != 30:
                 continue  # 90 and 60 carry the upgrade proposal; without one, only the plain 30-day notice
             cause = f"renewal:{license_.pk}:{renews_at:%Y-%m-%d}:{days}"
-            due.append(Due(license_.account_id, f"renewal-{days}", cause, UPGRADE, context))
+            due.append(Due(license_.account_id, f"renewal-{days}", cause, UPGRADE, build))
     return due
 
 
@@ -285,7 +306,8 @@ def note_recent_declines(tenant: Tenant, *, now: datetime) -> int:
     count = 0
     declined = (
         Offer.objects.for_tenant(tenant)
-        .filter(state=OfferState.DECLINED, closed_at__isnull=False, closed_at__gt=now - timedelta(days=366))
+        .filter(state=OfferState.DECLINED, closed_at__isnull=False)
+        .filter(closed_at__gt=now - timedelta(days=messaging_selectors.get_settings(tenant).decline_quiet_days))
         .select_related("account")
         .order_by("closed_at")
     )
@@ -294,7 +316,7 @@ def note_recent_declines(tenant: Tenant, *, now: datetime) -> int:
         .filter(account_id__in=declined.values("account_id"))
         .values_list("account_id", "declined_at")
     )
-    for offer in declined[:BATCH]:
+    for offer in declined:
         if offer.account_id not in quiet or quiet[offer.account_id] < offer.closed_at:
             messaging.note_decline(tenant, account=offer.account, at=offer.closed_at)
             quiet[offer.account_id] = offer.closed_at
@@ -325,7 +347,8 @@ def due_decline_follow_ups(tenant: Tenant, *, now: datetime) -> list[Due]:
         open_again = Offer.objects.for_tenant(tenant).filter(account_id=offer.account_id, state__in=VISIBLE).exists()
         if not open_again:
             cause = f"offer:{offer.pk}:decline-follow-up"
-            due.append(Due(offer.account_id, "decline-follow-up", cause, UPGRADE, offer_context(tenant, offer)))
+            build = cache(lambda o=offer: offer_context(tenant, o))
+            due.append(Due(offer.account_id, "decline-follow-up", cause, UPGRADE, build))
     return due
 
 
@@ -343,7 +366,8 @@ def _contacts(tenant: Tenant, account_ids: set[int]) -> dict[int, list[Contact]]
 
 def send_due(tenant: Tenant, items: list[Due], *, now: datetime) -> int:
     """Hand each due message to messaging for each of the account's contacts. Returns the new messages
-    admitted (not the ones a previous run already admitted; messaging's unique key is the real guard)."""
+    admitted. What an earlier run already handed over is skipped before its context is built;
+    messaging's unique key (contact, template, cause) is the guard when two runs overlap."""
     live: dict[str, bool] = {}
     contacts = _contacts(tenant, {d.account_id for d in items})
     done = set(
@@ -353,21 +377,25 @@ def send_due(tenant: Tenant, items: list[Due], *, now: datetime) -> int:
     )
     admitted = 0
     for item in items:
+        todo = [c for c in contacts.get(item.account_id, []) if (c.pk, item.template_key, item.cause) not in done]
+        if not todo:
+            continue
         if item.template_key not in live:
             live[item.template_key] = bool(
                 messaging_selectors.live_templates(tenant, key=item.template_key, channel="email")
             )
         if not live[item.template_key]:
             continue
-        for contact in contacts.get(item.account_id, []):
-            if (contact.pk, item.template_key, item.cause) in done:
-                continue
+        context = item.build()
+        if context is None:
+            continue
+        for contact in todo:
             message = messaging.send_message(
                 tenant,
                 contact=contact,
                 template_key=item.template_key,
                 cause=item.cause,
-                context=item.context,
+                context=context,
                 category=item.category,
                 now=now,
             )
