@@ -199,3 +199,16 @@ def test_similar_customers_take_a_constant_number_of_queries(world, meter):
     with CaptureQueriesContext(connection) as fifteen:
         assert similar(world)["accounts"] == 15
     assert len(five) == len(fifteen) == 3
+
+
+def test_another_tenants_customers_are_never_similar(world, meter, world_b):
+    with tenant_context(world_b.tenant):
+        other = SimpleNamespace(tenant=world_b.tenant)
+        other_meter = Meter.objects.create(
+            tenant=world_b.tenant, key="api_calls", name="API calls", event_name="api_call"
+        )
+        for n in range(6):
+            upgraded_peer(other, other_meter, n, before=1000, after=2000)
+    for n in range(4):
+        upgraded_peer(world, meter, n, before=1000, after=1200)
+    assert similar(world) is None

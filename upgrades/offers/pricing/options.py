@@ -280,7 +280,7 @@ def candidate_options(
     terms: Iterable[int] = (),
 ) -> list[dict[str, Any]]:
     """Monthly, annual, then each multi-year term (yearly billing) the policy allows, in that order."""
-    common = {
+    common: dict[str, Any] = {
         "seats": seats,
         "policy": policy,
         "variant": variant,
