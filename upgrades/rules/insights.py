@@ -3,8 +3,9 @@
 - Preview runs the same compiled SQL the evaluation runs, now, over every account.
 - Backtest replays the rule at the end of each of the last N UTC days with `now` set there:
   every condition reads only rollups up to that day and events up to that instant, so nothing
-  from after the replayed day is seen (no look-ahead). Effective limits are today's (a licence
-  changed since is read with its current limit); the page says so.
+  from after the replayed day is seen (no look-ahead). Limits are the ones each account held that
+  day: an account whose licence changed in the window is replayed with its limits from the
+  LicenseChange history (upgrades.rules.history); the others held today's throughout.
 - Suggestions: for every limited meter, utilisation thresholds and K-of-N windows are scored on
   the tenant's history by how well they separated accounts that upgraded within 30 days of a
   replayed day from those that did not (precision, recall, F1; pandas), best first.
@@ -17,14 +18,18 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
+from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
 from accounts.models import CustomerAccount, Tenant
 from billing.models import LicenseChange
+from upgrades.rules.bulk import write_rows
 from upgrades.rules.conditions import Condition, parse_condition
 from upgrades.rules.data import load_account_data, needs_of, refresh_limits
 from upgrades.rules.engine import matching_account_ids
+from upgrades.rules.history import LimitHistory
+from upgrades.rules.models import AccountLimit
 from upgrades.rules.services.evaluation import eval_context, evidence_for
 
 DAY = datetime.timedelta(days=1)
@@ -75,17 +80,43 @@ def _upgrades(
     return out
 
 
-def _replay(tenant: Tenant, tree: Condition, *, days: int, now: datetime.datetime) -> dict[int, datetime.datetime]:
-    """First replayed end-of-day at which the tree held, per account (each day sees only its own past)."""
+def _replay(
+    tenant: Tenant, tree: Condition, *, days: int, now: datetime.datetime, history: LimitHistory | None = None
+) -> dict[int, datetime.datetime]:
+    """First replayed end-of-day at which the tree held, per account (each day sees only its own past).
+
+    With `history`, the accounts whose licence changed are replayed with the limits they held that
+    day: written into AccountLimit inside a savepoint that is rolled back after the day's query, so
+    nothing outside this transaction ever sees them."""
     first: dict[int, datetime.datetime] = {}
     today = now.astimezone(datetime.UTC).date()
-    for back in range(days, 0, -1):
-        day = today - DAY * back
-        at = datetime.datetime(day.year, day.month, day.day, 23, 59, 59, tzinfo=datetime.UTC)
-        ctx = eval_context(tenant, at)
-        for account_id in matching_account_ids(tree, ctx):
-            first.setdefault(account_id, at)
+    with transaction.atomic():
+        for back in range(days, 0, -1):
+            day = today - DAY * back
+            at = datetime.datetime(day.year, day.month, day.day, 23, 59, 59, tzinfo=datetime.UTC)
+            ctx = eval_context(tenant, at)
+            saved = transaction.savepoint() if history and history.accounts else None
+            if saved is not None:
+                _write_limits(tenant, history, at)
+            try:
+                for account_id in matching_account_ids(tree, ctx):
+                    first.setdefault(account_id, at)
+            finally:
+                if saved is not None:
+                    transaction.savepoint_rollback(saved)
     return first
+
+
+def _write_limits(tenant: Tenant, history: LimitHistory, at: datetime.datetime) -> None:
+    held = history.limits_at(at)
+    stale = AccountLimit.objects.for_tenant(tenant).filter(account_id__in=sorted(held), meter_id__in=history.meter_ids)
+    stale.delete()
+    rows = [
+        {"tenant_id": tenant.pk, "account_id": a, "meter_id": m, "limit_value": v, "refreshed_at": at}
+        for a, limits in held.items()
+        for m, v in limits.items()
+    ]
+    write_rows(AccountLimit, rows)
 
 
 @dataclass
@@ -115,8 +146,9 @@ def backtest_rule(tenant: Tenant, *, condition: dict, days: int = 30, now: datet
     accounts = dict(CustomerAccount.objects.for_tenant(tenant).values_list("pk", "external_id"))
     meter_ids, *_ = needs_of([tree], ctx)
     refresh_limits(tenant, account_ids=None, meter_ids=meter_ids, now=now, max_age=PREVIEW_LIMITS_MAX_AGE)
-    first = _replay(tenant, tree, days=days, now=now)
     start = now - DAY * days
+    history = LimitHistory(tenant, meter_ids=meter_ids, since=start) if meter_ids else None
+    first = _replay(tenant, tree, days=days, now=now, history=history)
     upgrades = _upgrades(tenant, since=start, until=now)
     result = Backtest(tree.describe(ctx.catalog), days, len(accounts))
     for account_id, fired_at in sorted(first.items(), key=lambda kv: kv[1]):

@@ -5,11 +5,11 @@ from __future__ import annotations
 import datetime
 
 from accounts.models import CustomerAccount
-from billing.models import LicenseChange
+from billing.models import License, LicenseChange
 from tests.upgrades.rules.conftest import NOW, live_rule, rollup
 from tests.usage.factories import give_license
 from upgrades.rules import insights, services
-from upgrades.rules.models import Signal
+from upgrades.rules.models import AccountLimit, Signal
 
 DAY = datetime.timedelta(days=1)
 HOT = {"kind": "meter_utilisation", "meter": "api_calls", "percent": 90}
@@ -83,3 +83,40 @@ def test_suggestions_find_the_threshold_that_preceded_upgrades(world_a, cat_a):
     # Days before the usage arrived count as missed upgrades: recall is below 1, precision is exact.
     assert best.condition["meter"] == "api_calls" and best.precision == 1.0 and 0.8 <= best.recall < 1.0
     assert "precision 100%" in best.explanation
+
+
+def _change(world, account, *, kind, before, after, at, mrr=(100, 200)):
+    return LicenseChange.objects.create(
+        tenant=world.tenant, account=account, kind=kind, actor_label="test", mrr_before=mrr[0], mrr_after=mrr[1],
+        from_state=before, to_state=after, effective_at=at,
+    )  # fmt: skip
+
+
+def _state(tier, status="active", addons=()):
+    return {"tier": tier.key, "tier_version": tier.version, "status": status, "addons": list(addons), "seats": 5}
+
+
+def test_backtest_replays_each_day_with_the_limits_the_account_held_then(world_a, cat_a):
+    """Team (10,000 calls) until two days ago, Business (unlimited) since: at 9,500 calls three days ago
+    the rule held under the limit the account had then, though today's limit would never fire."""
+    [acc] = _accounts(world_a, cat_a, 1)
+    License.objects.filter(account=acc).update(tier=cat_a.business)
+    _change(world_a, acc, kind="upgrade", before=_state(cat_a.team), after=_state(cat_a.business), at=NOW - 2 * DAY)
+    rollup(acc, cat_a.api_meter, NOW.date() - 3 * DAY, 9500)
+    result = insights.backtest_rule(world_a.tenant, condition=HOT, days=5, now=NOW)
+    assert [(r["external_id"], r["fired_at"].date()) for r in result.fired] == [("c0", (NOW - 3 * DAY).date())]
+    assert result.fired[0]["upgraded_at"] == NOW - 2 * DAY
+    # The replay wrote nothing: today's limits are as the evaluation left them (Business: none for calls).
+    assert not AccountLimit.objects.filter(account=acc, meter=cat_a.api_meter).exists()
+    # Today's preview agrees that it no longer holds.
+    assert insights.preview_rule(world_a.tenant, condition=HOT, now=NOW).count == 0
+
+
+def test_backtest_before_a_first_licence_uses_the_free_tier_and_unknown_history_keeps_todays_limits(world_a, cat_a):
+    newbie, legacy = _accounts(world_a, cat_a, 2)
+    _change(world_a, newbie, kind="new", before={}, after=_state(cat_a.team), at=NOW - 2 * DAY, mrr=(0, 100))
+    _change(world_a, legacy, kind="seats", before={}, after={}, at=NOW - 2 * DAY, mrr=(100, 100))  # says nothing
+    for acc in (newbie, legacy):
+        rollup(acc, cat_a.api_meter, NOW.date() - 4 * DAY, 950)  # 95% of Free's 1,000; 9.5% of Team's 10,000
+    result = insights.backtest_rule(world_a.tenant, condition=HOT, days=5, now=NOW)
+    assert [r["external_id"] for r in result.fired] == ["c0"]
