@@ -275,3 +275,35 @@ def test_a_multi_year_term_renews_at_its_commitment_end_not_each_year(mw):
         )
     assert _sweep(mw, now + 2 * DAY) == 1
     assert _sent(mw, "renewal:")[0][1] == f"renewal:{mw.license.pk}:{commitment_end:%Y-%m-%d}:30"
+
+
+def test_a_sweep_that_finds_everything_sent_makes_the_same_queries_for_3_or_12_offers(mw):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from accounts.models import CustomerAccount
+
+    def offers_for(n, start):
+        made = []
+        for i in range(start, start + n):
+            with tenant_context(mw.tenant):
+                account = CustomerAccount.objects.create(tenant=mw.tenant, external_id=f"q-{i}", name=f"Q{i}")
+                Contact.objects.create(tenant=mw.tenant, account=account, email=f"q{i}@customer.test")
+            offer = make_offer(mw)
+            with tenant_context(mw.tenant):
+                Offer.objects.for_tenant(mw.tenant).filter(pk=offer.pk).update(account=account)
+            made.append(offer)
+        return made
+
+    def steady_state_queries(now):
+        _sweep(mw, now)  # hands everything over
+        with CaptureQueriesContext(connection) as captured:
+            assert _sweep(mw, now) == 0
+        return len(captured)
+
+    offers_for(3, 0)
+    now = timezone.now()
+    few = steady_state_queries(now)
+    offers_for(9, 3)
+    many = steady_state_queries(now + datetime.timedelta(minutes=5))
+    assert few == many

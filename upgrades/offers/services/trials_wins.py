@@ -32,8 +32,6 @@ from upgrades.offers.errors import NotFound
 from upgrades.offers.models import Trial, TrialState, TrialWin
 from usage.models import FEATURE_GATE_HIT_EVENT, Event, UsageDistinctValue, UsageRollup
 
-SWEEP_BATCH = 2000
-
 
 def _day_start(day: date) -> datetime:
     return datetime.combine(day, time.min, tzinfo=UTC)
@@ -156,9 +154,9 @@ def record_wins_for_active_trials(*, now: datetime | None = None, tenant_id: int
             Trial.objects.for_tenant(tenant)
             .filter(ended_at__isnull=True, starts_at__lte=now)
             .exclude(unlocked_features=[])
-            .order_by("id")[:SWEEP_BATCH]
+            .order_by("id")
         )
-        for trial in trials:
+        for trial in trials.iterator(chunk_size=500):  # every trial each run: no batch that starves the rest
             record_early_wins(tenant, trial=trial, now=now)
             count += 1
     return count
