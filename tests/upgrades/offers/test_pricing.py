@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from accounts.tenancy import tenant_context
-from catalog.pricing import BASIS, apply_percent, percent_to_basis
+from catalog.pricing import BASIS, apply_percent, discount_for, percent_to_basis
 from tests.upgrades.offers.conftest import make_live_settings
 from tests.upgrades.offers.pricing_helpers import at, licence, policy, pricing_catalog, recommendation
 from upgrades.offers.models import OfferSettings, SettingsState
@@ -151,8 +151,12 @@ def test_without_a_policy_any_variant_needs_approval_and_nothing_is_taken_off(sh
     assert month["discount"]["within_policy"] is False and pricing.discount_approval_needed is True
 
 
-def test_an_unknown_variant_key_gives_no_discount(shop):
-    pricing = _price(shop, variant="arm-b", discount_variants=[{"key": "x", "percent": "5"}])
+def test_an_unknown_variant_key_or_a_zero_variant_gives_no_discount(shop):
+    pricing = _price(
+        shop, variant="arm-b", discount_variants=[{"key": "x", "percent": "5"}, {"key": "none", "percent": "0"}]
+    )
+    assert pricing.discount is None and not pricing.discount_approval_needed
+    pricing = _price(shop, variant="none")
     assert pricing.discount is None and not pricing.discount_approval_needed
 
 
@@ -208,8 +212,9 @@ def test_the_applied_discount_never_exceeds_the_cap(term, volume, cap, variant, 
     )
     found = find_variant([{"key": "v", "percent": str(variant)}], "v") if variant is not None else None
     discount = offer_discount(rules, term_years=years, seats=seats, list_amount=list_amount, variant=found)
-    if discount is None:
-        assert variant is None
+    if discount is None:  # only when nothing is taken off and nothing is asked
+        policy_part = discount_for(rules, term_years=years, seats=seats).percent
+        assert policy_part == 0 and not variant
         return
     applied = percent_to_basis(discount["percent"])
     assert applied <= percent_to_basis(cap)

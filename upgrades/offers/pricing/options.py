@@ -93,7 +93,7 @@ def offer_discount(
     cap_basis = percent_to_basis(policy.cap_percent) if policy is not None else 0
     variant_basis = variant.basis if variant is not None else 0
     requested = min(policy_basis + variant_basis, BASIS)
-    if requested == 0 and variant is None:
+    if requested == 0:  # nothing taken off and nothing asked (a 0 % variant such as "none" included)
         return None
     within = requested <= cap_basis
     applied = requested if within or approved else cap_basis
