@@ -434,3 +434,45 @@ def test_an_upgrade_the_receiver_missed_still_counts_at_the_sunset(tw):
     with tenant_context(tw.tenant):
         trial.refresh_from_db()
         assert trial.state == TrialState.CONVERTED
+
+
+def test_a_trial_from_an_offer_remembers_it_and_an_offer_of_another_account_is_refused(tw):
+    from accounts.models import CustomerAccount
+    from upgrades.offers.models import Offer, OfferSettings
+
+    with tenant_context(tw.tenant):
+        other = CustomerAccount.objects.create(tenant=tw.tenant, external_id="acct-2", name="Other")
+        settings = OfferSettings.objects.for_tenant(tw.tenant).get(state="live")
+        offers = [
+            Offer.objects.create(
+                tenant=tw.tenant,
+                account=account,
+                settings_version=settings,
+                state="sent",
+                target_kind="tier",
+                target_key="business",
+                expires_at=timezone.now() + 21 * DAY,
+            )
+            for account in (tw.account, other)
+        ]
+    with pytest.raises(InvalidInput) as err:
+        _start(tw, offer=offers[1], source="offer")
+    assert "offer" in err.value.details
+    trial = _start(tw, offer=offers[0], source="offer")
+    assert trial.offer_id == offers[0].pk and trial.source == "offer"
+    with tenant_context(tw.tenant):
+        assert (
+            LicenseGrant.objects.for_tenant(tw.tenant)
+            .get(pk=trial.grant_id)
+            .reference.endswith(f":offer:{offers[0].pk}")
+        )
+        assert trial_next_steps(tw.tenant, trial)["options"][0]["offer"] == offers[0].pk
+
+
+def test_an_account_without_a_licence_may_try_a_paid_tier_over_the_free_one(tw):
+    with tenant_context(tw.tenant):
+        License.objects.for_tenant(tw.tenant).filter(pk=tw.license.pk).delete()
+    trial = _start(tw, target_key="team")
+    assert trial.state == TrialState.ACTIVE
+    with pytest.raises(InvalidInput):
+        _start(tw, target_key="free")
