@@ -10,6 +10,7 @@ exact versions held: grandfathering), candidates, choose (pure), needs and evide
 from upgrades.offers.recommendation.catalog import CatalogSnapshot, load_catalog
 from upgrades.offers.recommendation.choose import Segment, choose
 from upgrades.offers.recommendation.engine import recommend
+from upgrades.offers.recommendation.prefetch import Prefetched, prefetch_accounts
 from upgrades.offers.recommendation.projection import Projection, project_meter
 from upgrades.offers.recommendation.types import Candidate, Ent, Need, Recommendation, changes_between, is_upgrade
 
@@ -18,6 +19,7 @@ __all__ = [
     "CatalogSnapshot",
     "Ent",
     "Need",
+    "Prefetched",
     "Projection",
     "Recommendation",
     "Segment",
@@ -25,6 +27,7 @@ __all__ = [
     "choose",
     "is_upgrade",
     "load_catalog",
+    "prefetch_accounts",
     "project_meter",
     "recommend",
 ]

@@ -19,6 +19,7 @@ from upgrades.offers.recommendation.choose import Segment, choose, pick_anchor, 
 from upgrades.offers.recommendation.evidence import build_evidence
 from upgrades.offers.recommendation.holding import load_holding
 from upgrades.offers.recommendation.needs import locked_features_from_signal, meter_needs, needs_for
+from upgrades.offers.recommendation.prefetch import Prefetched
 from upgrades.offers.recommendation.projection import DEFAULT_LOOKBACK_WEEKS
 from upgrades.offers.recommendation.types import Recommendation
 
@@ -50,6 +51,7 @@ def recommend(
     now: datetime.datetime | None = None,
     catalog: CatalogSnapshot | None = None,
     lookback_weeks: int = DEFAULT_LOOKBACK_WEEKS,
+    prefetched: Prefetched | None = None,
 ) -> Recommendation:
     """The option to offer this account now, its anchor and alternatives, with evidence.
 
@@ -67,9 +69,13 @@ def recommend(
     if target_kind not in (*TARGET_KINDS, "lowest_fit", "none"):
         raise InvalidInput("Unknown target kind.", code=OffersErrorCode.INVALID, details={"target_kind": target_kind})
     catalog = catalog if catalog is not None else load_catalog(tenant)
+    if segment is None and prefetched is not None and account.pk in prefetched.licences:
+        segment = Segment(industry=account.industry or "", size_band=account.size_band or "",
+                          role=prefetched.roles.get(account.pk, ""))  # fmt: skip
     segment = segment if segment is not None else segment_of(tenant, account)
-    holding = load_holding(tenant, license=license, catalog=catalog)
-    meters = meter_needs(tenant, holding=holding, catalog=catalog, now=now, lookback_weeks=lookback_weeks)
+    holding = load_holding(tenant, license=license, catalog=catalog, prefetched=prefetched)
+    meters = meter_needs(tenant, holding=holding, catalog=catalog, now=now, lookback_weeks=lookback_weeks,
+                         prefetched=prefetched)  # fmt: skip
     locked = [
         k for k in locked_features_from_signal(getattr(signal, "evidence", None))
         if not holding.entitlements.get(k) or not holding.entitlements[k].enabled

@@ -14,6 +14,7 @@ from accounts.models import Tenant
 from billing.models import License
 from catalog.models import AddOn, Entitlement, GovernanceState, Price, Tier
 from upgrades.offers.recommendation.catalog import CatalogSnapshot, combine, monthly_amount, price_in
+from upgrades.offers.recommendation.prefetch import Prefetched
 from upgrades.offers.recommendation.types import Ents
 
 
@@ -65,17 +66,27 @@ class Holding:
         }
 
 
-def load_holding(tenant: Tenant, *, license: License, catalog: CatalogSnapshot) -> Holding:
-    """Four queries: the licence with its tier and price version, its add-ons with their prices, and the
-    entitlement rows of exactly those versions."""
-    lic = (
-        License.objects.for_tenant(tenant).select_related("tier", "price")
-        .prefetch_related("addons__prices").get(pk=license.pk)
-    )  # fmt: skip
+def load_holding(
+    tenant: Tenant, *, license: License, catalog: CatalogSnapshot, prefetched: Prefetched | None = None
+) -> Holding:
+    """The licence with its tier and price version, its add-ons with their prices, and the entitlement
+    rows of exactly those versions: from `prefetched` (a batch's reads) or four queries."""
+    lic = prefetched.licences.get(license.account_id) if prefetched is not None else None
+    if lic is None or lic.pk != license.pk or lic.tier_id not in prefetched.tier_rows:  # type: ignore[union-attr]
+        lic = (
+            License.objects.for_tenant(tenant).select_related("tier", "price")
+            .prefetch_related("addons__prices").get(pk=license.pk)
+        )  # fmt: skip
+        prefetched = None
     addons = tuple(sorted(lic.addons.all(), key=lambda a: (a.key, a.pk)))
-    rows = list(Entitlement.objects.for_tenant(tenant).filter(tier=lic.tier))
-    if addons:
-        rows += list(Entitlement.objects.for_tenant(tenant).filter(addon__in=addons))
+    if prefetched is not None:
+        rows = list(prefetched.tier_rows[lic.tier_id])
+        for addon in addons:
+            rows += prefetched.addon_rows.get(addon.pk, [])
+    else:
+        rows = list(Entitlement.objects.for_tenant(tenant).filter(tier=lic.tier))
+        if addons:
+            rows += list(Entitlement.objects.for_tenant(tenant).filter(addon__in=addons))
     ents = combine(catalog.features.get(lic.tier.product_id, []), rows)
     addon_prices = []
     for addon in addons:

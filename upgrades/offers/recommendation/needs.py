@@ -15,6 +15,7 @@ from accounts.models import Tenant
 from catalog.models import Aggregation, FeatureKind, Meter, MeterWindow
 from upgrades.offers.recommendation.catalog import CatalogSnapshot
 from upgrades.offers.recommendation.holding import Holding
+from upgrades.offers.recommendation.prefetch import Prefetched, rollup_first_day
 from upgrades.offers.recommendation.projection import DAY, DEFAULT_LOOKBACK_WEEKS, Projection, project_meter
 from upgrades.offers.recommendation.types import OFF, Need
 from usage.models import UsageDistinctValue, UsageRollup
@@ -87,6 +88,7 @@ def meter_needs(
     catalog: CatalogSnapshot,
     now: datetime.datetime,
     lookback_weeks: int = DEFAULT_LOOKBACK_WEEKS,
+    prefetched: Prefetched | None = None,
 ) -> list[MeterNeed]:
     """Projections for every metered (or seat) feature of the held product that has a meter."""
     features = [f for f in catalog.features.get(holding.tier.product_id, []) if f.pk in catalog.meters]
@@ -94,14 +96,18 @@ def meter_needs(
         return []
     meters = {catalog.meters[f.pk].pk: (f, catalog.meters[f.pk]) for f in features}
     today = now.astimezone(datetime.UTC).date()
-    first = min(today - DAY * (lookback_weeks * 7), today.replace(day=1) - DAY * 40)
+    first = rollup_first_day(today, lookback_weeks)
     lic = holding.license
-    daily: dict[int, dict[datetime.date, int]] = {m: {} for m in meters}
-    rows = UsageRollup.objects.for_tenant(tenant).filter(
-        account_id=lic.account_id, meter_id__in=list(meters), day__gte=first, day__lte=today
-    )
-    for meter_id, day, value in rows.values_list("meter_id", "day", "value"):
-        daily[meter_id][day] = value
+    batch = prefetched.daily.get(lic.account_id) if prefetched is not None and prefetched.today == today else None
+    if batch is not None and set(meters) <= set(batch) and lookback_weeks <= DEFAULT_LOOKBACK_WEEKS:
+        daily = {m: batch[m] for m in meters}
+    else:
+        daily = {m: {} for m in meters}
+        rows = UsageRollup.objects.for_tenant(tenant).filter(
+            account_id=lic.account_id, meter_id__in=list(meters), day__gte=first, day__lte=today
+        )
+        for meter_id, day, value in rows.values_list("meter_id", "day", "value"):
+            daily[meter_id][day] = value
     windows = {}
     for meter_id, (_, meter) in meters.items():
         period = (lic.current_period_start, lic.current_period_end)

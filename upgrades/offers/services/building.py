@@ -24,7 +24,14 @@ from accounts.services import Actor, actor_label, record_audit
 from billing.models import License
 from upgrades.offers.errors import Conflict, InvalidInput, NotFound, OffersErrorCode
 from upgrades.offers.models import OPEN_STATES, Offer, OfferEvent, OfferSettings, OfferState
-from upgrades.offers.recommendation import CatalogSnapshot, Recommendation, load_catalog, recommend
+from upgrades.offers.recommendation import (
+    CatalogSnapshot,
+    Prefetched,
+    Recommendation,
+    load_catalog,
+    prefetch_accounts,
+    recommend,
+)
 from upgrades.offers.selectors import get_live_settings
 from upgrades.offers.services.lifecycle import lock_offer, release_offer
 from upgrades.rules.models import Signal, SignalState
@@ -140,6 +147,7 @@ def build_offer(
     automatic: bool = False,
     settings: OfferSettings | None = None,
     catalog: CatalogSnapshot | None = None,
+    prefetched: Prefetched | None = None,
 ) -> Offer:
     """The open offer for this account and target: built now, or the one already made (never a second).
 
@@ -152,6 +160,16 @@ def build_offer(
     if signal is not None and (signal.tenant_id != tenant.pk or signal.account_id != account.pk):
         raise NotFound("No such signal for this account.")
     settings = settings or require_live_settings(tenant)
+    with transaction.atomic():  # one transaction per offer: its reads, the write, the release
+        return _build(tenant, account=account, actor=actor, signal=signal, target_kind=target_kind,
+                      target_key=target_key, variant=variant, release=release, now=now, automatic=automatic,
+                      settings=settings, catalog=catalog, prefetched=prefetched)  # fmt: skip
+
+
+def _build(tenant: Tenant, *, account: CustomerAccount, actor: Actor, signal: Signal | None, target_kind: str | None,
+           target_key: str | None, variant: str, release: bool, now: datetime, automatic: bool,
+           settings: OfferSettings, catalog: CatalogSnapshot | None,
+           prefetched: Prefetched | None) -> Offer:  # fmt: skip
     if signal is not None:
         made = Offer.objects.for_tenant(tenant).filter(signal=signal).order_by("-id").first()
         if made is not None:
@@ -162,18 +180,18 @@ def build_offer(
         if automatic and signal.kind not in (settings.signal_kinds or []):
             raise InvalidInput(f"Offers are not made automatically for {signal.get_kind_display().lower()} signals.",
                                code=OffersErrorCode.INVALID, details={"signal_kind": signal.kind})  # fmt: skip
-    lic = _licence_of(tenant, account)
+    lic = prefetched.licences.get(account.pk) if prefetched is not None else None
+    lic = lic or _licence_of(tenant, account)
     rec = recommend(tenant, account=account, license=lic, signal=signal, target_kind=target_kind,
-                    target_key=target_key, now=now, catalog=catalog)  # fmt: skip
+                    target_key=target_key, now=now, catalog=catalog, prefetched=prefetched)  # fmt: skip
     fields = _snapshot(tenant, lic=lic, rec=rec, settings=settings, signal=signal, variant=variant, now=now)
-    with transaction.atomic():
-        offer, created = _write(tenant, account=account, rec=rec, fields=fields, actor=actor, now=now)
-        if signal is not None and created:
-            from upgrades.rules.services import mark_signal_acted_on
+    offer, created = _write(tenant, account=account, rec=rec, fields=fields, actor=actor, now=now)
+    if signal is not None and created:
+        from upgrades.rules.services import mark_signal_acted_on
 
-            mark_signal_acted_on(tenant, signal=signal, reference=f"offer:{offer.pk}")
-        if release and offer.state == OfferState.DRAFT:
-            offer = release_offer(tenant, offer=offer, actor=actor, now=now)
+        mark_signal_acted_on(tenant, signal=signal, reference=f"offer:{offer.pk}")
+    if release and offer.state == OfferState.DRAFT:
+        offer = release_offer(tenant, offer=offer, actor=actor, now=now)
     return offer
 
 
@@ -194,11 +212,15 @@ def build_offers_for_signals(
     if not signals:
         return []
     catalog = load_catalog(tenant)
+    now = now or timezone.now()
+    meter_ids = [m.pk for m in catalog.meters.values()]
+    prefetched = prefetch_accounts(tenant, account_ids=[s.account_id for s in signals], meter_ids=meter_ids, now=now)
     offers = []
     for signal in signals:
         try:
             offers.append(build_offer(tenant, account=signal.account, actor=actor, signal=signal, now=now,
-                                      automatic=True, settings=settings, catalog=catalog))  # fmt: skip
+                                      automatic=True, settings=settings, catalog=catalog,
+                                      prefetched=prefetched))  # fmt: skip
         except (InvalidInput, Conflict) as exc:
             logger.info("offer not built", extra={"tenant": tenant.pk, "signal": signal.pk, "code": exc.code})
     return offers
