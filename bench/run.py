@@ -585,6 +585,10 @@ def main() -> None:
     parser.add_argument("--keep", action="store_true", help="keep the bench database afterwards")
     parser.add_argument("--rules-accounts", type=int, default=100_000, help="bench/rules.py: accounts (0 skips)")
     parser.add_argument("--only-rules", action="store_true", help="only the trigger-rule figures (bench/rules.py)")
+    parser.add_argument("--offers-accounts", type=int, default=10_000, help="bench/offers_bench.py: accounts (0 skips)")
+    parser.add_argument(
+        "--only-offers", action="store_true", help="only the offer-engine figures (bench/offers_bench.py)"
+    )
     parser.add_argument(
         "--only-checks", action="store_true", help="only the in-process entitlement-check figure (no server, no ingest)"
     )
@@ -631,6 +635,18 @@ def main() -> None:
         debug=settings.DEBUG,
         date=datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
     )
+    if args.only_offers:
+        from bench import offers_bench
+
+        try:
+            offers_bench.run(owner_url, accounts=args.offers_accounts)
+        finally:
+            from django.db import connections
+
+            connections.close_all()
+            if not args.keep:
+                drop_database(maintenance, name)
+        return
     if args.only_rules:
         from bench import rules
 
@@ -672,6 +688,10 @@ def main() -> None:
                 from bench import rules
 
                 rules.run(owner_url, accounts=args.rules_accounts)
+            if args.offers_accounts:
+                from bench import offers_bench
+
+                offers_bench.run(owner_url, accounts=args.offers_accounts)
         finally:
             if server is not None:
                 server.stop()
