@@ -48,18 +48,6 @@ def int_or_raw(raw: str | None, default: int) -> int | str:
     return int(text) if text.isdigit() else text
 
 
-def service(dotted: str) -> Callable[..., Any] | None:
-    """A service another helper owns, looked up when called (None while its module isn't committed yet)."""
-    import importlib
-
-    module_name, _, name = dotted.rpartition(".")
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError:
-        return None
-    return getattr(module, name, None)
-
-
 def object_or_404(model_admin: Any, request: HttpRequest, object_id: str) -> Any:
     """The row from the admin's tenant-scoped queryset; another tenant's id (or a missing one) is a 404."""
     from django.contrib.admin.utils import unquote

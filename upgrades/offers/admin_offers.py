@@ -5,6 +5,7 @@ Thin: the services (lifecycle, review, acceptance, building) decide; the page sh
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from django.contrib import admin, messages
@@ -16,21 +17,21 @@ from django.urls import path, reverse
 from accounts.admin_base import TenantScopedAdmin
 from accounts.models import Capability, CustomerAccount
 from upgrades.offers import admin_views
-from upgrades.offers.admin_common import object_or_404, page, run, service
+from upgrades.offers.admin_common import object_or_404, page, run
 from upgrades.offers.models import Offer, OfferState, OfferTargetKind
+from upgrades.offers.services import acceptance, review
+from upgrades.offers.services.building import build_offer
 
 DETAIL = "admin/upgrades/offer/detail.html"
 MAKE = "admin/upgrades/offer/make.html"
 
 # verb -> (service, capability, what the message says)
-ACTIONS: dict[str, tuple[str, str, str]] = {
-    "review": ("upgrades.offers.services.review.review_offer", Capability.REVIEW_OFFERS, "reviewed and sent"),
-    "approve_discount": ("upgrades.offers.services.review.approve_offer_discount", Capability.VIEW,
-                         "discount approved"),
-    "withdraw": ("upgrades.offers.services.review.withdraw_offer", Capability.REVIEW_OFFERS, "withdrawn"),
-    "accept": ("upgrades.offers.services.acceptance.accept_offer", Capability.REVIEW_OFFERS,
-               "accepted on the customer's behalf"),
-}  # fmt: skip
+ACTIONS: dict[str, tuple[Callable[..., Any], str, str]] = {
+    "review": (review.review_offer, Capability.REVIEW_OFFERS, "reviewed and sent"),
+    "approve_discount": (review.approve_offer_discount, Capability.VIEW, "discount approved"),
+    "withdraw": (review.withdraw_offer, Capability.REVIEW_OFFERS, "withdrawn"),
+    "accept": (acceptance.accept_offer, Capability.REVIEW_OFFERS, "accepted on the customer's behalf"),
+}
 
 
 @admin.register(Offer)
@@ -128,7 +129,7 @@ class OfferAdmin(TenantScopedAdmin):
         if verb not in ACTIONS:
             messages.error(request, "Unknown action.")
             return redirect(reverse("admin:upgrades_offer_change", args=[offer.pk]))
-        dotted, capability, done = ACTIONS[verb]
+        func, capability, done = ACTIONS[verb]
         if not self._can(request, capability):
             raise PermissionDenied
         membership = getattr(request, "membership", None)
@@ -136,10 +137,6 @@ class OfferAdmin(TenantScopedAdmin):
             request.tenant, request.user, membership
         ):
             raise PermissionDenied
-        func = service(dotted)
-        if func is None:
-            messages.error(request, "This action is not available yet.")
-            return redirect(reverse("admin:upgrades_offer_change", args=[offer.pk]))
         kwargs: dict[str, Any] = {"offer": offer, "actor": request.user}
         if verb == "withdraw":
             kwargs["reason"] = (request.POST.get("reason") or "").strip()[:500]
@@ -158,17 +155,14 @@ class OfferAdmin(TenantScopedAdmin):
         if request.method == "POST":
             values = {name: (request.POST.get(name) or "").strip() for name in values}
             account = accounts.filter(pk=values["account"]).first() if values["account"].isdigit() else None
-            build = service("upgrades.offers.services.building.build_offer")
             if account is None:
                 messages.error(request, "Choose one of your accounts.")
-            elif build is None:
-                messages.error(request, "The offer engine is not available yet.")
             elif values["target_kind"] and values["target_kind"] not in OfferTargetKind.values:
                 messages.error(request, "Choose a tier, an add-on or a bundle (or let the engine choose).")
             else:
                 offer = run(
                     request,
-                    lambda: build(
+                    lambda: build_offer(
                         tenant,
                         account=account,
                         actor=request.user,

@@ -14,8 +14,9 @@ from django.urls import path, reverse
 from accounts.admin_base import TenantScopedAdmin
 from accounts.models import Capability, CustomerAccount
 from upgrades.offers import admin_views
-from upgrades.offers.admin_common import int_or_raw, object_or_404, page, run, service
+from upgrades.offers.admin_common import int_or_raw, object_or_404, page, run
 from upgrades.offers.models import Feedback, Trial
+from upgrades.offers.services.trials import start_trial
 
 DETAIL = "admin/upgrades/trial/detail.html"
 START = "admin/upgrades/trial/start.html"
@@ -72,7 +73,6 @@ class TrialAdmin(ReadOnly, TenantScopedAdmin):
         if request.method == "POST":
             values = {name: (request.POST.get(name) or "").strip() for name in values}
             account = accounts.filter(pk=values["account"]).first() if values["account"].isdigit() else None
-            start = service("upgrades.offers.services.trials.start_trial")
             days = int_or_raw(values["days"], 0) or None
             if account is None:
                 messages.error(request, "Choose one of your accounts.")
@@ -80,12 +80,10 @@ class TrialAdmin(ReadOnly, TenantScopedAdmin):
                 messages.error(request, "Name the tier or add-on to try.")
             elif days is not None and not isinstance(days, int):
                 messages.error(request, "Days: a whole number (or leave it empty for the settings' trial length).")
-            elif start is None:
-                messages.error(request, "Trials are not available yet.")
             else:
                 trial = run(
                     request,
-                    lambda: start(
+                    lambda: start_trial(
                         tenant,
                         account=account,
                         target_kind=values["target_kind"],

@@ -86,7 +86,14 @@ def _option_row(option: dict[str, Any], offer: Offer) -> dict[str, Any]:
     discount = option.get("discount") or {}
     return {
         "key": option.get("key", ""),
-        "name": option.get("tier_name") or option.get("tier") or option.get("key"),
+        "name": option.get("label") or option.get("tier_name") or option.get("tier") or option.get("key"),
+        "lines": [
+            f"{line.get('name')}{' × ' + str(line.get('quantity')) if line.get('per_seat') else ''}: "
+            f"{money(line.get('amount'), c)}"
+            for line in option.get("lines") or []
+            if isinstance(line, dict)
+        ],
+        "changes": _changes(option.get("changes") or {}),
         "interval": option.get("interval", ""),
         "term_years": option.get("term_years") or 1,
         "seats": option.get("seats"),
@@ -106,10 +113,24 @@ def _option_row(option: dict[str, Any], offer: Offer) -> dict[str, Any]:
     }
 
 
+def _changes(changes: dict[str, Any]) -> str:
+    parts = []
+    if changes.get("gained"):
+        parts.append("gains " + ", ".join(str(f) for f in changes["gained"]))
+    if changes.get("lost"):
+        parts.append("loses " + ", ".join(str(f) for f in changes["lost"]))
+    for limit in changes.get("limits") or []:
+        to = "unlimited" if limit.get("to") is None else _number(limit.get("to"))
+        parts.append(f"{limit.get('feature')} {_number(limit.get('from'))} → {to}")
+    return "; ".join(parts)
+
+
 def _roi_rows(roi: dict[str, Any], currency: str) -> list[tuple[str, str]]:
     rows = []
     for key, value in roi.items():
-        if key in ("sentence", "drivers", "inputs", "assumptions") or isinstance(value, dict | list):
+        if key in ("sentence", "drivers", "inputs", "assumptions", "currency") or isinstance(value, dict | list):
+            continue
+        if value is None or value == "":
             continue
         label = key.replace("_", " ").capitalize()
         rows.append((label, money(value, currency) if key in MONEY_KEYS and isinstance(value, int) else str(value)))
@@ -124,7 +145,7 @@ def _roi_drivers(roi: dict[str, Any], currency: str) -> list[dict[str, str]]:
         amount = next((d[k] for k in ("value", "amount", "monthly_value", "annual_value") if isinstance(d.get(k), int)),
                       None)  # fmt: skip
         out.append({"label": str(d.get("label") or d.get("kind") or ""), "amount": money(amount, currency),
-                    "sentence": str(d.get("sentence") or d.get("explanation") or "")})  # fmt: skip
+                    "sentence": str(d.get("formula") or d.get("sentence") or d.get("explanation") or "")})  # fmt: skip
     return out
 
 
@@ -155,12 +176,7 @@ def offer_view(offer: Offer) -> dict[str, Any]:
         "model": evidence.get("model") or {},
         "meters": [_meter_row(m) for m in evidence.get("meters") or [] if isinstance(m, dict)],
         "holding": holding,
-        "holding_price": money(
-            (holding.get("price") or {}).get("amount")
-            if isinstance(holding.get("price"), dict)
-            else holding.get("price_amount"),
-            c,
-        ),  # fmt: skip
+        "holding_price": money(holding.get("monthly_amount"), c),
         "options": [_option_row(o, offer) for o in offer.options or [] if isinstance(o, dict)],
         "anchor": _option_row(anchor, offer) if isinstance(anchor, dict) else None,
         "anchor_note": (anchor or {}).get("note") or (anchor or {}).get("explanation") or "",
@@ -185,6 +201,7 @@ def offer_view(offer: Offer) -> dict[str, Any]:
         "roi": roi,
         "roi_rows": _roi_rows(roi, c) if isinstance(roi, dict) else [],
         "roi_drivers": _roi_drivers(roi, c) if isinstance(roi, dict) else [],
+        "roi_assumptions": [str(a) for a in (roi or {}).get("assumptions") or []] if isinstance(roi, dict) else [],
         "events": list(offer.events.all()),
         "feedback": list(offer.feedback.all()),
         "trials": list(offer.trials.all()),

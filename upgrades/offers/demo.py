@@ -76,9 +76,9 @@ def demo_variants(tenant: Tenant) -> list[dict[str, str]]:
     over = int(policy.cap_percent) + 10 if policy is not None else 40
     return [
         {"key": "none", "percent": "0", "explanation": ""},
-        {"key": "launch10", "percent": "10", "explanation": "Launch offer: 10 % off the first year."},
+        {"key": "launch10", "percent": "10", "explanation": "Launch offer"},
         {"key": OVER_CAP_VARIANT, "percent": str(min(over, 100)),
-         "explanation": "Win-back deal for an at-risk renewal; needs an owner's approval per offer."},
+         "explanation": "Win-back deal for an at-risk renewal"},
     ]  # fmt: skip
 
 

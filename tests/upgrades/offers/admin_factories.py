@@ -51,6 +51,7 @@ def make_offer(
             "price": {"id": 1, "amount": 2900, "interval": "month"},
             "seats": 5,
             "addons": [],
+            "monthly_amount": 14_500,
         },  # fmt: skip
         evidence={
             "sentence": "API calls reached 95% of the Team limit on 6 of the last 7 days; at this pace they pass "

@@ -37,7 +37,7 @@ def test_the_offer_page_shows_evidence_options_anchor_discount_quote_roi_and_tim
     assert "Business pays for itself in 4 months." in page and "Ops time saved: $180.00" in page
     assert page.count('data-testid="event"') == 2 and "sent → <strong>viewed</strong>" in page
     assert "Clear and fair." in page
-    assert "Holds now: Team v1 at $29.00, 5 seats." in page
+    assert "Holds now: Team v1 at $145.00 a month, 5 seats." in page
 
 
 def test_the_list_filters_by_state_and_account(world_a, live_settings):
