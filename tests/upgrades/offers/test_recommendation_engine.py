@@ -185,3 +185,26 @@ def test_queries_per_recommendation_do_not_grow_with_the_catalog(ew):
                              state=GovernanceState.PUBLISHED)  # fmt: skip
         Entitlement.objects.create(tenant=ew.tenant, tier=tier, feature=ew.ladder.api_calls, limit=None)
     assert count() == small
+
+
+def test_a_batchs_prefetched_reads_give_the_same_recommendation_as_reading_alone(ew):
+    from upgrades.offers.recommendation import prefetch_accounts
+
+    now = timezone.now()
+    accounts = []
+    for i, (industry, facts) in enumerate((("software", []), ("healthcare", [sso_gate_fact()]), ("retail", []))):
+        account = ew.account(f"batch{i}", industry=industry)
+        lic = ew.licence(account)
+        ew.growing(account, start=200 + 600 * i, step=100 * i)
+        accounts.append((account, lic, ew.signal(account, facts=facts)))
+    catalog = load_catalog(ew.tenant)
+    prefetched = prefetch_accounts(ew.tenant, account_ids=[a.pk for a, _, _ in accounts],
+                                   meter_ids=[m.pk for m in catalog.meters.values()], now=now)  # fmt: skip
+    for account, lic, signal in accounts:
+        alone = recommend(ew.tenant, account=account, license=lic, signal=signal, now=now)
+        with CaptureQueriesContext(connection) as batched_queries:
+            batched = recommend(ew.tenant, account=account, license=lic, signal=signal, now=now, catalog=catalog,
+                                prefetched=prefetched)  # fmt: skip
+        assert (batched.target_kind, batched.target_key) == (alone.target_kind, alone.target_key)
+        assert batched.evidence == alone.evidence and batched.holding == alone.holding
+        assert len(batched_queries) == 0  # everything came from the batch's reads
