@@ -85,3 +85,30 @@ def test_settings_go_live_through_a_second_persons_approval_in_the_browser(brows
     assert "Hourly cost matches finance's figure." in page.inner_text("[data-testid=approval-comment]")
     live = OfferSettings.objects.get(tenant=world_a.tenant)
     assert (live.state, live.approved_by, live.value_model[0]["hourly_cost"]) == (SettingsState.LIVE, pm2, 6000)
+
+
+def test_engine_built_demo_offers_fit_a_phone_and_the_owner_approves_the_over_cap_discount(browser_page, settings):
+    from tests.upgrades.offers.test_demo import seed
+
+    settings.STRIPE_API_BASE = ""
+    demo, result = seed()
+    page = browser_page
+    page.set_viewport_size({"width": 375, "height": 900})
+    sign_in(page, User.objects.get(email="owner@acme.test"))
+    for slot, offer_id in sorted(result["slots"].items()):
+        page.goto(f"{page.base_url}/admin/upgrades/offer/{offer_id}/change/")
+        page.wait_for_selector("[data-testid=offer-detail]")
+        page.screenshot(path=f"var/screenshot-demo-offer-{slot}-375.png", full_page=True)
+        assert page.evaluate(OVERFLOW) <= 0, f"sideways scrolling on the {slot} offer at 375 px"
+    trial, live = result["trial"].pk, result["settings"].pk
+    pages = ["/admin/upgrades/offer/", "/admin/upgrades/trial/", f"/admin/upgrades/trial/{trial}/change/",
+             f"/admin/upgrades/offersettings/{live}/change/", "/admin/upgrades/feedback/"]  # fmt: skip
+    for path in pages:
+        page.goto(page.base_url + path)
+        page.wait_for_load_state("networkidle")
+        assert page.evaluate(OVERFLOW) <= 0, f"sideways scrolling on {path} at 375 px"
+    page.goto(f"{page.base_url}/admin/upgrades/offer/{result['slots']['awaiting_review']}/change/")
+    assert "outside the discount policy" in page.inner_text("[data-testid=discount]")
+    page.click("[data-testid=action-approve_discount]")
+    page.wait_for_selector("text=discount approved")
+    assert page.inner_text("[data-testid=offer-state]") == "Sent"
