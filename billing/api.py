@@ -25,7 +25,7 @@ from billing.errors import InvalidInput, NotFound
 from billing.models import License, PlanChange, PlanChangeState
 from billing.services.plan_changes import confirm_plan_change, quote_plan_change
 from catalog import selectors as catalog_selectors
-from catalog.models import FeatureKind, GovernanceState, Price, Tier, key_validator
+from catalog.models import Price, key_validator
 
 _EXTERNAL_ID = re.compile(external_id_validator.regex.pattern)
 _KEY = re.compile(key_validator.regex.pattern)
@@ -146,23 +146,6 @@ def present(plan_change: PlanChange) -> dict[str, Any]:
     }
 
 
-def seat_limit(tier: Tier) -> int | None:
-    """The most seats the tier allows (its seats entitlement); None: unlimited or not limited."""
-    limits = [e.limit for e in tier.entitlements.all() if e.feature.kind == FeatureKind.SEATS and e.enabled]
-    if not limits or any(limit is None for limit in limits):
-        return None
-    return max(limits)
-
-
-def _tier_price(tenant: Any, tier: Tier, *, interval: str, currency: str) -> Price | None:
-    return (
-        Price.objects.for_tenant(tenant)
-        .filter(tier=tier, interval=interval, currency=currency, state=GovernanceState.PUBLISHED)
-        .order_by("-version", "-id")
-        .first()
-    )
-
-
 class PlanChangeViewSet(TenantScopedViewSet):
     """Plan changes: quote (POST), confirm, follow. Ids of other tenants answer 404."""
 
@@ -185,10 +168,12 @@ class PlanChangeViewSet(TenantScopedViewSet):
             tier = catalog_selectors.get_published_tier(self.tenant, fields["tier"])
         except NotFound:
             raise InvalidInput("Invalid plan change.", details={"tier": ["No published tier with this key."]}) from None
-        price = _tier_price(self.tenant, tier, interval=fields["interval"], currency=license.currency)
+        price = selectors.latest_tier_price(
+            self.tenant, tier=tier, interval=fields["interval"], currency=license.currency
+        )
         if price is None:
             errors["interval"] = [f"The tier has no published {fields['interval']}ly price in {license.currency}."]
-        limit = seat_limit(tier)
+        limit = catalog_selectors.tier_seat_limit(tier)
         if limit is not None and fields["seats"] > limit:
             errors["seats"] = [f"The tier allows at most {limit} seat(s)."]
         addon_prices: list[Price] = []

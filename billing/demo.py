@@ -40,7 +40,8 @@ from billing.services import plan_changes
 from billing.services.catalog_sync import ensure_stripe_price, sync_stripe_catalog
 from billing.services.stripe_accounts import save_stripe_keys, stripe_for
 from billing.stripe_client import ItemTarget, StripeError, StripeGateway
-from catalog.models import Entitlement, FeatureKind, GovernanceState, Price, Tier
+from catalog.models import GovernanceState, Price, Tier
+from catalog.selectors import tier_seat_limit
 from catalog.templatetags.catalog_money import money
 
 SEATS_BY_SIZE = {
@@ -130,10 +131,7 @@ def seed_tenant_billing(tenant: Tenant, *, seed: int, stripe_on: bool, showcase:
     rng = random.Random(seed)
     weights = (TIER_WEIGHTS + [5] * len(tiers))[: len(tiers)]
     held = set(License.objects.for_tenant(tenant).values_list("account_id", flat=True))
-    seat_limits = {  # tier id -> its seat entitlement's limit (None: unlimited)
-        e.tier_id: e.limit
-        for e in Entitlement.objects.for_tenant(tenant).filter(tier__in=tiers, feature__kind=FeatureKind.SEATS)
-    }
+    seat_limits = {tier.pk: tier_seat_limit(tier) for tier in tiers}  # None: no seat limit
     now = timezone.now().replace(microsecond=0)
     created = 0
     for account in CustomerAccount.objects.for_tenant(tenant).order_by("external_id"):

@@ -21,7 +21,7 @@ from billing.models import (
     StripePrice,
 )
 from billing.stripe_client import ItemChange
-from catalog.models import AddOn, DiscountPolicy, GovernanceState, Price
+from catalog.models import AddOn, DiscountPolicy, GovernanceState, Price, Tier
 
 # Statuses in which a licence grants its entitlements (past_due keeps access while Stripe retries).
 HOLDING_STATUSES = (LicenseStatus.ACTIVE, LicenseStatus.TRIALING, LicenseStatus.PAST_DUE)
@@ -82,6 +82,16 @@ def active_grants(tenant: Tenant, account: CustomerAccount, *, at=None) -> Query
         LicenseGrant.objects.for_tenant(tenant)
         .select_related("tier", "addon")
         .filter(account=account, starts_at__lte=at, ends_at__gt=at, ended_at__isnull=True)
+    )
+
+
+def latest_tier_price(tenant: Tenant, *, tier: Tier, interval: str, currency: str) -> Price | None:
+    """What the tier sells at now on `interval` in `currency`: its newest published price (None: not sold so)."""
+    return (
+        Price.objects.for_tenant(tenant)
+        .filter(tier=tier, interval=interval, currency=currency, state=GovernanceState.PUBLISHED)
+        .order_by("-version", "-id")
+        .first()
     )
 
 

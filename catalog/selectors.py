@@ -26,6 +26,7 @@ from catalog.models import (
     Enforcement,
     Entitlement,
     Feature,
+    FeatureKind,
     GovernanceState,
     Interval,
     Price,
@@ -117,6 +118,17 @@ def get_governed_for_tenant(tenant: Tenant, model: type, obj_id: int):
     if obj is None:
         raise NotFound(f"No {model._meta.verbose_name} {obj_id}.")
     return obj
+
+
+def tier_seat_limit(tier: Tier) -> int | None:
+    """The most seats the tier allows: the limit of its enabled seats entitlement(s). None: no seat limit
+    (no seats feature, or one without a limit). Reads `tier.entitlements` (prefetch it for many tiers)."""
+    prefetched = "entitlements" in getattr(tier, "_prefetched_objects_cache", {})
+    rows = tier.entitlements.all() if prefetched else tier.entitlements.select_related("feature")
+    limits = [e.limit for e in rows if e.feature.kind == FeatureKind.SEATS and e.enabled]
+    if not limits or any(limit is None for limit in limits):
+        return None
+    return max(limits)
 
 
 def compatible_addons(tier: Tier, addons: Iterable[AddOn]) -> list[AddOn]:

@@ -184,3 +184,25 @@ def test_grants_are_refused_to_analysts_and_on_other_tenants_licences(two_tenant
     assert a.staff_client(Role.ANALYST).post(grant_url(mine.license), data).status_code == 403
     assert a.staff_client(Role.CSM).post(grant_url(theirs.license), data).status_code == 403
     assert not LicenseGrant.objects.exists()
+
+
+@pytest.mark.integration
+@pytest.mark.django_db
+def test_more_seats_than_the_tier_allows_is_refused_in_the_admin_as_over_the_api(world_a, standin):
+    from catalog.models import Entitlement, Feature, FeatureKind
+
+    billed = billed_license(world_a.tenant, world_a.account, standin)
+    tier = billed.catalog.tiers["business"]
+    seats = Feature.objects.create(
+        tenant=world_a.tenant, product=tier.product, key="seats", name="Users", kind=FeatureKind.SEATS
+    )
+    Entitlement.objects.create(tenant=world_a.tenant, tier=tier, feature=seats, limit=10)
+    csm = world_a.staff_client(Role.CSM)
+    url = change_plan_url(billed.license)
+    business = billed.catalog.prices["business-month"].pk
+
+    refused = csm.post(url, {"price": business, "seats": 11})
+
+    assert refused.status_code == 200 and "The tier allows at most 10 seat(s)." in refused.content.decode()
+    assert not PlanChange.objects.exists()
+    assert csm.post(url, {"price": business, "seats": 10}).status_code == 302

@@ -27,6 +27,7 @@ from billing.services.plan_changes.first_purchase import _ensure_customer, _supe
 from billing.services.stripe_accounts import stripe_for
 from billing.stripe_client import ItemTarget, StripeGateway, Subscription, plan_item_changes
 from catalog.models import GovernanceState, Price
+from catalog.selectors import tier_seat_limit
 
 log = logging.getLogger(__name__)
 
@@ -100,6 +101,10 @@ def _validate_target(tenant: Tenant, license: License, *, target: Price, seats: 
         errors["target_price"] = [f"The licence is billed in {license.currency}; this price is in {target.currency}."]
     if seats < 1:
         errors["seats"] = ["At least one seat."]
+    elif target.tier_id is not None and "target_price" not in errors:
+        limit = tier_seat_limit(target.tier)
+        if limit is not None and seats > limit:
+            errors["seats"] = [f"The tier allows at most {limit} seat(s)."]
     for p in addon_prices:
         if p.tenant_id != tenant.pk or p.addon_id is None or p.state != GovernanceState.PUBLISHED:
             errors.setdefault("addon_prices", []).append(f"Price {p.pk} is not a published add-on price.")
