@@ -22,6 +22,10 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from accounts.models import Tenant
 
 ROOT = Path(__file__).resolve().parent.parent
 TARGET_S = 60.0
@@ -106,7 +110,7 @@ def _catalog(tenant, *, extra: int = 0):
                                   audience="ops", state=pub)  # fmt: skip
 
 
-def seed(owner_url: str, *, slug: str, accounts: int, pk_offset: int) -> object:
+def seed(owner_url: str, *, slug: str, accounts: int, pk_offset: int) -> Tenant:
     import psycopg2
     from django.utils import timezone
 

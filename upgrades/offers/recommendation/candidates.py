@@ -91,14 +91,18 @@ def build_candidates(holding: Holding, catalog: CatalogSnapshot) -> list[Candida
                               addons=[*_carried(holding, catalog, base, set()), addon]))  # fmt: skip
     seen_bundles: set[str] = set()
     for bundle in catalog.bundles:
-        tier = catalog.tier_by_id.get(bundle.tier_id)
-        if bundle.key in seen_bundles or tier is None or tier.product_id != product_id or tier.rank < held.rank:
+        bundle_tier = catalog.tier_by_id.get(bundle.tier_id)
+        if bundle.key in seen_bundles or bundle_tier is None:
+            continue
+        if bundle_tier.product_id != product_id or bundle_tier.rank < held.rank:
             continue
         seen_bundles.add(bundle.key)
         own = [catalog.addon_by_key.get(a.key) for a in bundle.addons.all()]
         if any(a is None for a in own):
             continue  # an add-on of the bundle is no longer published
         own_keys = {a.key for a in own if a is not None}
-        addons = [a for a in own if a is not None] + _carried(holding, catalog, tier, own_keys)
-        out.append(_build(holding, catalog, kind="bundle", key=bundle.key, tier=tier, addons=addons, bundle=bundle))
+        addons = [a for a in own if a is not None] + _carried(holding, catalog, bundle_tier, own_keys)
+        out.append(
+            _build(holding, catalog, kind="bundle", key=bundle.key, tier=bundle_tier, addons=addons, bundle=bundle)
+        )
     return [c for c in out if c is not None]
