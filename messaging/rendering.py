@@ -144,11 +144,19 @@ def validate_parts(parts: list[Part], *, purpose: str, context: dict[str, Any]) 
         raise ValidationError(errors)
 
 
+@functools.lru_cache(maxsize=512)
+def _compiled(source: str, html: bool) -> jinja2.Template:
+    return environment(html=html).from_string(source)
+
+
 def render(source: str, context: dict[str, Any], *, html: bool) -> str:
-    """Render one text. Raises jinja2 errors (UndefinedError, SecurityError) for the caller to record."""
+    """Render one text. Raises jinja2 errors (UndefinedError, SecurityError) for the caller to record.
+
+    Compiled templates are cached by their source (a new version is new source), so 10,000 sends of one
+    template compile it once per process."""
     if not source:
         return ""
-    return environment(html=html).from_string(source).render(context)
+    return _compiled(source, html).render(context)
 
 
 # --- plain text from HTML -------------------------------------------------------------------------

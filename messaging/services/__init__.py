@@ -1,14 +1,15 @@
 """messaging's writes. The public entry points are re-exported here (see messaging/__init__.py)."""
 
-from messaging.services.delivery import deliver_message, release_due_messages
+from messaging.services.delivery import deliver_message, deliver_messages, release_due_messages
 from messaging.services.outbox import TENANT_HEADER, store_email
 from messaging.services.preferences import record_bounce, unsubscribe, update_preferences
 from messaging.services.prompts import due_prompts, record_prompt_event
-from messaging.services.sending import note_decline, record_outreach, send_message
+from messaging.services.sending import note_decline, record_outreach, send_message, send_messages
 
 __all__ = [
     "TENANT_HEADER",
     "deliver_message",
+    "deliver_messages",
     "due_prompts",
     "note_decline",
     "record_bounce",
@@ -16,6 +17,7 @@ __all__ = [
     "record_prompt_event",
     "release_due_messages",
     "send_message",
+    "send_messages",
     "store_email",
     "unsubscribe",
     "update_preferences",

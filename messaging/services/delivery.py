@@ -23,11 +23,11 @@ from django.utils.html import escape
 from accounts.models import Tenant
 from accounts.tenancy import tenant_context
 from messaging import tokens
-from messaging.models import Channel, Message, MessageEvent, MessageEventKind, MessageState
+from messaging.models import Channel, Message, MessageEvent, MessageEventKind, MessageState, MessagingSettings
 from messaging.selectors import get_settings
 from messaging.services import policy
 from messaging.services.context import site_url
-from messaging.services.sending import _HREF, enqueue_delivery
+from messaging.services.sending import _HREF, enqueue_deliveries
 
 logger = logging.getLogger(__name__)
 TENANT_HEADER = "X-Tierwise-Tenant"
@@ -59,8 +59,8 @@ def tracked_html(message: Message) -> str:
     return _HREF.sub(swap, message.rendered.get("html", ""))
 
 
-def build_email(message: Message, tenant: Tenant) -> EmailMultiAlternatives:
-    prefs = get_settings(tenant)
+def build_email(message: Message, tenant: Tenant, *, prefs: MessagingSettings | None = None) -> EmailMultiAlternatives:
+    prefs = prefs or get_settings(tenant)
     rendered = message.rendered
     sender_address = prefs.from_email or _address(settings.DEFAULT_FROM_EMAIL)
     sender = f'"{(prefs.from_name or tenant.name).replace(chr(34), "")}" <{sender_address}>'
@@ -96,64 +96,99 @@ def _address(value: str) -> str:
     return value.rsplit("<", 1)[-1].rstrip(">").strip() if "<" in value else value.strip()
 
 
-def _claim(tenant: Tenant, message_id: int, now: datetime.datetime) -> Message | None:
-    """Lock the message and mark the send started; None when there is nothing (more) to do."""
+def _claim(tenant: Tenant, message_ids: list[int], now: datetime.datetime, prefs: MessagingSettings) -> list[Message]:
+    """Lock the messages, check consent and bounces again, and mark the sends started (committed)."""
     with transaction.atomic():
-        message = Message.objects.for_tenant(tenant).select_for_update().filter(pk=message_id).first()
-        if message is None or message.channel != Channel.EMAIL or message.state != MessageState.QUEUED:
-            return None
-        if message.send_started_at is not None:
-            message.state, message.error = (
-                MessageState.FAILED,
-                "Interrupted mid-send: not sent again (it may have left).",
+        messages = list(
+            Message.objects.for_tenant(tenant)
+            .select_for_update(of=("self",))
+            .select_related("contact")
+            .filter(pk__in=message_ids, channel=Channel.EMAIL, state=MessageState.QUEUED)
+            .order_by("pk")
+        )
+        interrupted = [m.pk for m in messages if m.send_started_at is not None]
+        if interrupted:
+            Message.objects.for_tenant(tenant).filter(pk__in=interrupted).update(
+                state=MessageState.FAILED, error="Interrupted mid-send: not sent again (it may have left).",
+                updated_at=now,
+            )  # fmt: skip
+        due = [m for m in messages if m.send_started_at is None and (m.due_at is None or m.due_at <= now)]
+        by_account: dict[int, list[Message]] = {}
+        for message in due:
+            by_account.setdefault(message.account_id, []).append(message)
+        claimed, suppressed = [], []
+        for account_id, group in by_account.items():
+            facts = policy.gather_facts(tenant, account_id=account_id, contacts=[m.contact for m in group],
+                                        prefs=prefs, now=now)  # fmt: skip
+            for message in group:
+                reason = policy.consent_from(facts, tenant=tenant, contact=message.contact, channel=message.channel,
+                                             category=message.category, prefs=prefs)  # fmt: skip
+                if reason:
+                    message.state, message.suppressed_reason, message.counted_at = MessageState.SUPPRESSED, reason, None
+                    suppressed.append(message)
+                else:
+                    message.send_started_at = now
+                    claimed.append(message)
+        if suppressed:
+            Message.objects.bulk_update(suppressed, ["state", "suppressed_reason", "counted_at"])
+        if claimed:
+            Message.objects.for_tenant(tenant).filter(pk__in=[m.pk for m in claimed]).update(
+                send_started_at=now, updated_at=now
             )
-            message.save(update_fields=["state", "error", "updated_at"])
-            return None
-        if message.due_at is not None and message.due_at > now:
-            return None
-        contact = message.contact
-        reason = policy.consent_reason(
-            tenant, contact=contact, channel=message.channel, category=message.category, prefs=get_settings(tenant),
-            preference=policy.preference_for(tenant, contact), now=now,
-        )  # fmt: skip
-        if reason:
-            message.state, message.suppressed_reason, message.counted_at = MessageState.SUPPRESSED, reason, None
-            message.save(update_fields=["state", "suppressed_reason", "counted_at", "updated_at"])
-            return None
-        message.send_started_at = now
-        message.save(update_fields=["send_started_at", "updated_at"])
-        return message
+        return claimed
+
+
+def deliver_messages(tenant: Tenant, *, message_ids: list[int], now: datetime.datetime | None = None) -> list[Message]:
+    """Send queued emails over one connection; returns those sent. Safe to call twice. Raises the first
+    backend error after trying the rest (the task retries; what was sent is not sent again)."""
+    now = now or timezone.now()
+    prefs = get_settings(tenant)
+    claimed = _claim(tenant, list(message_ids), now, prefs)
+    if not claimed:
+        return []
+    sent: list[Message] = []
+    failure: Exception | None = None
+    connection = get_connection()
+    with connection:
+        for message in claimed:
+            email = build_email(message, tenant, prefs=prefs)
+            email.connection = connection
+            try:
+                # The hand-over and its record in one transaction: with the outbox backend the stored email and
+                # `sent` commit together. If the record fails after the backend took it, `send_started_at`
+                # (committed by _claim) keeps it from being sent again.
+                with transaction.atomic():
+                    connection.send_messages([email])
+                    status = getattr(email, "anymail_status", None)
+                    provider_id = str(getattr(status, "message_id", "") or "")[:255] if status is not None else ""
+                    message.state, message.sent_at, message.provider_message_id, message.error = (
+                        MessageState.SENT, timezone.now(), provider_id, "",
+                    )  # fmt: skip
+                    message.save(update_fields=["state", "sent_at", "provider_message_id", "error", "updated_at"])
+                    MessageEvent.objects.create(tenant=tenant, message=message, kind=MessageEventKind.SENT)
+                sent.append(message)
+            except Exception as exc:
+                # The backend refused it (nothing left): free the claim so the task's retry sends it.
+                Message.objects.for_tenant(tenant).filter(pk=message.pk, sent_at__isnull=True).update(
+                    send_started_at=None, error=str(exc)[:2000]
+                )
+                failure = failure or exc
+    if failure is not None:
+        raise failure
+    return sent
 
 
 def deliver_message(tenant: Tenant, *, message_id: int, now: datetime.datetime | None = None) -> Message | None:
-    """Send one queued email. Safe to call twice. Raises the backend's error (the task retries)."""
-    now = now or timezone.now()
-    message = _claim(tenant, message_id, now)
-    if message is None:
-        return None
-    email = build_email(message, tenant)
-    try:
-        get_connection().send_messages([email])
-    except Exception as exc:
-        # The backend refused it (nothing left): free the claim so the task's retry sends it.
-        Message.objects.for_tenant(tenant).filter(pk=message.pk).update(send_started_at=None, error=str(exc)[:2000])
-        raise
-    status = getattr(email, "anymail_status", None)
-    provider_id = str(getattr(status, "message_id", "") or "")[:255] if status is not None else ""
-    with transaction.atomic():
-        Message.objects.for_tenant(tenant).filter(pk=message.pk).update(
-            state=MessageState.SENT, sent_at=timezone.now(), provider_message_id=provider_id, error=""
-        )
-        MessageEvent.objects.create(tenant=tenant, message=message, kind=MessageEventKind.SENT)
-    message.refresh_from_db()
-    return message
+    """Send one queued email (see deliver_messages)."""
+    sent = deliver_messages(tenant, message_ids=[message_id], now=now)
+    return sent[0] if sent else None
 
 
-def give_up(tenant: Tenant, *, message_id: int, error: str) -> None:
-    """The task's last retry failed: the email is failed, with the error, and is not tried again."""
-    Message.objects.for_tenant(tenant).filter(pk=message_id, state=MessageState.QUEUED, sent_at__isnull=True).update(
-        state=MessageState.FAILED, error=error[:2000], send_started_at=None
-    )
+def give_up(tenant: Tenant, *, message_ids: list[int], error: str) -> None:
+    """The task's last retry failed: what is still queued is failed, with the error, and not tried again."""
+    Message.objects.for_tenant(tenant).filter(
+        pk__in=message_ids, state=MessageState.QUEUED, sent_at__isnull=True
+    ).update(state=MessageState.FAILED, error=error[:2000], send_started_at=None)
 
 
 def release_due_messages(tenant: Tenant, *, now: datetime.datetime | None = None) -> int:
@@ -166,16 +201,17 @@ def release_due_messages(tenant: Tenant, *, now: datetime.datetime | None = None
             .select_for_update(skip_locked=True)
             .filter(state=MessageState.HELD, due_at__lte=now)
         )
-        for message in held[:5000]:
+        released = list(held[:5000])
+        for message in released:
             message.state = MessageState.QUEUED
             message.save(update_fields=["state", "updated_at"])
-            enqueue_delivery(message)
-            count += 1
+        enqueue_deliveries(released)
+        count = len(released)
         stale = Message.objects.for_tenant(tenant).filter(
             state=MessageState.QUEUED, channel=Channel.EMAIL, send_started_at__isnull=True,
             due_at__lte=now - REQUEUE_AFTER, updated_at__lte=now - REQUEUE_AFTER,
         )  # fmt: skip
-        for message in stale[:5000]:
-            Message.objects.for_tenant(tenant).filter(pk=message.pk).update(updated_at=now)
-            enqueue_delivery(message)
+        lost = list(stale[:5000])
+        Message.objects.for_tenant(tenant).filter(pk__in=[m.pk for m in lost]).update(updated_at=now)
+        enqueue_deliveries(lost)
     return count

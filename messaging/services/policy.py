@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import datetime
 import zoneinfo
+from collections import Counter
 from dataclasses import dataclass
 
 from django.db import connection
+from django.db.models import Count
 
 from accounts.models import Contact, Tenant
 from messaging.models import (
@@ -97,38 +99,69 @@ def preference_for(tenant: Tenant, contact: Contact) -> ContactPreference:
     return found if found is not None else ContactPreference(tenant=tenant, contact=contact)
 
 
-def address_suppression(tenant: Tenant, email: str) -> str:
-    """'bounced' or 'complained' when the address may get no more mail, else ''."""
-    found = EmailSuppression.objects.for_tenant(tenant).filter(email__iexact=email).values_list("reason", flat=True)
-    return next(iter(found), "")
+@dataclass
+class AccountFacts:
+    """What the decision reads about one account and some of its contacts, fetched in 4 queries.
+
+    Counts are of the cap's window; `admit` keeps them current as a batch admits messages, so a batch
+    decides exactly as the same sends one by one would (under the same lock)."""
+
+    preferences: dict[int, ContactPreference]
+    suppressions: dict[str, str]  # lower-cased address -> 'bounced' | 'complained'
+    decline_quiet: bool
+    used_by_contact: Counter
+    used_account: int
+
+    def preference(self, tenant: Tenant, contact: Contact) -> ContactPreference:
+        return self.preferences.get(contact.pk) or ContactPreference(tenant=tenant, contact=contact)
+
+    def admit(self, contact_id: int) -> None:
+        self.used_by_contact[contact_id] += 1
+        self.used_account += 1
 
 
-def cap_reason(
-    tenant: Tenant, *, contact_id: int, account_id: int, prefs: MessagingSettings, now: datetime.datetime
-) -> str:
-    """The cap that is full ('contact_cap', 'account_cap') or ''. Call under `lock_account`."""
+def gather_facts(
+    tenant: Tenant, *, account_id: int, contacts: list[Contact], prefs: MessagingSettings, now: datetime.datetime
+) -> AccountFacts:
+    """For upgrade decisions call under `lock_account` (the counts must not move before the insert)."""
     since = now - datetime.timedelta(days=prefs.cap_window_days)
-    counted = Message.objects.for_tenant(tenant).filter(
-        account_id=account_id, category=Category.UPGRADE, counted_at__gt=since
+    used = Counter(
+        dict(
+            Message.objects.for_tenant(tenant)
+            .filter(account_id=account_id, category=Category.UPGRADE, counted_at__gt=since)
+            .values_list("contact_id")
+            .order_by()
+            .annotate(n=Count("id"))
+        )
     )
-    if counted.filter(contact_id=contact_id).count() >= prefs.cap_count:
-        return SuppressedReason.CONTACT_CAP
-    if counted.count() >= prefs.account_cap_count:
-        return SuppressedReason.ACCOUNT_CAP
-    return ""
+    emails = {c.email.lower() for c in contacts}
+    return AccountFacts(
+        preferences={
+            p.contact_id: p
+            for p in ContactPreference.objects.for_tenant(tenant).filter(contact_id__in=[c.pk for c in contacts])
+        },
+        suppressions=dict(
+            EmailSuppression.objects.for_tenant(tenant).filter(email__in=emails).values_list("email", "reason")
+        ),
+        decline_quiet=DeclineQuiet.objects.for_tenant(tenant)
+        .filter(account_id=account_id, quiet_until__gt=now)
+        .exists(),
+        used_by_contact=used,
+        used_account=sum(used.values()),
+    )
 
 
-def consent_reason(
-    tenant: Tenant, *, contact: Contact, channel: str, category: str, prefs: MessagingSettings,
-    preference: ContactPreference, now: datetime.datetime,
-) -> str:  # fmt: skip
+def consent_from(
+    facts: AccountFacts, *, tenant: Tenant, contact: Contact, channel: str, category: str, prefs: MessagingSettings
+) -> str:
     """Why the contact may not get this message regardless of the cap, or ''. Bounces stop everything."""
     if channel == Channel.EMAIL:
-        bounce = address_suppression(tenant, contact.email)
+        bounce = facts.suppressions.get(contact.email.lower(), "")
         if bounce:
             return SuppressedReason.BOUNCED if bounce == "bounced" else SuppressedReason.COMPLAINED
     if category == Category.TRANSACTIONAL:
         return ""
+    preference = facts.preference(tenant, contact)
     if preference.unsubscribed_at is not None and channel != Channel.CSM:
         return SuppressedReason.UNSUBSCRIBED
     if (channel == Channel.EMAIL and not preference.upgrade_email) or (
@@ -137,33 +170,48 @@ def consent_reason(
         return SuppressedReason.OPTED_OUT
     if prefs.require_marketing_consent and channel == Channel.EMAIL and not contact.marketing_consent:
         return SuppressedReason.NO_CONSENT
-    quiet = DeclineQuiet.objects.for_tenant(tenant).filter(account_id=contact.account_id, quiet_until__gt=now)
-    if channel != Channel.CSM and quiet.exists():
+    if channel != Channel.CSM and facts.decline_quiet:
         return SuppressedReason.DECLINE_QUIET
     return ""
 
 
-def decide(
-    tenant: Tenant, *, contact: Contact, channel: str, category: str, prefs: MessagingSettings,
-    preference: ContactPreference, now: datetime.datetime,
+def decide_with(
+    facts: AccountFacts, *, tenant: Tenant, contact: Contact, channel: str, category: str,
+    prefs: MessagingSettings, now: datetime.datetime,
 ) -> Decision:  # fmt: skip
-    """The decision recorded on the Message. For upgrade messages call under `lock_account`."""
-    reason = consent_reason(tenant, contact=contact, channel=channel, category=category, prefs=prefs,
-                            preference=preference, now=now)  # fmt: skip
+    """The decision recorded on the Message; a decision that takes a cap slot updates `facts`."""
+    reason = consent_from(facts, tenant=tenant, contact=contact, channel=channel, category=category, prefs=prefs)
     if reason:
         return Decision(MessageState.SUPPRESSED, reason)
     upgrade = category == Category.UPGRADE
     # A prompt takes its slot when shown (messaging.services.prompts); an email or outreach when admitted.
     counts_now = upgrade and channel in (Channel.EMAIL, Channel.CSM)
     if counts_now:
-        full = cap_reason(tenant, contact_id=contact.pk, account_id=contact.account_id, prefs=prefs, now=now)
-        if full:
-            return Decision(MessageState.SUPPRESSED, full)
-    if channel == Channel.EMAIL:
-        zone = preference.time_zone or tenant.time_zone or "UTC"
+        if facts.used_by_contact[contact.pk] >= prefs.cap_count:
+            return Decision(MessageState.SUPPRESSED, SuppressedReason.CONTACT_CAP)
+        if facts.used_account >= prefs.account_cap_count:
+            return Decision(MessageState.SUPPRESSED, SuppressedReason.ACCOUNT_CAP)
+        facts.admit(contact.pk)
+    if channel == Channel.EMAIL and upgrade:
+        zone = facts.preference(tenant, contact).time_zone or tenant.time_zone or "UTC"
         release = quiet_hours_release(now, time_zone=zone, start=prefs.quiet_hours_start, end=prefs.quiet_hours_end)
-        if release is not None and upgrade:
+        if release is not None:
             return Decision(MessageState.HELD, due_at=release, counted=counts_now)
     if channel == Channel.CSM:
         return Decision(MessageState.SENT, counted=counts_now)
     return Decision(MessageState.QUEUED, due_at=now, counted=counts_now)
+
+
+def decide(
+    tenant: Tenant, *, contact: Contact, channel: str, category: str, prefs: MessagingSettings, now: datetime.datetime
+) -> Decision:
+    """One contact's decision. For upgrade messages call under `lock_account`."""
+    facts = gather_facts(tenant, account_id=contact.account_id, contacts=[contact], prefs=prefs, now=now)
+    return decide_with(facts, tenant=tenant, contact=contact, channel=channel, category=category, prefs=prefs, now=now)
+
+
+def consent_reason(
+    tenant: Tenant, *, contact: Contact, channel: str, category: str, prefs: MessagingSettings, now: datetime.datetime
+) -> str:
+    facts = gather_facts(tenant, account_id=contact.account_id, contacts=[contact], prefs=prefs, now=now)
+    return consent_from(facts, tenant=tenant, contact=contact, channel=channel, category=category, prefs=prefs)

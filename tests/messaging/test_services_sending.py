@@ -17,7 +17,7 @@ from messaging.services import (
     release_due_messages,
     unsubscribe,
 )
-from tests.messaging.conftest import NOON_UTC, add_contact, live_template, set_settings
+from tests.messaging.conftest import NOON_UTC, add_contact, live_template, offer_context, set_settings
 
 pytestmark = pytest.mark.django_db
 RECEIPT = rendering.sample_context("receipt")
@@ -163,3 +163,19 @@ def test_variants_split_stably_by_contact(world_a, send):
     assert variants == {"a", "b"}
     again = send(world_a, contact=contacts[0], cause="offer:9", now=NOON_UTC + datetime.timedelta(days=1))
     assert again.variant == Message.objects.get(contact=contacts[0], cause="offer:1").variant
+
+
+def test_a_batch_decides_as_the_same_sends_one_by_one_would(world_a, django_capture_on_commit_callbacks):
+    from messaging.services import send_messages
+
+    set_settings(world_a.tenant, cap_count=2, account_cap_count=2)
+    contacts = [world_a.contact, add_contact(world_a, "cto@customer.test"), add_contact(world_a, "cfo@customer.test")]
+    with django_capture_on_commit_callbacks(execute=True):
+        rows = send_messages(world_a.tenant, contacts=contacts, template_key="offer-sent", cause="offer:1",
+                             context=offer_context(), category="upgrade", now=NOON_UTC)  # fmt: skip
+    assert [r.state for r in rows] == ["queued", "queued", "suppressed"]
+    assert rows[2].suppressed_reason == "account_cap"
+    again = send_messages(world_a.tenant, contacts=contacts[::-1], template_key="offer-sent", cause="offer:1",
+                          context=offer_context(), category="upgrade", now=NOON_UTC)  # fmt: skip
+    assert [r.pk for r in again] == [r.pk for r in rows[::-1]]
+    assert len(mail.outbox) == 2
