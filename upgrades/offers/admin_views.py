@@ -16,10 +16,13 @@ from catalog.selectors import get_discount_policy
 from upgrades.offers.models import Offer, Trial
 from upgrades.offers.services.trials_wins import trial_progress
 
-MONEY_KEYS = {
-    "amount", "value", "total", "cost", "price", "saving", "net", "monthly_value", "annual_value", "yearly_value",
-    "annual_cost", "monthly_cost", "net_value", "value_per_year", "cost_per_year",
-}  # fmt: skip
+MONEY_KEYS = {"monthly_value", "monthly_cost_increase", "annual_value", "net_value", "amount", "value", "total"}
+ROI_LABELS = {
+    "monthly_value": "Value a month",
+    "monthly_cost_increase": "Extra cost a month",
+    "payback_days": "Pays back in (days)",
+    "roi_ratio": "Return on the extra cost (×)",
+}
 
 
 def when(value: Any) -> datetime | date | None:
@@ -132,7 +135,7 @@ def _roi_rows(roi: dict[str, Any], currency: str) -> list[tuple[str, str]]:
             continue
         if value is None or value == "":
             continue
-        label = key.replace("_", " ").capitalize()
+        label = ROI_LABELS.get(key, key.replace("_", " ").capitalize())
         rows.append((label, money(value, currency) if key in MONEY_KEYS and isinstance(value, int) else str(value)))
     return rows
 
@@ -174,6 +177,11 @@ def offer_view(offer: Offer) -> dict[str, Any]:
     return {
         "sentence": evidence.get("sentence", ""),
         "model": evidence.get("model") or {},
+        "model_inputs": [
+            (str(k).replace("_", " "), when(v) if k == "as_of" else v)
+            for k, v in ((evidence.get("model") or {}).get("inputs") or {}).items()
+            if not isinstance(v, dict | list)
+        ],
         "meters": [_meter_row(m) for m in evidence.get("meters") or [] if isinstance(m, dict)],
         "holding": holding,
         "holding_price": money(holding.get("monthly_amount"), c),

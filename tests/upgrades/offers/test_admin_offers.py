@@ -35,6 +35,7 @@ def test_the_offer_page_shows_evidence_options_anchor_discount_quote_roi_and_tim
     assert "Unused time on Team (5 seats)" in page and "-$14.50" in page and "$775.50" in page
     assert "2 Dec 2026 – 17 Dec 2026" in page and "from 2 Dec 2027" in page
     assert "Business pays for itself in 4 months." in page and "Ops time saved: $180.00" in page
+    assert "Value a month" in page and "$210.00" in page
     assert page.count('data-testid="event"') == 2 and "sent → <strong>viewed</strong>" in page
     assert "Clear and fair." in page
     assert "Holds now: Team v1 at $145.00 a month, 5 seats." in page
