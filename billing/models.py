@@ -208,6 +208,14 @@ class PlanChange(TenantOwned):
     quoted_at = models.DateTimeField(default=timezone.now)
     quote_expires_at = models.DateTimeField()
     effective_at = models.DateTimeField(null=True, blank=True, help_text="Downgrades: the period end.")
+    # An offer's discount (a Stripe coupon on the subscription, in the quote and every invoice after) and term.
+    discount_percent = models.DecimalField(
+        max_digits=5, decimal_places=2, null=True, blank=True, help_text="Percent off (None: the licence's own)."
+    )
+    discount_explanation = models.CharField(max_length=300, blank=True)
+    term_years = models.PositiveSmallIntegerField(
+        null=True, blank=True, help_text="The committed term bought (None: the licence keeps its own)."
+    )
     # Who and why.
     reference = models.CharField(max_length=64, blank=True, help_text="Opaque offer/proposal id.")
     requested_by_label = models.CharField(max_length=200, blank=True)
