@@ -13,6 +13,10 @@ class UpgradesConfig(AppConfig):
         from upgrades.rules import receivers
 
         register_index_context(workspace_context)
+        # A portal link's token finds its tenant before any tenant is known (upgrades.portal.tokens).
+        from accounts import rls
+
+        rls.register_tenant_lookup("upgrades.PortalSession", "token_hash")
         # Ingest marks accounts dirty for the trigger rules (usage never imports upgrades).
         receivers.connect()
         # A settled plan change fulfils the offer that asked for it (billing never imports upgrades).

@@ -8,6 +8,7 @@ from upgrades.offers.models import (  # noqa: F401
     Trial,
     TrialWin,
 )
+from upgrades.portal.models import PortalSession, PortalSettings  # noqa: F401
 from upgrades.rules.models import (  # noqa: F401
     AccountLimit,
     AccountScore,
