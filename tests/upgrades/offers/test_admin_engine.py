@@ -32,7 +32,12 @@ def test_every_demo_offer_page_renders_what_the_engine_and_pricing_wrote(db, set
         if offer.roi:
             assert offer.roi["drivers"][0]["label"] in page
     listing = analyst.get(reverse("admin:upgrades_offer_changelist")).content.decode()
-    assert listing.count("/admin/upgrades/offer/") >= Offer.objects.filter(tenant=demo.tenant).count()
+    for offer in Offer.objects.filter(tenant=demo.tenant):
+        assert reverse("admin:upgrades_offer_change", args=[offer.pk]) in listing
+    by_kind = analyst.get(reverse("admin:upgrades_offer_changelist"), {"signal__kind": "trial_candidate"})
+    for offer in Offer.objects.filter(tenant=demo.tenant).select_related("signal"):
+        shown = reverse("admin:upgrades_offer_change", args=[offer.pk]) in by_kind.content.decode()
+        assert shown == (offer.signal.kind == "trial_candidate"), offer
     trial = result["trial"]
     page = analyst.get(reverse("admin:upgrades_trial_change", args=[trial.pk])).content.decode()
     assert 'data-testid="win"' in page and "left of" in page

@@ -76,6 +76,11 @@ def test_the_demo_is_idempotent_after_people_changed_things(db, settings):
     from upgrades.offers.services.review import withdraw_offer
 
     withdraw_offer(tenant, offer=sent, actor=demo.tenant.memberships.get(user__email="csm@acme.test").user)
+    from accounts.models import User
+    from upgrades.offers.services import settings as settings_services
+
+    pm2 = User.objects.get(email="pm2@acme.test")
+    settings_services.create_settings_draft(tenant, actor=pm2, expiry_days=30)  # a PM starts changing the settings
     before = picture(tenant)
     seed_offers_demo(tenant)
     assert picture(tenant) == before
