@@ -28,6 +28,12 @@ from catalog.admin_display import money_text
 from catalog.models import AddOn, GovernanceState, Price, Tier
 
 
+def _addon_label(price: Price) -> str:
+    names = sorted({t.name for t in price.addon.compatible_tiers.all()})
+    sold_with = f" (with {', '.join(names)} only)" if names else ""
+    return f"{price.addon.name} — {money_text(price.amount, price.currency)} / {price.interval}{sold_with}"
+
+
 class ChangePlanForm(forms.Form):
     price = forms.ModelChoiceField(queryset=Price.objects.none(), label="Tier and interval")
     seats = forms.IntegerField(min_value=1, max_value=1_000_000)
@@ -44,10 +50,11 @@ class ChangePlanForm(forms.Form):
         self.fields["price"].label_from_instance = lambda p: (
             f"{p.tier.name} — {money_text(p.amount, p.currency)} / {p.interval}{' per seat' if p.per_seat else ''}"
         )
-        self.fields["addons"].queryset = published.filter(addon__isnull=False).select_related("addon")
-        self.fields["addons"].label_from_instance = lambda p: (
-            f"{p.addon.name} — {money_text(p.amount, p.currency)} / {p.interval}"
+        self.fields["addons"].queryset = (
+            published.filter(addon__isnull=False).select_related("addon").prefetch_related("addon__compatible_tiers")
         )
+        self.fields["addons"].label_from_instance = _addon_label
+        self.fields["addons"].help_text = "An add-on that names no tiers is sold with every tier."
 
     def clean(self) -> dict[str, Any]:
         data = super().clean()

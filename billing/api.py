@@ -184,9 +184,9 @@ class PlanChangeViewSet(TenantScopedViewSet):
                 errors["addons"] = [f"No published add-on {key!r}." for key in unknown]
             else:
                 addons = [published[key] for key in fields["addons"]]
-                # An add-on naming no tiers is sold beside any tier; one naming tiers only beside those.
+                # catalog.selectors.addon_sold_with: naming no tiers, it is sold with every tier.
                 offered = {a.key for a in catalog_selectors.compatible_addons(tier, addons)}
-                refused = [a.key for a in addons if a.key not in offered and a.compatible_tiers.exists()]
+                refused = [a.key for a in addons if a.key not in offered]
                 if refused:
                     errors["addons"] = [f"{key!r} is not offered with {tier.key!r}." for key in refused]
                 else:

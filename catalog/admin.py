@@ -594,6 +594,10 @@ class AddOnForm(forms.ModelForm):
         model = AddOn
         fields = list(services.EDITABLE_FIELDS[AddOn])
         widgets = {"compatible_tiers": forms.CheckboxSelectMultiple}
+        help_texts = {
+            "compatible_tiers": "The tiers this add-on is sold with (by tier, so new versions keep it). "
+            "Tick none to sell it with every tier."
+        }
 
 
 @admin.register(AddOn)
@@ -623,7 +627,7 @@ class AddOnAdmin(GovernedAdmin):
 
     @admin.display(description="Offered with")
     def tiers(self, obj: AddOn) -> str:
-        return ", ".join(sorted({t.name for t in obj.compatible_tiers.all()})) or "—"
+        return ", ".join(sorted({t.name for t in obj.compatible_tiers.all()})) or "Every tier"
 
 
 class BundleForm(forms.ModelForm):

@@ -5,7 +5,9 @@ number of queries (prefetch, never a query per tier or feature).
 
 Add-on compatibility is matched by tier *key*, not row: an add-on published as
 "compatible with Team" stays compatible when Team v2 replaces v1, without editing the
-(immutable) published add-on.
+(immutable) published add-on. An add-on that names no compatible tiers is sold with every
+tier (`addon_sold_with`: the one rule the pricing table, upgrade hints, bundles and plan
+changes in the admin and the API all follow).
 """
 
 from __future__ import annotations
@@ -131,9 +133,16 @@ def tier_seat_limit(tier: Tier) -> int | None:
     return max(limits)
 
 
+def addon_sold_with(addon: AddOn, tier: Tier) -> bool:
+    """Is the add-on sold with this tier? One naming no compatible tiers is sold with every tier; one naming
+    tiers only with those, matched by key (so new tier versions keep it). Reads `addon.compatible_tiers`."""
+    keys = {t.key for t in addon.compatible_tiers.all()}
+    return not keys or tier.key in keys
+
+
 def compatible_addons(tier: Tier, addons: Iterable[AddOn]) -> list[AddOn]:
-    """The add-ons offered with `tier` (matched by tier key, so new tier versions keep them)."""
-    return [a for a in addons if tier.key in {t.key for t in a.compatible_tiers.all()}]
+    """The add-ons offered with `tier` (see `addon_sold_with`)."""
+    return [a for a in addons if addon_sold_with(a, tier)]
 
 
 # --- Effective entitlements ---------------------------------------------------------------
@@ -261,7 +270,7 @@ def lowest_tier_allowing(
         base = Entitlement.objects.for_tenant(tenant).filter(tier=current_tier, feature=feature).first()
         stacked = []
         for grant in addon_grants:
-            if current_tier.key not in {t.key for t in grant.addon.compatible_tiers.all()}:
+            if not addon_sold_with(grant.addon, current_tier):
                 continue
             sources = [("tier", base)] if base is not None else []
             if _combine(feature, [*sources, ("addon", grant)]).allows(quantity):
@@ -453,10 +462,9 @@ def build_pricing_tables(
                 addon=addon,
                 prices=price_pair(addon.prices.all()),
                 features=[FeatureRow(f, grants[f.pk]) for f in table.features if f.pk in grants],
-                tier_keys=sorted({t.key for t in addon.compatible_tiers.all()}),
-                tier_names=[
-                    c.tier.name for c in table.tiers if c.tier.key in {t.key for t in addon.compatible_tiers.all()}
-                ],
+                # Named tiers, or every tier of the table when it names none: callers never need the convention.
+                tier_keys=sorted({t.key for t in addon.compatible_tiers.all()} or {c.tier.key for c in table.tiers}),
+                tier_names=[c.tier.name for c in table.tiers if addon_sold_with(addon, c.tier)],
             )
         )
     shown_tiers = {t.pk: t.product_id for t in tiers}

@@ -71,6 +71,31 @@ def make_catalog(tenant: Tenant) -> Catalog:
     return catalog
 
 
+def add_addon(catalog: Catalog, key: str, *, tiers: tuple[str, ...] = (), monthly: int = 300) -> AddOn:
+    """A published add-on sold with the named tiers only (none: with every tier), priced per month."""
+    now = timezone.now()
+    addon = AddOn.objects.create(
+        tenant=catalog.tenant,
+        product=catalog.product,
+        key=key,
+        name=key.replace("-", " ").title(),
+        state=GovernanceState.PUBLISHED,
+        published_at=now,
+    )
+    addon.compatible_tiers.set([catalog.tiers[t] for t in tiers])
+    catalog.addons[key] = addon
+    catalog.prices[f"{key}-month"] = Price.objects.create(
+        tenant=catalog.tenant,
+        addon=addon,
+        key=f"{key}-month",
+        interval="month",
+        amount=monthly,
+        state=GovernanceState.PUBLISHED,
+        published_at=now,
+    )
+    return addon
+
+
 def make_license(
     account: CustomerAccount,
     price: Price,

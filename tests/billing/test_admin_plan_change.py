@@ -206,3 +206,25 @@ def test_more_seats_than_the_tier_allows_is_refused_in_the_admin_as_over_the_api
     assert refused.status_code == 200 and "The tier allows at most 10 seat(s)." in refused.content.decode()
     assert not PlanChange.objects.exists()
     assert csm.post(url, {"price": business, "seats": 10}).status_code == 302
+
+
+@pytest.mark.integration
+@pytest.mark.django_db
+def test_the_admin_sells_an_addon_with_the_tiers_it_names_or_with_any_tier_when_it_names_none(world_a, standin):
+    from tests.billing.factories import add_addon
+
+    billed = billed_license(world_a.tenant, world_a.account, standin)
+    add_addon(billed.catalog, "team-only", tiers=("team",))
+    add_addon(billed.catalog, "anywhere")
+    csm = world_a.staff_client(Role.CSM)
+    url = change_plan_url(billed.license)
+    business = billed.catalog.prices["business-month"].pk
+
+    form = csm.get(url).content.decode()
+    assert "Team Only" in form and "(with Team only)" in form and "sold with every tier" in form
+    refused = csm.post(url, {"price": business, "seats": 3, "addons": [billed.catalog.prices["team-only-month"].pk]})
+    assert refused.status_code == 200 and "Team Only is not sold with Business." in refused.content.decode()
+    assert not PlanChange.objects.exists()
+    sold = csm.post(url, {"price": business, "seats": 3, "addons": [billed.catalog.prices["anywhere-month"].pk]})
+    assert sold.status_code == 302
+    assert [p.addon.key for p in PlanChange.objects.get().target_addon_prices.all()] == ["anywhere"]

@@ -180,3 +180,19 @@ def test_another_tenants_plan_change_is_404_for_reading_and_confirming(two_tenan
     assert PlanChange.objects.get(pk=theirs["id"]).state == PlanChangeState.QUOTED
     # A's own account id is the look-alike "acct-1", but it holds no licence in A: B's is never used.
     assert a.api("write").post(URL, body(), format="json").status_code == 400
+
+
+@pytest.mark.integration
+def test_an_addon_naming_no_tiers_is_sold_with_any_tier_and_one_naming_tiers_only_with_those(world_a, billed):
+    from tests.billing.factories import add_addon
+
+    add_addon(billed.catalog, "team-only", tiers=("team",))
+    add_addon(billed.catalog, "anywhere")
+    api = world_a.api("write")
+
+    refused = api.post(URL, body(addons=["team-only"]), format="json")
+    assert refused.status_code == 400
+    assert error_fields(refused)["addons"] == ["'team-only' is not offered with 'business'."]
+    quoted = api.post(URL, body(addons=["anywhere"]), format="json")
+    assert quoted.status_code == 201, quoted.content
+    assert any("Anywhere" in line["description"] for line in quoted.json()["quote"]["lines"])
