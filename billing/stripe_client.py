@@ -462,6 +462,7 @@ class StripeGateway:
         metadata: dict[str, str],
         backdate_start: datetime | None = None,
         payment_behavior: Literal["error_if_incomplete", "allow_incomplete"] = "error_if_incomplete",
+        coupon_id: str | None = None,
     ) -> Subscription:
         """A new subscription, its first invoice charged at once.
 
@@ -477,6 +478,8 @@ class StripeGateway:
         }
         if backdate_start is not None:
             params["backdate_start_date"] = _ts(backdate_start)
+        if coupon_id:  # the subscription's discount: its first invoice and every later one
+            params["discounts"] = [{"coupon": coupon_id}]
         try:
             obj = self.client.v1.subscriptions.create(params, {"idempotency_key": idempotency_key})
         except stripe.StripeError as exc:
@@ -516,12 +519,17 @@ class StripeGateway:
             raise _translate(exc) from exc
         return _subscription(obj)
 
-    def ensure_percent_coupon(self, percent: Decimal, *, currency: str) -> str:
-        """A `forever` percent-off coupon with a deterministic id (created once per account, then reused)."""
+    def ensure_percent_coupon(
+        self, percent: Decimal, *, currency: str, coupon_id: str = "", name: str = "", purpose: str = "renewal-loyalty"
+    ) -> str:
+        """A `forever` percent-off coupon with a deterministic id (created once per account, then reused).
+
+        Without `coupon_id` it is the renewal loyalty coupon for `percent`; an offer's discount passes its own id.
+        """
         basis = int((percent * 100).to_integral_value())
         if not 0 < basis <= 10_000:
             raise ValueError("A coupon takes more than 0 and at most 100 percent")
-        coupon_id = f"tw-loyalty-{basis}"
+        coupon_id = coupon_id or f"tw-loyalty-{basis}"
         try:
             return self.client.v1.coupons.retrieve(coupon_id).id
         except stripe.InvalidRequestError as exc:
@@ -533,8 +541,8 @@ class StripeGateway:
             "id": coupon_id,
             "percent_off": float(percent),
             "duration": "forever",
-            "name": f"Loyalty {percent}%",
-            "metadata": {"tierwise": "renewal-loyalty"},
+            "name": name or f"Loyalty {percent}%",
+            "metadata": {"tierwise": purpose},
         }
         try:
             return self.client.v1.coupons.create(params, {"idempotency_key": f"tw-coupon-{coupon_id}"}).id
@@ -589,11 +597,22 @@ class StripeGateway:
         return cast(list[InvoiceCreatePreviewParamsSubscriptionDetailsItem], cls._update_items(changes))
 
     def preview_change(
-        self, *, customer_id: str, subscription_id: str | None, changes: Sequence[ItemChange], proration_date: datetime
+        self,
+        *,
+        customer_id: str,
+        subscription_id: str | None,
+        changes: Sequence[ItemChange],
+        proration_date: datetime,
+        coupon_id: str | None = None,
     ) -> Invoice:
-        """The invoice the change would create at once (always_invoice), with its proration date pinned."""
+        """The invoice the change would create at once (always_invoice), with its proration date pinned.
+
+        `coupon_id`: the discount the change puts on the subscription, in place of the discounts it has now.
+        """
         details: InvoiceCreatePreviewParamsSubscriptionDetails = {"items": self._preview_items(changes)}
         params: InvoiceCreatePreviewParams = {"customer": customer_id, "subscription_details": details}
+        if coupon_id:
+            params["discounts"] = [{"coupon": coupon_id}]
         if subscription_id is not None:
             params["subscription"] = subscription_id
             details["proration_behavior"] = "always_invoice"

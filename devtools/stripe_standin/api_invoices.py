@@ -76,7 +76,10 @@ async def preview_invoice(request: web.Request) -> web.Response:
             reason="subscription_update",
             period=period or (at, sub["current_period_end"]),
             preview=True,
-            discounts=sub.get("_discounts"),
+            # Top-level `discounts` replace the subscription's for this preview ("" previews with none), as in Stripe.
+            discounts=make_discounts(account, data["discounts"], subscription=sub["id"], customer=cus.id)
+            if "discounts" in data
+            else sub.get("_discounts"),
         )
     else:
         items = resolve_items(account, None, details.get("items") or [])

@@ -68,6 +68,7 @@ def record_change(
     mrr_before: int,
     stripe_invoice_id: str = "",
     effective_at: datetime | None = None,
+    to_extra: dict[str, Any] | None = None,
 ) -> LicenseChange:
     return LicenseChange.objects.create(
         tenant_id=license.tenant_id,
@@ -75,7 +76,7 @@ def record_change(
         license=license,
         kind=kind,
         from_state=before,
-        to_state=license_state(license),
+        to_state={**license_state(license), **(to_extra or {})},
         reason=reason[:200],
         actor_label=actor_label(actor)[:200],
         reference=reference[:64],

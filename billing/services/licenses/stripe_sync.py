@@ -4,6 +4,7 @@ the Stripe customer, and delinquency."""
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from django.db import transaction
@@ -123,14 +124,23 @@ def apply_plan_change(
     reason: str,
     reference: str,
     stripe_invoice_id: str = "",
+    term_years: int | None = None,
+    discount_percent: Decimal | None = None,
 ) -> dict[str, Any]:
     """A settled plan change reaches the licence: tier, price, seats, add-ons, interval, Stripe ids, period, MRR.
 
     Called by plan-change settlement only, inside its transaction, with `license` locked and already checked
     (not held, not ended, still what the quote was made from). Writes the LicenseChange and announces it.
     Returns the licence's audit snapshot from before, for the settlement's own audit entry.
+
+    `term_years` (the term bought; None keeps the licence's): a term of several years commits from the
+    new period's start (as provisioning does) and is renewed as a whole at `commitment_ends_at`; one year
+    has no commitment. `discount_percent` (the change's coupon, now the subscription's; None keeps the
+    licence's) is the licence's renewal discount from now on: in its MRR and on each renewal until a term
+    renewal replaces it. Both are recorded in the LicenseChange.
     """
     before, mrr_before = license_state(license), license.mrr
+    before.update(_term_state(license))
     audit_before = snapshot(license, LICENSE_AUDIT_FIELDS)
     license.tier = target.tier
     license.price = target
@@ -149,6 +159,13 @@ def apply_plan_change(
         if subscription.current_period_start and subscription.current_period_end:
             license.current_period_start = subscription.current_period_start
             license.current_period_end = subscription.current_period_end
+    if term_years is not None:
+        license.term_years = term_years
+        license.commitment_ends_at = (
+            add_interval(license.current_period_start, "year", term_years) if term_years > 1 else None
+        )
+    if discount_percent is not None:
+        license.renewal_discount_percent = discount_percent
     license.mrr = compute_mrr(
         price=target, seats=license.seats, addon_prices=addon_prices, discount_percent=license.renewal_discount_percent
     )
@@ -163,9 +180,19 @@ def apply_plan_change(
         reference=reference,
         mrr_before=mrr_before,
         stripe_invoice_id=stripe_invoice_id,
+        to_extra=_term_state(license),
     )
     announce(license)
     return audit_before
+
+
+def _term_state(license: License) -> dict[str, Any]:
+    """The term and discount a plan change may set, as kept in its LicenseChange (from and to)."""
+    return {
+        "term_years": license.term_years,
+        "commitment_ends_at": license.commitment_ends_at.isoformat() if license.commitment_ends_at else None,
+        "renewal_discount_percent": str(Decimal(license.renewal_discount_percent or 0)),
+    }
 
 
 def set_stripe_customer(tenant: Tenant, *, license: License, customer_id: str) -> None:

@@ -10,6 +10,7 @@ from accounts.services import Actor, record_audit
 from billing.errors import BillingErrorCode, Conflict, stripe_errors_translated
 from billing.models import License, LicenseStatus, PlanChange, PlanChangeKind, PlanChangeState
 from billing.services.plan_changes.common import _lock, quote_conflict
+from billing.services.plan_changes.discounts import restore_subscription_discount
 from billing.services.stripe_accounts import stripe_for
 
 
@@ -152,3 +153,5 @@ def void_unpaid_stripe_objects(tenant: Tenant, plan_change: PlanChange) -> None:
         subscription = gateway.retrieve_subscription(plan_change.stripe_subscription_id)
         if subscription.status == "incomplete":  # never paid: nothing of the customer's ends with it
             gateway.cancel_subscription(subscription.id, idempotency_key=f"{plan_change.idempotency_key}-cancel")
+    if plan_change.attempts:  # it put its own coupon on the subscription: the earlier discount comes back
+        restore_subscription_discount(tenant, gateway, plan_change)

@@ -24,13 +24,16 @@ def _local_estimate(
     *,
     changes: list[ItemChange],
     at: datetime,
+    discount_percent: Decimal | None = None,
 ) -> dict[str, Any]:
     """Our own proration of the same item changes (billing/proration.py), kept beside Stripe's quote.
 
     Item by item, as Stripe does it: a kept item that changes is credited and charged, an added
     item is charged, a deleted item is credited, an unchanged item is left out; a new
     subscription is its full first period. The licence's renewal discount, which Stripe applies
-    as a coupon, is taken off each line. Customer credit balance is not known here.
+    as a coupon, is taken off each line, or the change's own `discount_percent` in its place (its
+    coupon replaces the subscription's before the invoice is drawn up). Customer credit balance is
+    not known here.
     """
     by_stripe_id = {
         sp.stripe_price_id: sp.price
@@ -98,6 +101,6 @@ def _local_estimate(
                 at=at,
             )
             amounts.extend(line.amount for line in result.lines)
-    discount = Decimal(license.renewal_discount_percent or 0)
+    discount = Decimal(license.renewal_discount_percent or 0) if discount_percent is None else discount_percent
     amounts = [a - apply_percent(a, discount) if discount else a for a in amounts if a]
     return {"amount_due_now": max(sum(amounts), 0), "lines": amounts}

@@ -8,6 +8,7 @@ from billing.errors import BillingErrorCode, Conflict, stripe_errors_translated
 from billing.models import License, PlanChange, PlanChangeKind, PlanChangeState
 from billing.services.licenses import set_stripe_customer
 from billing.services.plan_changes.confirmation import cancel_plan_change
+from billing.services.plan_changes.discounts import plan_change_coupon
 from billing.services.plan_changes.settlement import reconcile_plan_change
 from billing.services.stripe_accounts import stripe_for
 from billing.stripe_client import ItemChange, ItemTarget, StripeGateway, Subscription
@@ -54,6 +55,7 @@ def _create_subscription(
         items=[ItemTarget(c.price_id or "", c.quantity or 1) for c in changes if not c.deleted],
         metadata={"tierwise_account": license.account.external_id, PLAN_CHANGE_METADATA_KEY: str(plan_change.pk)},
         payment_behavior="allow_incomplete",
+        coupon_id=plan_change_coupon(plan_change.tenant, gateway, plan_change),
     )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime, timedelta
+from decimal import Decimal
 
 from django.db import transaction
 from django.utils import timezone
@@ -22,6 +23,7 @@ from billing.models import (
 from billing.selectors import license_addon_prices, open_plan_change, stripe_account_for
 from billing.services.catalog_sync import ensure_stripe_price
 from billing.services.licenses import compute_mrr, monthly_amount
+from billing.services.plan_changes.discounts import clean_discount_term, ensure_coupon
 from billing.services.plan_changes.estimate import _local_estimate
 from billing.services.plan_changes.first_purchase import _ensure_customer, _supersede_unpaid_new_subscriptions
 from billing.services.stripe_accounts import stripe_for
@@ -131,13 +133,26 @@ def quote_plan_change(
     at: datetime | None = None,
     reference: str = "",
     requested_by: Actor = None,
+    discount_percent: Decimal | None = None,
+    discount_explanation: str = "",
+    term_years: int | None = None,
 ) -> PlanChange:
-    """Ask Stripe for the invoice this change would create now, pin its proration date, keep every line."""
+    """Ask Stripe for the invoice this change would create now, pin its proration date, keep every line.
+
+    `discount_percent` (an offer's discount) goes to Stripe as the subscription's coupon, so the preview,
+    the invoice and every renewal carry it (plan_changes/discounts.py); `term_years` is the term bought,
+    set on the licence at settlement. None for either keeps what the licence has.
+    """
     if license.tenant_id != tenant.pk:
         raise InvalidInput("Not a licence of this tenant.")
     seats = license.seats if seats is None else seats
     addon_prices = list(addon_prices or [])
     _validate_target(tenant, license, target=target_price, seats=seats, addon_prices=addon_prices)
+    percent, term_years, term_errors = clean_discount_term(
+        tenant, target=target_price, discount_percent=discount_percent, term_years=term_years
+    )
+    if term_errors:
+        raise InvalidInput("Invalid plan change.", details=term_errors)
     if license.status not in HOLDING or license.held_from_status:
         raise Conflict("Only an active licence can change plan.", code=BillingErrorCode.LICENSE_NOT_ACTIVE)
     if open_plan_change(tenant, license) is not None:
@@ -155,6 +170,15 @@ def quote_plan_change(
         p.pk for p in license_addon_prices(license.tenant, license)
     )
     kind = _kind(license, target=target_price, seats=seats, same_addons=same_addons, downgrade=downgrade)
+    if at_period_end and (percent is not None or term_years is not None):
+        raise InvalidInput(
+            "Invalid plan change.",
+            details={
+                "discount_percent" if percent is not None else "term_years": [
+                    "A discount or term comes with a change charged now, not one that waits for the period end."
+                ]
+            },
+        )
     new_mrr = compute_mrr(price=target_price, seats=seats, addon_prices=addon_prices)
 
     gateway = stripe_for(tenant)
@@ -178,11 +202,17 @@ def quote_plan_change(
         else:
             if not customer_id:
                 customer_id = _ensure_customer(tenant, gateway, license)
+            coupon_id = (
+                ensure_coupon(tenant, gateway, percent=percent, term_years=term_years, currency=license.currency)
+                if percent is not None
+                else None
+            )
             preview = gateway.preview_change(
                 customer_id=customer_id,
                 subscription_id=subscription.id if subscription else None,
                 changes=changes,
                 proration_date=at,
+                coupon_id=coupon_id,
             )
 
     if preview is not None:
@@ -207,7 +237,7 @@ def quote_plan_change(
                 "quantity": seats,
             }
         ]
-    estimate = _local_estimate(tenant, license, subscription, changes=changes, at=at)
+    estimate = _local_estimate(tenant, license, subscription, changes=changes, at=at, discount_percent=percent)
     if estimate and preview is not None:
         estimate["matches_stripe"] = estimate["amount_due_now"] == preview.amount_due
         if not estimate["matches_stripe"]:
@@ -237,6 +267,9 @@ def quote_plan_change(
             reference=reference[:64],
             requested_by_label=actor_label(requested_by)[:200],
             stripe_subscription_id=license.stripe_subscription_id,
+            discount_percent=percent,
+            discount_explanation=discount_explanation[:300] if percent is not None else "",
+            term_years=term_years,
         )
         plan_change.save()
         plan_change.target_addon_prices.set(addon_prices)
@@ -264,6 +297,8 @@ def quote_plan_change(
                 "seats": seats,
                 "amount_due": due,
                 "proration_date": None if at_period_end or kind == PlanChangeKind.NEW else at.isoformat(),
+                "discount_percent": None if percent is None else str(percent),
+                "term_years": term_years,
             },
         )
     return plan_change

@@ -176,6 +176,8 @@ def settle_plan_change(
         reason=f"Plan change #{plan_change.pk} settled ({via})",
         reference=plan_change.reference or f"plan_change:{plan_change.pk}",
         stripe_invoice_id=(invoice.id or "") if invoice is not None else "",
+        term_years=plan_change.term_years,
+        discount_percent=plan_change.discount_percent,
     )
 
     charged_lines = [line.as_dict() for line in invoice.lines] if invoice is not None else []

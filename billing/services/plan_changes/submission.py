@@ -9,6 +9,7 @@ from accounts.models import Tenant
 from billing.models import PlanChange, PlanChangeState
 from billing.selectors import plan_change_items
 from billing.services.plan_changes.common import _lock
+from billing.services.plan_changes.discounts import put_discount_on_subscription
 from billing.services.plan_changes.first_purchase import _create_subscription
 from billing.services.plan_changes.settlement import (
     abandon_if_license_moved,
@@ -37,6 +38,7 @@ def submit_plan_change(tenant: Tenant, *, plan_change_id: int) -> PlanChange:
             return abandoned
         PlanChange.objects.filter(pk=plan_change.pk).update(attempts=plan_change.attempts + 1)
         if license.stripe_subscription_id:
+            put_discount_on_subscription(tenant, gateway, plan_change)  # its invoice is drawn up with the coupon
             subscription = gateway.change_subscription(
                 subscription_id=license.stripe_subscription_id,
                 changes=changes,
