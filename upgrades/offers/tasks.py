@@ -72,11 +72,12 @@ def enqueue_batches(tenant_id: int, signal_ids: list[int], *, batch_size: int = 
 @shared_task(acks_late=True, **LIMITS)
 def sweep_offer_signals() -> int:
     """Beat: for each tenant (inside its context), its open signals of kinds the live settings allow,
-    in batches. Running it twice only re-sends work that finds its offers already made."""
+    in batches; a signal sent is not sent again for 10 minutes (building.signals_to_sweep). Running it
+    twice at once only re-sends work that finds its offers already made."""
     from accounts.tenancy import each_tenant
-    from upgrades.offers.services.building import pending_signal_ids
+    from upgrades.offers.services.building import signals_to_sweep
 
     sent = 0
     for tenant in each_tenant():
-        sent += enqueue_batches(tenant.pk, pending_signal_ids(tenant))
+        sent += enqueue_batches(tenant.pk, signals_to_sweep(tenant))
     return sent

@@ -12,7 +12,12 @@ from accounts.models import AuditEntry
 from upgrades.offers import tasks
 from upgrades.offers.errors import Conflict, InvalidInput, NotFound
 from upgrades.offers.models import Offer, OfferEvent, OfferSettings, OfferState, SettingsState
-from upgrades.offers.services.building import build_offer, build_offers_for_signals, pending_signal_ids
+from upgrades.offers.services.building import (
+    build_offer,
+    build_offers_for_signals,
+    pending_signal_ids,
+    signals_to_sweep,
+)
 from upgrades.rules.models import Signal, SignalKind, SignalState
 
 from .building_fakes import install_fakes
@@ -148,11 +153,19 @@ def test_the_sweep_enqueues_open_signals_in_batches_after_commit(ew, grower, dja
         ew.growing(account, start=1_000, step=200)
         signals.append(ew.signal(account))
     assert pending_signal_ids(ew.tenant) == [s.pk for s in signals]
+    assert signals_to_sweep(ew.tenant) == [s.pk for s in signals]
+    assert signals_to_sweep(ew.tenant) == []  # sent once: the next minute's sweep doesn't queue them again
+    late = ew.account("late")
+    ew.licence(late)
+    late_signal = ew.signal(late)
+    assert signals_to_sweep(ew.tenant) == [late_signal.pk]
+    assert signals_to_sweep(ew.tenant, remember_s=0) == []
+    signals.append(late_signal)
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
         assert tasks.enqueue_batches(ew.tenant.pk, pending_signal_ids(ew.tenant), batch_size=3) == 2
     assert len(callbacks) == 2  # eager tasks ran on commit
-    assert Offer.objects.for_tenant(ew.tenant).count() == 4
+    assert Offer.objects.for_tenant(ew.tenant).count() == 5
     assert pending_signal_ids(ew.tenant) == []
     with django_capture_on_commit_callbacks(execute=True):
         assert tasks.sweep_offer_signals() == 0
-    assert Offer.objects.for_tenant(ew.tenant).count() == 4
+    assert Offer.objects.for_tenant(ew.tenant).count() == 5

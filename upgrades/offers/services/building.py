@@ -198,7 +198,8 @@ def _build(tenant: Tenant, *, account: CustomerAccount, actor: Actor, signal: Si
 def build_offers_for_signals(
     tenant: Tenant, *, signal_ids: Iterable[int], now: datetime | None = None, actor: Actor = ENGINE_ACTOR
 ) -> list[Offer]:
-    """Offers for these open signals of the tenant (kinds the live settings allow; others skipped).
+    """Offers for these open signals of the tenant (kinds the live settings allow; others, and signals
+    already acted on, skipped).
 
     One settings read and one catalog snapshot for the whole batch; a signal with nothing to offer is
     logged and skipped, the rest of the batch goes on. Another tenant's signal ids are simply not found.
@@ -206,7 +207,7 @@ def build_offers_for_signals(
     settings = require_live_settings(tenant)
     kinds = list(settings.signal_kinds or [])
     signals = list(
-        Signal.objects.for_tenant(tenant).filter(pk__in=list(signal_ids), kind__in=kinds)
+        Signal.objects.for_tenant(tenant).filter(pk__in=list(signal_ids), kind__in=kinds, state=SignalState.OPEN)
         .select_related("account").order_by("pk")
     )  # fmt: skip
     if not signals:
@@ -236,3 +237,25 @@ def pending_signal_ids(tenant: Tenant, *, limit: int = 50_000) -> list[int]:
         Signal.objects.for_tenant(tenant).filter(state=SignalState.OPEN, kind__in=list(settings.signal_kinds))
         .order_by("pk").values_list("pk", flat=True)[:limit]
     )  # fmt: skip
+
+
+SWEEP_REMEMBER_S = 600
+
+
+def signals_to_sweep(tenant: Tenant, *, remember_s: int = SWEEP_REMEMBER_S) -> list[int]:
+    """The pending signals the sweep has not sent in the last `remember_s` seconds.
+
+    The sweep runs every minute; a backlog takes longer than that to build, so without this each sweep
+    would queue the same signals again. The cache remembers the highest signal id sent per tenant; when
+    the mark expires every still-open signal is sent again (a lost task, a signal that had nothing to
+    offer). Only an optimisation: the database's arbitrated write keeps offers single either way.
+    """
+    from django.core.cache import cache
+
+    ids = pending_signal_ids(tenant)
+    key = f"offers:swept:{tenant.pk}:{int(tenant.created_at.timestamp())}"
+    sent_up_to = cache.get(key) or 0
+    fresh = [i for i in ids if i > sent_up_to]
+    if fresh:
+        cache.set(key, fresh[-1], timeout=remember_s)
+    return fresh
