@@ -10,7 +10,10 @@ Figures (one JSON line each):
 - rules_vs_handwritten: the compiled queries of three representative rules vs hand-written SQL
   computing the same matches (window functions), and that both found the same accounts;
 - rules_incremental: 1,000 dirty accounts evaluated;
-- rules_preview: one preview at 100,000 accounts (limits already fresh from the sweep).
+- rules_preview: one preview at 100,000 accounts (limits already fresh from the sweep);
+- rules_mark_dirty_share: what the `events_ingested` receiver (dirty marks) costs in-process ingest:
+  batches of 1,000 events through `usage.services.ingest_events`, alternately with the receiver
+  connected and disconnected.
 """
 
 from __future__ import annotations
@@ -227,6 +230,52 @@ def run(owner_url: str, accounts: int = ACCOUNTS, days: int = DAYS) -> None:
         t_preview = time.perf_counter() - t0
         _emit("rules_preview", accounts=preview.total_accounts, matches=preview.count, seconds=round(t_preview, 2),
               target_s=TARGET_PREVIEW_S, met=t_preview < TARGET_PREVIEW_S)  # fmt: skip
+        t0 = time.perf_counter()
+        backtest = insights.backtest_rule(tenant, condition=RULES[1][2], days=7)
+        _emit("rules_backtest", accounts=backtest.total_accounts, days=7, fired=len(backtest.fired),
+              seconds=round(time.perf_counter() - t0, 2))  # fmt: skip
+        mark_dirty_share(tenant)
+
+
+def mark_dirty_share(tenant, *, batches: int = 10, per_batch: int = 1000, accounts: int = 200) -> None:
+    """In-process ingest with and without the dirty-mark receiver, interleaved so load hits both alike."""
+    from upgrades.rules.receivers import on_events_ingested
+    from usage.services.ingest import ingest_events
+    from usage.signals import events_ingested
+
+    externals = list(tenant_accounts(tenant).values_list("external_id", flat=True)[:accounts])
+    now = datetime.datetime.now(datetime.UTC)
+    seconds = {"with": 0.0, "without": 0.0}
+    marks = 0.0
+    n = 0
+    for i in range(batches * 2):
+        mode = "with" if i % 2 == 0 else "without"
+        if mode == "without":
+            events_ingested.disconnect(dispatch_uid="upgrades.rules.mark_dirty")
+        events = [
+            {"event": "api_calls", "account": externals[(n + j) % len(externals)],
+             "timestamp": (now - datetime.timedelta(seconds=n + j)).isoformat(), "idempotency_key": f"mark-{n + j}",
+             "properties": {}}
+            for j in range(per_batch)
+        ]  # fmt: skip
+        n += per_batch
+        t0 = time.perf_counter()
+        ingest_events(tenant, events=events, actor="bench")
+        seconds[mode] += time.perf_counter() - t0
+        if mode == "without":
+            events_ingested.connect(on_events_ingested, dispatch_uid="upgrades.rules.mark_dirty")
+        else:  # the receiver alone, on the same accounts, timed apart (it runs on commit, after ingest)
+            from upgrades.rules.services import mark_accounts_dirty
+
+            ids = list(tenant_accounts(tenant).filter(external_id__in=externals).values_list("pk", flat=True))
+            t0 = time.perf_counter()
+            mark_accounts_dirty(tenant.pk, ids)
+            marks += time.perf_counter() - t0
+    share = (seconds["with"] - seconds["without"]) / seconds["with"] if seconds["with"] else None
+    _emit("rules_mark_dirty_share", batches_each=batches, events_per_batch=per_batch, accounts_per_batch=accounts,
+          ingest_with_s=round(seconds["with"], 3), ingest_without_s=round(seconds["without"], 3),
+          share_of_ingest=round(share, 3) if share is not None else None,
+          mark_alone_ms_per_batch=round(marks / batches * 1000, 2))  # fmt: skip
 
 
 def tenant_accounts(tenant):

@@ -15,10 +15,10 @@ WORK_MEM = "64MB"
 
 
 def compile_tree(tree: Condition, ctx: EvalContext, *, account_ids: Sequence[int] | None = None) -> tuple[str, list]:
-    q = SqlQuery(ctx, vendor=connection.vendor, ops=connection.ops)
+    q = SqlQuery(ctx, vendor=connection.vendor, ops=connection.ops, account_ids=account_ids)
     head = f"SELECT a.id FROM {tables().account} a WHERE a.tenant_id = {q.tenant()}"
     if account_ids is not None:
-        head += " AND a.id IN (" + ", ".join(q.p(int(i)) for i in account_ids) + ")"
+        head += f" AND {q.among('a.id')}"
     return f"{head} AND {tree.compile(q)} ORDER BY a.id", q.params
 
 

@@ -182,3 +182,6 @@ def test_compiled_sql_matches_exactly_the_accounts_the_python_evaluator_matches(
     by_python = {a for a in ids if tree.evaluate(data[a], ctx).matched}
     by_sql = set(matching_account_ids(tree, ctx))
     assert by_sql == by_python, tree.describe(rules_catalog)
+    # Scoped to some accounts (the dirty-account path: every subquery narrowed to them), the same answer.
+    some = ids[1:3]
+    assert set(matching_account_ids(tree, ctx, account_ids=some)) == by_python & set(some)

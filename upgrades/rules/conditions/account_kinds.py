@@ -137,7 +137,7 @@ class TrialEnds(Condition):
     def compile(self, q: SqlQuery) -> str:
         now, until = q.ctx.now, q.ctx.now + datetime.timedelta(days=self.days)
         return (
-            f"a.id IN (SELECT g.account_id FROM {tables().grant} g WHERE g.tenant_id = {q.tenant()} "
+            f"a.id IN (SELECT g.account_id FROM {tables().grant} g WHERE {q.rows('g')} "
             f"AND g.kind = 'trial' AND g.starts_at <= {q.ts(now)} AND (g.ended_at IS NULL OR g.ended_at > {q.ts(now)}) "
             f"AND g.ends_at > {q.ts(now)} AND g.ends_at <= {q.ts(until)})"
         )
@@ -187,7 +187,7 @@ class RenewalWithin(Condition):
         now, until = q.ctx.now, q.ctx.now + datetime.timedelta(days=self.days)
         # Parameters follow the text: tenant, then statuses, then the dates.
         return (
-            f"a.id IN (SELECT lr.account_id FROM {tables().license} lr WHERE lr.tenant_id = {q.tenant()} "
+            f"a.id IN (SELECT lr.account_id FROM {tables().license} lr WHERE {q.rows('lr')} "
             f"AND lr.status IN ({', '.join(q.p(s) for s in ENTITLED)}) "
             f"AND lr.{column} > {q.ts(now)} AND lr.{column} <= {q.ts(until)}"
             + (f" AND lr.interval = {q.p(self.interval)})" if self.interval != "any" else ")")

@@ -105,11 +105,12 @@ class ConditionError(Exception):
 class SqlQuery:
     """Collects parameters in the order fragments are written and hides the two SQL dialects we run on."""
 
-    def __init__(self, ctx: EvalContext, *, vendor: str, ops: Any) -> None:
+    def __init__(self, ctx: EvalContext, *, vendor: str, ops: Any, account_ids: Any = None) -> None:
         self.ctx = ctx
         self.vendor = vendor
         self.ops = ops
         self.params: list[Any] = []
+        self.account_ids = None if account_ids is None else [int(i) for i in account_ids]
 
     def p(self, value: Any) -> str:
         self.params.append(value)
@@ -123,6 +124,19 @@ class SqlQuery:
 
     def tenant(self) -> str:
         return self.p(self.ctx.tenant_id)
+
+    def among(self, column: str) -> str:
+        """`column` is one of the accounts evaluated: one array parameter on PostgreSQL, an IN list elsewhere."""
+        assert self.account_ids is not None
+        if self.vendor == "postgresql":
+            return f"{column} = ANY({self.p(self.account_ids)}::bigint[])"
+        return f"{column} IN ({', '.join(self.p(i) for i in self.account_ids)})" if self.account_ids else "1 = 0"
+
+    def rows(self, alias: str) -> str:
+        """The tenant's rows of `alias`, narrowed to the evaluated accounts when there is a list of them
+        (so a subquery for 1,000 dirty accounts reads their rows, not the whole tenant's)."""
+        sql = f"{alias}.tenant_id = {self.tenant()}"
+        return sql if self.account_ids is None else f"{sql} AND {self.among(alias + '.account_id')}"
 
     def json_text(self, column: str, key: str) -> str:
         if self.vendor == "postgresql":

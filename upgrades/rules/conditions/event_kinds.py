@@ -57,7 +57,7 @@ class _EventCount(Condition):
 
     def _subquery(self, q: SqlQuery, having: int) -> str:
         sql = (
-            f"SELECT e.account_id FROM {tables().event} e WHERE e.tenant_id = {q.tenant()} "
+            f"SELECT e.account_id FROM {tables().event} e WHERE {q.rows('e')} "
             f"AND e.event = {q.p(self.event)} AND e.occurred_at >= {q.ts(q.ctx.local_since(self.days))} "
             f"AND e.occurred_at <= {q.ts(q.ctx.now)}"
         )
@@ -226,7 +226,7 @@ class SurveyAnswer(_EventCount):
 
     def compile(self, q: SqlQuery) -> str:
         sql = (
-            f"SELECT e.account_id FROM {tables().event} e WHERE e.tenant_id = {q.tenant()} "
+            f"SELECT e.account_id FROM {tables().event} e WHERE {q.rows('e')} "
             f"AND e.event = {q.p(self.event)} AND e.occurred_at >= {q.ts(q.ctx.local_since(self.days))} "
             f"AND e.occurred_at <= {q.ts(q.ctx.now)} AND {q.json_text('e.properties', 'survey')} = {q.p(self.survey)} "
             f"AND {q.json_number('e.properties', 'score')} {'<=' if self.op == 'at_most' else '>='} {q.p(self.score)}"

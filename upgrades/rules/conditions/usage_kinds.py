@@ -145,7 +145,7 @@ class MeterUtilisation(_MeterCondition):
         meter = self.info(q.ctx.catalog)
         head = f"a.id IN (SELECT r.account_id FROM {rollup_table(meter)} r {self._join(q)} "
         head += (
-            f"WHERE r.tenant_id = {q.tenant()} AND r.meter_id = {q.p(meter.id)} "
+            f"WHERE {q.rows('r')} AND r.meter_id = {q.p(meter.id)} "
             f"AND r.day >= {q.day(self.rollup_first_day(q.ctx))} AND r.day <= {q.day(q.ctx.utc_today)} "
             f"GROUP BY r.account_id, {self._denominator_column} HAVING "
         )
@@ -238,7 +238,7 @@ class MeterValue(_MeterCondition):
         # "at most V" also holds for accounts without any rows: compile it as "not above V".
         negate, cmp = ("", ">=") if self.op == "at_least" else ("NOT ", ">")
         return (
-            f"{negate}a.id IN (SELECT r.account_id FROM {rollup_table(meter)} r WHERE r.tenant_id = {q.tenant()} "
+            f"{negate}a.id IN (SELECT r.account_id FROM {rollup_table(meter)} r WHERE {q.rows('r')} "
             f"AND r.meter_id = {q.p(meter.id)} AND r.day >= {q.day(first)} AND r.day <= {q.day(q.ctx.utc_today)} "
             f"GROUP BY r.account_id HAVING {sql_aggregate(q, meter, first, q.ctx.utc_today)} {cmp} {q.p(self.value)})"
         )
@@ -284,7 +284,7 @@ class _WindowCompare(_MeterCondition):
         (c0, c1), (p0, p1) = self._windows(q.ctx)
         first = self.rollup_first_day(q.ctx)
         head = (
-            f"a.id IN (SELECT r.account_id FROM {rollup_table(meter)} r WHERE r.tenant_id = {q.tenant()} "
+            f"a.id IN (SELECT r.account_id FROM {rollup_table(meter)} r WHERE {q.rows('r')} "
             f"AND r.meter_id = {q.p(meter.id)} AND r.day >= {q.day(first)} AND r.day <= {q.day(q.ctx.utc_today)} "
             "GROUP BY r.account_id HAVING "
         )
