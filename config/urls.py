@@ -13,6 +13,7 @@ from catalog import urls as catalog_urls
 from config import views
 from messaging import urls as messaging_urls
 from upgrades.offers import urls as offers_urls
+from upgrades.portal import urls as portal_urls
 from upgrades.rules import urls as rules_urls
 from usage import urls as usage_urls
 
@@ -32,6 +33,7 @@ api_v1 = [
     *rules_urls.api_urlpatterns,
     *messaging_urls.api_urlpatterns,
     *offers_urls.api_urlpatterns,
+    *portal_urls.api_urlpatterns,
     *router.urls,
 ]
 
@@ -44,6 +46,7 @@ urlpatterns = [
     path("invitations/<str:token>/", accounts_views.invitation, name="invitation"),
     path("accounts/", include("django.contrib.auth.urls")),
     path("admin/", admin.site.urls),
+    path("portal/", include((portal_urls.urlpatterns, "portal"))),
     path("api/v1/", include(api_v1)),
     *catalog_urls.urlpatterns,
     *billing_urls.urlpatterns,

@@ -81,8 +81,19 @@ def _date(tenant: Tenant, value: datetime) -> str:
 
 
 def portal_url(tenant: Tenant, *, path: str = "") -> str:
-    """Where the customer's portal will answer. TODO(issue 14): signed, expiring links once portal sessions exist."""
+    """Where the customer's portal answers (links to one offer come from `offer_url`)."""
     return f"{django_settings.SITE_URL}/portal/{tenant.slug}/{path}".rstrip("/")
+
+
+# The portal (upgrades.portal, which sits above offers) registers its signed, expiring offer-link builder
+# here from upgrades.apps; offers never import the portal.
+OFFER_LINK_BUILDERS: list[Callable[..., str]] = []
+
+
+def offer_url(tenant: Tenant, offer: Offer) -> str:
+    if OFFER_LINK_BUILDERS:
+        return OFFER_LINK_BUILDERS[0](tenant, offer=offer)
+    return portal_url(tenant, path=f"offers/{offer.pk}")
 
 
 def _in_window(due: datetime, now: datetime, grace: timedelta = GRACE) -> bool:
@@ -109,7 +120,7 @@ def offer_context(tenant: Tenant, offer: Offer) -> dict[str, Any]:
         "offer": {
             "title": f"{tier} for {offer.account.name}",
             "tier": tier,
-            "url": portal_url(tenant, path=f"offers/{offer.pk}"),
+            "url": (link := offer_url(tenant, offer)),
         },
         "price": {
             "amount": format_money(amount, currency),
@@ -119,7 +130,7 @@ def offer_context(tenant: Tenant, offer: Offer) -> dict[str, Any]:
         },
         "evidence": sentences,
         "similar_customers": similar.get("sentence", "") if isinstance(similar, dict) else "",
-        "portal_url": portal_url(tenant),
+        "portal_url": link,
     }
 
 

@@ -1,0 +1,156 @@
+"""Portal sessions, links and pages through Django's test client: the API (schema, idempotency, validation),
+single-use and expired links, every page scoped to the session's account, CSP and CSRF."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+import pytest
+from django.test import Client
+from django.utils import timezone
+
+from tests.upgrades.offers.factories_life import holding, make_offer
+from upgrades.offers.models import Feedback, FeedbackKind, OfferState
+from upgrades.portal import tokens
+from upgrades.portal.models import PortalSession, PortalSettings
+from upgrades.portal.selectors import ref_for
+
+pytestmark = pytest.mark.django_db
+
+
+def _path(url: str) -> str:
+    return re.sub(r"^https?://[^/]+", "", url)
+
+
+def _session(world, **kw) -> Client:
+    _, url = tokens.create_portal_session(world.tenant, account=world.account, return_url="https://app.test/", **kw)
+    client = Client()
+    response = client.get(_path(url))
+    assert response.status_code == 302
+    return client
+
+
+def test_api_opens_a_single_use_session_link_honouring_idempotency(world_a):
+    api = world_a.api("write")
+    body = {"account": "acct-1", "contact": "buyer@customer.test", "return_url": "https://app.example.com/back"}
+    first = api.post("/api/v1/portal-sessions", body, format="json", HTTP_IDEMPOTENCY_KEY="k-1")
+    assert first.status_code == 201, first.content
+    assert set(first.json()) == {"url", "expires_at"}
+    again = api.post("/api/v1/portal-sessions", body, format="json", HTTP_IDEMPOTENCY_KEY="k-1")
+    assert again.json() == first.json() and PortalSession.objects.count() == 1
+    link = PortalSession.objects.get()
+    assert link.contact == world_a.contact and link.token_hash not in first.json()["url"]
+    assert link.expires_at - link.created_at <= timedelta(hours=1)
+
+    client = Client()
+    opened = client.get(_path(first.json()["url"]))
+    assert opened.status_code == 302 and opened["Location"] == "/portal/"
+    home = client.get("/portal/")
+    assert home.status_code == 200 and world_a.account.name.encode() in home.content
+    assert "default-src 'none'" in home["Content-Security-Policy"]
+    assert str(world_a.account.pk) not in opened["Location"]
+    # Used: explains itself, never a second session.
+    other = Client()
+    used = other.get(_path(first.json()["url"]))
+    assert used.status_code == 410 and b"used already" in used.content
+    assert other.get("/portal/").status_code == 403
+
+
+def test_api_validates_every_field_and_walls_tenants(world_a, world_b):
+    api = world_a.api("write")
+    bad = api.post("/api/v1/portal-sessions", {"account": "acct-1", "return_url": "javascript:alert(1)"}, format="json")
+    assert bad.status_code == 400 and "return_url" in bad.json()["error"]["details"]
+    missing = api.post("/api/v1/portal-sessions", {}, format="json")
+    assert missing.status_code == 400 and {"account", "return_url"} <= set(missing.json()["error"]["details"])
+    stranger = api.post(
+        "/api/v1/portal-sessions",
+        {"account": "acct-1", "contact": "nobody@x.test", "return_url": "https://a.test/"},
+        format="json",
+    )
+    assert stranger.status_code == 400 and "contact" in stranger.json()["error"]["details"]
+    PortalSettings.objects.create(tenant=world_a.tenant, allowed_origins=["https://app.example.com"])
+    off = api.post("/api/v1/portal-sessions", {"account": "acct-1", "return_url": "https://evil.test/"}, format="json")
+    assert off.status_code == 400 and "return_url" in off.json()["error"]["details"]
+    gone = api.post(
+        "/api/v1/portal-sessions", {"account": "nope", "return_url": "https://app.example.com/"}, format="json"
+    )
+    assert gone.status_code == 404
+    read_only = world_a.api("read").post(
+        "/api/v1/portal-sessions", {"account": "acct-1", "return_url": "https://app.example.com/"}, format="json"
+    )
+    assert read_only.status_code == 403
+    assert not PortalSession.objects.exists()
+
+
+def test_expired_and_forged_links_never_open_a_session_and_offer_a_fresh_one(world_a, mailoutbox):
+    held = holding(world_a.tenant, world_a.account)
+    offer = make_offer(held)
+    url = tokens.offer_link(world_a.tenant, offer=offer)
+    PortalSession.objects.update(expires_at=timezone.now() - timedelta(seconds=1))
+    client = Client()
+    expired = client.get(_path(url))
+    assert expired.status_code == 410 and b"expired" in expired.content and b"fresh link" in expired.content
+    assert client.get("/portal/").status_code == 403
+    forged = client.get(_path(url)[:-3] + "abc")
+    assert forged.status_code == 404 and b"isn't valid" in forged.content
+    fresh = client.post(_path(url) + "/fresh")
+    assert fresh.status_code in (200, 404)  # 404 only when messaging has no live offer template here
+
+
+def test_session_ends_after_an_hour(world_a):
+    client = _session(world_a)
+    PortalSession.objects.update(session_expires_at=timezone.now() - timedelta(seconds=1))
+    ended = client.get("/portal/")
+    assert ended.status_code == 403 and b"ended" in ended.content
+
+
+def test_every_page_of_the_offer_flow_and_other_accounts_ids_404(world_a, world_b):
+    held = holding(world_a.tenant, world_a.account)
+    offer = make_offer(held)
+    foreign = make_offer(holding(world_b.tenant, world_b.account))
+    client = Client()
+    opened = client.get(_path(tokens.offer_link(world_a.tenant, offer=offer)))
+    ref = ref_for("offer", offer)
+    assert opened["Location"] == f"/portal/offers/{ref}"
+    page = client.get(f"/portal/offers/{ref}")
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert "92% of your 100k API calls" in html and 'aria-live="polite"' in html and "checked" not in html
+    assert "Decline this offer" in html and "countdown" not in html.lower()
+    offer.refresh_from_db()
+    assert offer.state == OfferState.VIEWED
+    assert client.get(f"/portal/offers/{ref_for('offer', foreign)}").status_code == 404
+    assert client.get(f"/portal/offers/{offer.pk}").status_code == 404
+    for path in ("/portal/", "/portal/compare", "/portal/compare?interval=year", "/portal/talk", "/portal/feedback"):
+        response = client.get(path)
+        assert response.status_code == 200, path
+        assert "script-src 'self'" in response["Content-Security-Policy"]
+    roi = client.post(f"/portal/offers/{ref}/roi", {}, HTTP_HX_REQUEST="true")
+    assert roi.status_code == 200 and b"Value a month" in roi.content
+    talk = client.post("/portal/talk", {"offer": ref, "text": "Call me"})
+    assert talk.status_code == 200
+    assert Feedback.objects.filter(kind=FeedbackKind.TALK_TO_PERSON, offer=offer, text="Call me").exists()
+    survey = client.post("/portal/feedback", {"offer": ref, "satisfaction": "9"})
+    assert survey.status_code == 400
+    survey = client.post("/portal/feedback", {"offer": ref, "satisfaction": "4", "friction": "2"})
+    assert survey.status_code == 200 and Feedback.objects.filter(kind=FeedbackKind.SURVEY, satisfaction=4).exists()
+    no_reason = client.post(f"/portal/offers/{ref}/decline", {})
+    assert no_reason.status_code == 400
+    declined = client.post(f"/portal/offers/{ref}/decline", {"reason": "not_now", "text": "Next quarter"})
+    assert declined.status_code == 200
+    offer.refresh_from_db()
+    assert offer.state == OfferState.DECLINED
+    assert Feedback.objects.filter(kind=FeedbackKind.DECLINE, offer=offer, source="portal").exists()
+
+
+def test_forms_need_csrf(world_a):
+    held = holding(world_a.tenant, world_a.account)
+    offer = make_offer(held)
+    _, url = tokens.create_portal_session(world_a.tenant, account=world_a.account, return_url="")
+    client = Client(enforce_csrf_checks=True)
+    client.get(_path(url))
+    refused = client.post(f"/portal/offers/{ref_for('offer', offer)}/decline", {"reason": "not_now"})
+    assert refused.status_code == 403
+    offer.refresh_from_db()
+    assert offer.state == OfferState.SENT

@@ -1,0 +1,217 @@
+"""What the portal pages read, always for the session's account: other accounts' rows are never found.
+
+URLs carry opaque references (`ref_for`: a keyed hash of kind, tenant and id), never database ids; a
+reference is resolved among the session account's own rows only, so a foreign one answers 404.
+"""
+
+from __future__ import annotations
+
+import json
+import zoneinfo
+from datetime import datetime
+from typing import Any
+
+from django.http import Http404
+from django.utils import formats, timezone
+from django.utils.crypto import salted_hmac
+
+from accounts.models import CustomerAccount, Tenant
+from billing.models import License, LicenseChange
+from catalog import selectors as catalog_selectors
+from catalog.money import format_money
+from upgrades.offers.models import Offer, OfferState, Trial
+from usage.selectors.overview import account_usage_overview
+
+REF_SALT = "tierwise.portal.ref"
+OPEN_STATES = (OfferState.SENT, OfferState.VIEWED)
+SHOWN_STATES = (OfferState.SENT, OfferState.VIEWED, OfferState.ACCEPTED, OfferState.FULFILLED, OfferState.DECLINED)
+
+
+def ref_for(kind: str, obj: Any) -> str:
+    return salted_hmac(REF_SALT, f"{kind}:{obj.tenant_id}:{obj.pk}").hexdigest()[:24]
+
+
+def money(amount: int | None, currency: str) -> str:
+    return format_money(amount or 0, currency)
+
+
+def local_date(tenant: Tenant, value: datetime | str | None) -> str:
+    if value is None or value == "":
+        return ""
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    zone = zoneinfo.ZoneInfo(tenant.time_zone or "UTC")
+    return formats.date_format(timezone.localtime(value, zone), "DATE_FORMAT")
+
+
+def account_offers(tenant: Tenant, account: CustomerAccount) -> list[Offer]:
+    return list(
+        Offer.objects.for_tenant(tenant)
+        .filter(account=account, state__in=SHOWN_STATES)
+        .select_related("plan_change", "account", "settings_version")
+        .order_by("-created_at")
+    )
+
+
+def get_offer(tenant: Tenant, account: CustomerAccount, ref: str) -> Offer:
+    for offer in account_offers(tenant, account):
+        if ref_for("offer", offer) == ref:
+            return offer
+    raise Http404("No such offer.")
+
+
+def account_trials(tenant: Tenant, account: CustomerAccount) -> list[Trial]:
+    return list(Trial.objects.for_tenant(tenant).filter(account=account).order_by("-starts_at"))
+
+
+def get_trial(tenant: Tenant, account: CustomerAccount, ref: str) -> Trial:
+    for trial in account_trials(tenant, account):
+        if ref_for("trial", trial) == ref:
+            return trial
+    raise Http404("No such trial.")
+
+
+def get_license(tenant: Tenant, account: CustomerAccount) -> License | None:
+    return (
+        License.objects.for_tenant(tenant)
+        .filter(account=account)
+        .select_related("tier", "price")
+        .prefetch_related("addons")
+        .first()
+    )
+
+
+def invoices(tenant: Tenant, account: CustomerAccount) -> list[dict[str, Any]]:
+    """Settled plan changes (the licence history), newest first, with their amounts."""
+    rows = LicenseChange.objects.for_tenant(tenant).filter(account=account).order_by("-effective_at")[:24]
+    out = []
+    for row in rows:
+        out.append(
+            {
+                "ref": ref_for("invoice", row),
+                "kind": row.get_kind_display() if hasattr(row, "get_kind_display") else row.kind,
+                "on": local_date(tenant, row.effective_at),
+                "mrr_before": money(row.mrr_before, row.currency),
+                "mrr_after": money(row.mrr_after, row.currency),
+                "reason": row.reason,
+                "invoice": row.stripe_invoice_id,
+            }
+        )
+    return out
+
+
+def plan_page(tenant: Tenant, account: CustomerAccount, *, now: datetime | None = None) -> dict[str, Any]:
+    now = now or timezone.now()
+    license_ = get_license(tenant, account)
+    overview = account_usage_overview(tenant, account=account, days=30, now=now)
+    currency = license_.currency if license_ else tenant.default_currency
+    usage_rows = []
+    for row in overview.rows:
+        state = row.state
+        if state.limit is None and state.kind != "metered":
+            continue
+        usage_rows.append(
+            {
+                "name": state.name,
+                "unit": state.unit,
+                "used": state.used or 0,
+                "limit": state.limit,
+                "percent": row.percent,
+                "state": state.state,
+            }
+        )
+    charts = [
+        {
+            "id": f"chart-{i}",
+            "name": s.name,
+            "limit": s.limit,
+            "data": json.dumps(
+                {"labels": [d.isoformat() for d in s.days], "counted": list(s.counted), "limit": s.limit}
+            ),
+            "last": s.counted[-1] if s.counted else 0,
+            "unit": s.unit,
+        }
+        for i, s in enumerate(overview.series)
+    ]
+    renewal_amount = None
+    if license_ is not None:
+        renewal_amount = money(license_.price.amount * license_.seats, currency)
+    return {
+        "license": license_,
+        "addons": list(license_.addons.all()) if license_ else [],
+        "renewal_on": local_date(tenant, license_.current_period_end) if license_ else "",
+        "renewal_amount": renewal_amount,
+        "usage_rows": usage_rows,
+        "charts": charts,
+        "invoices": invoices(tenant, account),
+        "offers": [
+            {"ref": ref_for("offer", o), "offer": o, "expires_on": local_date(tenant, o.expires_at)}
+            for o in account_offers(tenant, account)
+        ],
+        "trials": [
+            {"ref": ref_for("trial", t), "trial": t, "ends_on": local_date(tenant, t.ends_at)}
+            for t in account_trials(tenant, account)
+        ],
+    }
+
+
+def _features(tier: Any) -> dict[str, Any]:
+    return {e.feature.key: e for e in tier.entitlements.all() if e.enabled}
+
+
+def compare_page(tenant: Tenant, account: CustomerAccount, *, interval: str) -> dict[str, Any]:
+    """The published tiers at the chosen interval, the saving of annual, and what each changes for me.
+
+    A grandfathered licence (a price version no longer published) sees what it keeps and loses."""
+    license_ = get_license(tenant, account)
+    currency = license_.currency if license_ else tenant.default_currency
+    seats = license_.seats if license_ else 1
+    held: dict[str, Any] = _features(license_.tier) if license_ else {}
+    tiers = []
+    for tier in catalog_selectors.list_published_tiers(tenant):
+        prices = [p for p in tier.prices.all() if p.currency == currency and p.state == "published"]
+        month = next((p for p in prices if p.interval == "month"), None)
+        year = next((p for p in prices if p.interval == "year"), None)
+        chosen = year if interval == "year" else month
+        if chosen is None:
+            continue
+        features = _features(tier)
+        gained = sorted(e.feature.name for k, e in features.items() if k not in held)
+        lost = sorted(e.feature.name for k, e in held.items() if k not in features)
+        limits = [
+            {"name": e.feature.name, "from": held[k].limit, "to": e.limit}
+            for k, e in features.items()
+            if k in held and held[k].limit != e.limit
+        ]
+        saving = None
+        if month is not None and year is not None and month.amount * 12 > year.amount:
+            saved = month.amount * 12 - year.amount
+            saving = {"amount": money(saved * seats, currency), "percent": f"{saved * 100 / (month.amount * 12):.0f}"}
+        tiers.append(
+            {
+                "tier": tier,
+                "current": license_ is not None and license_.tier.key == tier.key,
+                "price": money(chosen.amount * seats, currency),
+                "monthly_price": money(month.amount * seats, currency) if month else "",
+                "saving": saving,
+                "gained": gained,
+                "lost": lost,
+                "limits": limits,
+                "outcomes": [o for o in tier.outcomes or [] if isinstance(o, str)],
+            }
+        )
+    bundles = [
+        b
+        for b in catalog_selectors.list_published_bundles(tenant)
+        if b.audience_kind != "industry" or (account.industry and b.audience.lower() == account.industry.lower())
+    ]
+    grandfathered = license_ is not None and license_.price.state != "published"
+    return {
+        "tiers": tiers,
+        "bundles": bundles,
+        "seats": seats,
+        "interval": interval,
+        "grandfathered": grandfathered,
+        "license": license_,
+        "held_price": money(license_.price.amount * seats, currency) if license_ else "",
+    }

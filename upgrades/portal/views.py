@@ -1,0 +1,385 @@
+"""Portal pages: thin. Resolve the session (tokens), read (selectors), call the offers services, render."""
+
+from __future__ import annotations
+
+import secrets
+import zoneinfo
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import wraps
+from typing import Any
+from urllib.parse import urlsplit
+
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_http_methods, require_POST
+
+from accounts.errors import TierwiseError
+from accounts.models import Contact, CustomerAccount, Tenant
+from upgrades.offers.models import DeclineReason, Offer, OfferState
+from upgrades.offers.pricing import compute_roi
+from upgrades.offers.services.acceptance import accept_offer, open_offer, retry_offer_payment
+from upgrades.offers.services.declines import decline_offer
+from upgrades.offers.services.trials import start_trial
+from upgrades.offers.services.trials_wins import trial_next_steps, trial_progress
+from upgrades.portal import selectors, services, tokens
+from upgrades.portal.models import PortalSession
+
+ACTOR = "customer (portal)"
+
+
+@dataclass
+class Portal:
+    tenant: Tenant
+    account: CustomerAccount
+    contact: Contact | None
+    link: PortalSession
+    nonce: str
+    brand: dict[str, str]
+
+
+def _brand(tenant: Tenant) -> dict[str, str]:
+    settings = tokens.get_portal_settings(tenant)
+    return {
+        "name": tenant.name,
+        "logo_url": settings.logo_url if settings else "",
+        "colour": settings.brand_colour if settings else "#1d4ed8",
+    }
+
+
+def csp(nonce: str, brand: dict[str, str] | None = None) -> str:
+    img = "'self' data:"
+    logo = (brand or {}).get("logo_url") or ""
+    if logo:
+        parts = urlsplit(logo)
+        img += f" {parts.scheme}://{parts.netloc}"
+    return (
+        "default-src 'none'; script-src 'self'; "
+        f"style-src 'self' 'nonce-{nonce}'; img-src {img}; connect-src 'self'; font-src 'self'; "
+        "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+    )
+
+
+def _with_csp(response: HttpResponse, nonce: str, brand: dict[str, str] | None = None) -> HttpResponse:
+    response["Content-Security-Policy"] = csp(nonce, brand)
+    response["Cache-Control"] = "no-store"
+    response["Referrer-Policy"] = "no-referrer"
+    return response
+
+
+def _page(request: HttpRequest, template: str, context: dict[str, Any], *, status: int = 200) -> HttpResponse:
+    portal: Portal | None = getattr(request, "portal", None)
+    nonce = portal.nonce if portal else secrets.token_urlsafe(16)
+    brand = portal.brand if portal else {"name": "Your portal", "logo_url": "", "colour": "#1d4ed8"}
+    response = render(request, template, {"portal": portal, "nonce": nonce, "brand": brand, **context}, status=status)
+    return _with_csp(response, nonce, brand)
+
+
+def portal_view(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """Loads the session's link (its tenant activated) or answers the 'session ended' page."""
+
+    @wraps(view)
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        link = tokens.load_session_link(request.session.get(tokens.SESSION_KEY))
+        if link is None:
+            request.session.pop(tokens.SESSION_KEY, None)
+            return _page(request, "portal/ended.html", {"reason": "ended"}, status=403)
+        tenant = link.tenant
+        timezone.activate(zoneinfo.ZoneInfo(tenant.time_zone or "UTC"))
+        request.portal = Portal(  # type: ignore[attr-defined]
+            tenant, link.account, link.contact, link, secrets.token_urlsafe(16), _brand(tenant)
+        )
+        return view(request, *args, **kwargs)
+
+    return wrapper
+
+
+# --- links ------------------------------------------------------------------------------------
+
+
+@require_http_methods(["GET"])
+def open_link(request: HttpRequest, signed: str) -> HttpResponse:
+    result = tokens.exchange_link(signed)
+    if result.status != "ok" or result.link is None:
+        can_refresh = result.link is not None and result.link.offer_id is not None
+        return_url = result.link.return_url if result.link is not None else ""
+        context = {"reason": result.status, "signed": signed, "can_refresh": can_refresh, "return_url": return_url}
+        return _page(request, "portal/ended.html", context, status=410 if result.link else 404)
+    link = result.link
+    request.session.cycle_key()
+    request.session[tokens.SESSION_KEY] = {"tenant": link.tenant_id, "link": link.pk}
+    request.session.set_expiry(int(tokens.SESSION_TTL.total_seconds()))
+    if link.offer is not None:
+        return redirect("portal:offer", ref=selectors.ref_for("offer", link.offer))
+    return redirect("portal:home")
+
+
+@require_POST
+def fresh_link(request: HttpRequest, signed: str) -> HttpResponse:
+    link = tokens.find_link(signed)
+    sent = link is not None and link.offer_id is not None and tokens.send_fresh_link(link)
+    return _page(request, "portal/fresh_sent.html", {"sent": sent}, status=200 if sent else 404)
+
+
+@require_POST
+def sign_out(request: HttpRequest) -> HttpResponse:
+    request.session.flush()
+    return _page(request, "portal/ended.html", {"reason": "signed_out"})
+
+
+# --- pages ------------------------------------------------------------------------------------
+
+
+@portal_view
+def home(request: HttpRequest) -> HttpResponse:
+    p: Portal = request.portal  # type: ignore[attr-defined]
+    return _page(request, "portal/plan.html", selectors.plan_page(p.tenant, p.account))
+
+
+@portal_view
+def compare(request: HttpRequest) -> HttpResponse:
+    p: Portal = request.portal  # type: ignore[attr-defined]
+    interval = "year" if request.GET.get("interval") == "year" else "month"
+    context = selectors.compare_page(p.tenant, p.account, interval=interval)
+    template = "portal/_compare_table.html" if request.headers.get("HX-Request") else "portal/compare.html"
+    return _page(request, template, context)
+
+
+def _offer_context(p: Portal, offer: Offer, **extra: Any) -> dict[str, Any]:
+    currency = offer.currency
+    quote = offer.quote or {}
+    options = [o for o in offer.options or [] if isinstance(o, dict)]
+    return {
+        "offer": offer,
+        "ref": selectors.ref_for("offer", offer),
+        "options": [
+            {**o, "amount_text": selectors.money(o.get("amount"), currency), "saving_text": _saving(o, currency)}
+            for o in options
+        ],
+        "quote": quote,
+        "lines": [
+            {**line, "amount_text": selectors.money(line.get("amount"), currency)} for line in quote.get("lines") or []
+        ],
+        "due_now": selectors.money(quote.get("amount_due_now"), currency),
+        "renewal": selectors.money(quote.get("next_renewal_amount"), currency),
+        "renewal_on": selectors.local_date(p.tenant, quote.get("next_renewal_at")),
+        "expires_on": selectors.local_date(p.tenant, offer.expires_at),
+        "roi": offer.roi or {},
+        "money": lambda v: selectors.money(v, currency),
+        "reasons": DeclineReason.choices,
+        "open": offer.state in selectors.OPEN_STATES and offer.expires_at > timezone.now(),
+        "plan_change": offer.plan_change,
+        **extra,
+    }
+
+
+def _saving(option: dict[str, Any], currency: str) -> str:
+    saving = option.get("saving")
+    if not isinstance(saving, dict):
+        return ""
+    return f"Save {selectors.money(saving.get('amount'), currency)} ({float(saving.get('percent') or 0):.0f} %) a year"
+
+
+def _roi_view(p: Portal, offer: Offer, roi: dict[str, Any]) -> dict[str, Any]:
+    currency = offer.currency
+    return {
+        "monthly_value": selectors.money(roi.get("monthly_value"), currency),
+        "monthly_cost": selectors.money(roi.get("monthly_cost_increase"), currency),
+        "payback_days": roi.get("payback_days"),
+        "drivers": roi.get("drivers") or [],
+        "assumptions": roi.get("assumptions") or [],
+        "similar": (roi.get("similar") or {}).get("sentence", "") if isinstance(roi.get("similar"), dict) else "",
+    }
+
+
+@portal_view
+def offer_page(request: HttpRequest, ref: str) -> HttpResponse:
+    p: Portal = request.portal  # type: ignore[attr-defined]
+    offer = selectors.get_offer(p.tenant, p.account, ref)
+    offer = open_offer(p.tenant, offer=offer, actor=ACTOR)
+    ctx = _offer_context(p, offer, roi_view=_roi_view(p, offer, offer.roi or {}))
+    return _page(request, "portal/offer.html", ctx)
+
+
+@portal_view
+@require_POST
+def offer_roi(request: HttpRequest, ref: str) -> HttpResponse:
+    p: Portal = request.portal  # type: ignore[attr-defined]
+    offer = selectors.get_offer(p.tenant, p.account, ref)
+    option = next((o for o in offer.options if o.get("key") == offer.recommended_option), offer.options[0])
+    inputs: dict[str, dict[str, str]] = {}
+    for name, value in request.POST.items():
+        if name.startswith("roi__") and value.strip():
+            _, driver, field = name.split("__", 2) if name.count("__") >= 2 else ("", "", "")
+            if driver and field:
+                inputs.setdefault(driver, {})[field] = value.strip()
+    error = ""
+    try:
+        roi = compute_roi(
+            p.tenant,
+            account=p.account,
+            settings=offer.settings_version,
+            evidence=offer.evidence,
+            option={**option, "currency": offer.currency},
+            inputs=inputs,
+        )
+    except TierwiseError as exc:
+        roi, error = offer.roi or {}, exc.message if hasattr(exc, "message") else str(exc)
+    return _page(request, "portal/_roi.html", {"ref": ref, "roi_view": _roi_view(p, offer, roi), "error": error})
+
+
+@portal_view
+@require_POST
+def offer_accept(request: HttpRequest, ref: str) -> HttpResponse:
+    p: Portal = request.portal  # type: ignore[attr-defined]
+    offer = selectors.get_offer(p.tenant, p.account, ref)
+    option_key = request.POST.get("option", "")
+    if option_key not in {o.get("key") for o in offer.options}:
+        ctx = _offer_context(p, offer, roi_view=_roi_view(p, offer, offer.roi or {}), error="Choose an option.")
+        return _page(request, "portal/offer.html", ctx, status=400)
+    try:
+        accept_offer(p.tenant, offer=offer, option_key=option_key, actor=ACTOR)
+    except TierwiseError as exc:
+        offer.refresh_from_db()
+        message = str(getattr(exc, "message", exc))
+        ctx = _offer_context(p, offer, roi_view=_roi_view(p, offer, offer.roi or {}), error=message)
+        return _page(request, "portal/offer.html", ctx, status=409)
+    return redirect("portal:offer-status", ref=ref)
+
+
+@portal_view
+def offer_status(request: HttpRequest, ref: str) -> HttpResponse:
+    p: Portal = request.portal  # type: ignore[attr-defined]
+    offer = selectors.get_offer(p.tenant, p.account, ref)
+    if offer.state not in (OfferState.ACCEPTED, OfferState.FULFILLED):
+        return redirect("portal:offer", ref=ref)
+    ctx = _offer_context(p, offer)
+    pc = offer.plan_change
+    ctx["settled"] = offer.state == OfferState.FULFILLED
+    ctx["failed"] = pc is not None and pc.state in ("failed", "canceled")
+    ctx["charged"] = selectors.money(offer.amount_charged, offer.currency) if offer.amount_charged is not None else ""
+    template = "portal/_status.html" if request.headers.get("HX-Request") else "portal/status.html"
+    return _page(request, template, ctx)
+
+
+@portal_view
+@require_POST
+def offer_retry(request: HttpRequest, ref: str) -> HttpResponse:
+    p: Portal = request.portal  # type: ignore[attr-defined]
+    offer = selectors.get_offer(p.tenant, p.account, ref)
+    try:
+        retry_offer_payment(p.tenant, offer=offer, actor=ACTOR)
+    except TierwiseError:
+        pass  # the status page says where it stands
+    return redirect("portal:offer-status", ref=ref)
+
+
+@portal_view
+@require_http_methods(["GET", "POST"])
+def offer_decline(request: HttpRequest, ref: str) -> HttpResponse:
+    p: Portal = request.portal  # type: ignore[attr-defined]
+    offer = selectors.get_offer(p.tenant, p.account, ref)
+    ctx = _offer_context(p, offer)
+    if request.method == "POST":
+        reason = request.POST.get("reason", "")
+        try:
+            decline_offer(
+                p.tenant,
+                offer=offer,
+                reason_code=reason,
+                text=request.POST.get("text", ""),
+                actor=ACTOR,
+                contact=p.contact,
+                source="portal",
+            )
+        except TierwiseError as exc:
+            ctx["error"] = str(getattr(exc, "message", exc))
+            ctx["errors"] = getattr(exc, "details", None) or {}
+            return _page(request, "portal/decline.html", ctx, status=400)
+        return _page(request, "portal/thanks.html", {"what": "decline", "ref": ref})
+    return _page(request, "portal/decline.html", ctx)
+
+
+@portal_view
+@require_http_methods(["GET", "POST"])
+def talk(request: HttpRequest) -> HttpResponse:
+    p: Portal = request.portal  # type: ignore[attr-defined]
+    ref = request.GET.get("offer") or request.POST.get("offer") or ""
+    offer = selectors.get_offer(p.tenant, p.account, ref) if ref else None
+    if request.method == "POST":
+        try:
+            services.request_person(
+                p.tenant, account=p.account, contact=p.contact, offer=offer, text=request.POST.get("text", "")
+            )
+        except TierwiseError as exc:
+            return _page(request, "portal/talk.html", {"ref": ref, "offer": offer, "errors": exc.details}, status=400)
+        return _page(request, "portal/thanks.html", {"what": "talk", "ref": ref})
+    return _page(request, "portal/talk.html", {"ref": ref, "offer": offer})
+
+
+@portal_view
+@require_http_methods(["GET", "POST"])
+def feedback(request: HttpRequest) -> HttpResponse:
+    p: Portal = request.portal  # type: ignore[attr-defined]
+    ref = request.GET.get("offer") or request.POST.get("offer") or ""
+    offer = selectors.get_offer(p.tenant, p.account, ref) if ref else None
+    scale = [1, 2, 3, 4, 5]
+    if request.method == "POST":
+        try:
+            services.record_survey(
+                p.tenant,
+                account=p.account,
+                contact=p.contact,
+                offer=offer,
+                satisfaction=request.POST.get("satisfaction"),
+                perceived_value=request.POST.get("perceived_value"),
+                friction=request.POST.get("friction"),
+                text=request.POST.get("text", ""),
+            )
+        except TierwiseError as exc:
+            ctx = {"ref": ref, "scale": scale, "errors": exc.details}
+            return _page(request, "portal/feedback.html", ctx, status=400)
+        return _page(request, "portal/thanks.html", {"what": "feedback", "ref": ref})
+    return _page(request, "portal/feedback.html", {"ref": ref, "scale": scale})
+
+
+@portal_view
+@require_POST
+def trial_start(request: HttpRequest, ref: str) -> HttpResponse:
+    p: Portal = request.portal  # type: ignore[attr-defined]
+    offer = selectors.get_offer(p.tenant, p.account, ref)
+    try:
+        trial = start_trial(
+            p.tenant,
+            account=p.account,
+            target_kind=offer.target_kind,
+            target_key=offer.target_key,
+            actor=ACTOR,
+            source="portal",
+            offer=offer,
+        )
+    except TierwiseError as exc:
+        ctx = _offer_context(p, offer, roi_view=_roi_view(p, offer, offer.roi or {}), error=str(exc))
+        return _page(request, "portal/offer.html", ctx, status=409)
+    return redirect("portal:trial", ref=selectors.ref_for("trial", trial))
+
+
+@portal_view
+def trial_page(request: HttpRequest, ref: str) -> HttpResponse:
+    p: Portal = request.portal  # type: ignore[attr-defined]
+    trial = selectors.get_trial(p.tenant, p.account, ref)
+    progress = trial_progress(p.tenant, trial)
+    steps = trial_next_steps(p.tenant, trial)
+    offer_ref = ""
+    if trial.offer_id:
+        offer = Offer.objects.for_tenant(p.tenant).filter(pk=trial.offer_id, account=p.account).first()
+        offer_ref = selectors.ref_for("offer", offer) if offer else ""
+    ctx = {
+        "trial": trial,
+        "progress": progress,
+        "steps": steps,
+        "offer_ref": offer_ref,
+        "ends_on": selectors.local_date(p.tenant, trial.ends_at),
+    }
+    return _page(request, "portal/trial.html", ctx)
