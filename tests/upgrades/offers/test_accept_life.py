@@ -76,7 +76,7 @@ def test_an_opened_offer_shows_stripes_quote_and_accepting_it_charges_exactly_th
         quoted.pk,
     )
     assert PlanChange.objects.count() == 1  # the quote the customer saw is the one confirmed
-    done = wait_for(lambda: fulfilled(offer), timeout=40)
+    done = wait_for(lambda: fulfilled(offer), timeout=90)
     pc = done.plan_change
     assert pc.state == PlanChangeState.SETTLED and pc.charge_mismatch == {}
     assert done.amount_charged == pc.charged_amount == quote["amount_due_now"]
@@ -116,7 +116,7 @@ def test_a_price_that_differs_from_the_shown_quote_is_shown_first_and_charged_on
     assert refreshed.plan_change.state == PlanChangeState.QUOTED  # nothing confirmed, nothing charged
 
     accept_offer(world_a.tenant, offer=offer, option_key="business-month", actor="customer")
-    done = wait_for(lambda: fulfilled(offer), timeout=40)
+    done = wait_for(lambda: fulfilled(offer), timeout=90)
     assert done.amount_charged == refreshed.quote["amount_due_now"]
     assert done.plan_change_id == refreshed.plan_change_id
 
@@ -130,7 +130,7 @@ def test_choosing_an_option_whose_price_was_not_shown_shows_it_first(held, bille
     assert stale.value.code == "quote_stale"
     assert reloaded(offer).quote["option"] == "business-year"
     accept_offer(world_a.tenant, offer=offer, option_key="business-year", actor="customer")
-    done = wait_for(lambda: fulfilled(offer), timeout=40)
+    done = wait_for(lambda: fulfilled(offer), timeout=90)
     assert billed.refresh().price_id == billed.catalog.prices["business-year"].pk
     assert done.amount_charged == done.quote["amount_due_now"]
 
@@ -144,7 +144,7 @@ def test_a_declined_card_shows_the_failure_on_the_offer_and_a_retry_pays_the_sam
     open_offer(world_a.tenant, offer=offer, actor="customer")
     accept_offer(world_a.tenant, offer=offer, option_key="business-month", actor="customer")
 
-    failed = wait_for(lambda: payment_state(offer, PlanChangeState.FAILED, PlanChangeState.SETTLED), timeout=40)
+    failed = wait_for(lambda: payment_state(offer, PlanChangeState.FAILED, PlanChangeState.SETTLED), timeout=90)
 
     assert failed.state == S.ACCEPTED
     shown = present_offer(failed)["payment"]
@@ -155,7 +155,7 @@ def test_a_declined_card_shows_the_failure_on_the_offer_and_a_retry_pays_the_sam
 
     standin.set_card(customer, "4242424242424242")
     retry_offer_payment(world_a.tenant, offer=offer, actor="customer")
-    done = wait_for(lambda: fulfilled(offer), timeout=40)
+    done = wait_for(lambda: fulfilled(offer), timeout=90)
 
     assert done.plan_change_id == failed.plan_change_id
     assert done.amount_charged == failed.plan_change.quote_amount_due
@@ -174,7 +174,7 @@ def test_a_payment_billing_gave_up_on_is_quoted_again_and_the_new_figure_confirm
     offer = make_offer(held, state=S.SENT)
     open_offer(world_a.tenant, offer=offer, actor="customer")
     accept_offer(world_a.tenant, offer=offer, option_key="business-month", actor="customer")
-    failed = wait_for(lambda: payment_state(offer, PlanChangeState.FAILED), timeout=40)
+    failed = wait_for(lambda: payment_state(offer, PlanChangeState.FAILED), timeout=90)
     cancel_plan_change(world_a.tenant, plan_change=failed.plan_change, actor="staff", reason="invoice voided")
     shown = present_offer(reloaded(offer))["payment"]
     assert (shown["state"], shown["failure"]["code"], shown["retry_possible"]) == ("canceled", "card_declined", True)
@@ -186,7 +186,7 @@ def test_a_payment_billing_gave_up_on_is_quoted_again_and_the_new_figure_confirm
         assert stale.code == "quote_stale"
         assert present_offer(reloaded(offer))["payment"]["retry_possible"] is True
         retry_offer_payment(world_a.tenant, offer=offer, actor="customer")
-    done = wait_for(lambda: fulfilled(offer), timeout=40)
+    done = wait_for(lambda: fulfilled(offer), timeout=90)
 
     assert done.plan_change_id != failed.plan_change_id
     assert done.amount_charged == done.plan_change.quote_amount_due == done.quote["amount_due_now"]

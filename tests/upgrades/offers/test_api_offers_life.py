@@ -302,7 +302,7 @@ def test_an_offer_accepted_over_the_api_is_fulfilled_once_paid_and_a_replay_star
         body = api.get(f"{URL}/{offer.pk}").json()
         return body if body["state"] == "fulfilled" else None
 
-    body = wait_for(fulfilled, timeout=40)
+    body = wait_for(fulfilled, timeout=90)
     assert body["amount_charged"] == quote["amount_due_now"]
     assert body["payment"] == {"state": "settled", "failure": None, "retry_possible": False}
     assert billed.refresh().tier.key == "business"
