@@ -208,3 +208,21 @@ def test_a_batchs_prefetched_reads_give_the_same_recommendation_as_reading_alone
         assert (batched.target_kind, batched.target_key) == (alone.target_kind, alone.target_key)
         assert batched.evidence == alone.evidence and batched.holding == alone.holding
         assert len(batched_queries) == 0  # everything came from the batch's reads
+
+
+def test_the_sentence_uses_the_signals_own_numbers_and_the_projection(ew):
+    account = ew.account("sentence")
+    lic = ew.licence(account)
+    ew.growing(account, start=1_000, step=200)
+    fact = {"kind": "meter_utilisation", "sentence": "API calls at 92% of the limit on 5 of the last 7 days",
+            "numbers": {"meter": "api_calls", "limit": 50_000, "used": 46_000, "percent": 92, "threshold": 92,
+                        "days_over": 5, "days": 7}}  # fmt: skip
+    rec = recommend(ew.tenant, account=account, license=lic, signal=ew.signal(account, facts=[fact]))
+    projected = rec.evidence["meters"][0]["projected"]
+    from upgrades.offers.recommendation.evidence import short_number
+
+    assert rec.evidence["sentence"] == (
+        f"You used 92% of your 50k API calls on 5 of the last 7 days; at this pace you will need about "
+        f"{short_number(projected)} next month."
+    )
+    assert short_number(140_000) == "140k" and short_number(1_500) == "1.5k" and short_number(2_500_000) == "2.5M"
