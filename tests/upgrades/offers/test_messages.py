@@ -18,6 +18,7 @@ from tests.usage.factories import event
 from upgrades.offers.models import Offer, OfferSettings, TrialState
 from upgrades.offers.services import messages
 from upgrades.offers.services.trials import convert_trial_on_settle, end_due_trials, start_trial
+from upgrades.portal import tokens
 from usage.services import ingest_events
 
 DAY = datetime.timedelta(days=1)
@@ -201,7 +202,8 @@ def test_renewal_90_and_60_carry_the_open_offer_as_the_proposal_30_goes_without(
     assert _sweep(mw, renews_at - 60 * DAY) == 1
     with tenant_context(mw.tenant):
         m90 = Message.objects.for_tenant(mw.tenant).get(template_key="renewal-90")
-        assert m90.context["proposal"]["url"].endswith(f"offers/{offer.pk}")
+        # The portal's signed, single-use link to this offer (upgrades.portal.tokens.offer_link).
+        assert tokens.find_link(m90.context["proposal"]["url"].rsplit("/", 1)[-1]).offer_id == offer.pk
         assert m90.cause == f"renewal:{mw.license.pk}:{renews_at:%Y-%m-%d}:90"
         Offer.objects.for_tenant(mw.tenant).filter(pk=offer.pk).update(state="expired")
     assert _sweep(mw, renews_at - 30 * DAY) == 1
