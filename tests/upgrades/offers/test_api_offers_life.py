@@ -313,3 +313,38 @@ def test_an_offer_accepted_over_the_api_is_fulfilled_once_paid_and_a_replay_star
     assert replay.status_code == 202 and replay.content == accepted.content
     assert PlanChange.objects.filter(state="settled").count() == 1
     assert Offer.objects.get(pk=offer.pk).state == S.FULFILLED
+
+
+@pytest.mark.django_db
+def test_the_list_makes_the_same_queries_for_2_or_12_offers(held, world_a):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from accounts.models import CustomerAccount
+
+    api = world_a.api("read")
+
+    def queries() -> int:
+        with CaptureQueriesContext(connection) as captured:
+            assert api.get(f"{URL}?page_size=50").status_code == 200
+        return len(captured)
+
+    def more(start: int, stop: int) -> None:
+        for n in range(start, stop):
+            account = CustomerAccount.objects.create(tenant=world_a.tenant, external_id=f"acct-q{n}", name=f"Q{n}")
+            pc = PlanChange.objects.create(
+                tenant=world_a.tenant,
+                license=held.license,
+                account=account,
+                kind="upgrade",
+                state="failed",
+                target_price=held.catalog.prices["business-month"],
+                quote_expires_at=held.license.current_period_end,
+            )
+            make_offer(Holding(world_a.tenant, account, held.catalog, held.license), state=S.ACCEPTED, plan_change=pc)
+
+    more(0, 2)
+    queries()  # the key's first use is recorded once
+    few = queries()
+    more(2, 12)
+    assert queries() == few
