@@ -98,7 +98,9 @@ class OfferViewSet(TenantScopedViewSet):
     @action(detail=True, methods=["post"])
     def accept(self, request: Request, pk: str) -> Response:
         """Accept one option: Stripe's quote must equal the shown one (else 409 `quote_stale`, the new quote
-        shown on the offer); the payment is then with billing and the offer becomes fulfilled once it settles."""
+        shown on the offer: show it, then accept again under a new `Idempotency-Key`, since a key replays
+        its first answer); the payment is then with billing and the offer becomes fulfilled once it settles.
+        A failed payment shows in `payment.failure`."""
         offer = self._offer(pk)
         data = AcceptInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
