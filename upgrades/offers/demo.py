@@ -47,6 +47,7 @@ from usage.services import ingest_events
 SEED_ACTOR = "demo-seed"
 SLOT_ACTION = "offer.demo_slot"
 SLOTS = ("awaiting_review", "sent", "viewed", "declined", "expired", "withdrawn", "accepted", "fulfilled")
+PAID = ("accepted", "fulfilled")  # slots whose acceptance is paid through Stripe
 OVER_CAP_VARIANT = "rescue-deal"
 TRIAL_DAYS_IN = 5
 
@@ -214,7 +215,7 @@ def _fill(tenant: Tenant, slot: str, pool: list[Signal], users: dict[str, User],
         kwargs["variant"] = OVER_CAP_VARIANT  # over the policy cap: waits for the owner's approval
     if slot == "expired":
         kwargs["now"] = timezone.now() - timedelta(days=settings.expiry_days + 1)
-    offer = _build(tenant, pool, billed=slot in ("accepted", "fulfilled"), **kwargs)
+    offer = _build(tenant, pool, billed=slot in PAID, **kwargs)
     if offer is None:
         return False
     try:
@@ -234,7 +235,12 @@ def seed_offers(tenant: Tenant, settings: OfferSettings, users: dict[str, User])
         if slot in filled:
             continue
         if not _fill(tenant, slot, pool, users, settings):
-            _say(f"{tenant.slug}: no fired signal (on a licence that can pay) left for the '{slot}' offer.")
+            why = (
+                "needs licences with Stripe subscriptions (run the Stripe stand-in)"
+                if slot in PAID
+                else "no fired signal left"
+            )
+            _say(f"{tenant.slug}: no '{slot}' offer: {why}.")
     return filled_slots(tenant)
 
 
