@@ -71,7 +71,9 @@ class OfferAdmin(TenantScopedAdmin):
         return False
 
     def changelist_view(self, request: HttpRequest, extra_context: dict | None = None) -> HttpResponse:
-        extra = {"can_make_offer": self._can(request, Capability.REVIEW_OFFERS), **(extra_context or {})}
+        account = request.GET.get("account__id__exact", "")
+        extra = {"can_make_offer": self._can(request, Capability.REVIEW_OFFERS),
+                 "make_offer_account": account if account.isdigit() else "", **(extra_context or {})}  # fmt: skip
         return super().changelist_view(request, extra_context=extra)
 
     def get_urls(self) -> list:

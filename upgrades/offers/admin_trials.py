@@ -69,7 +69,8 @@ class TrialAdmin(ReadOnly, TenantScopedAdmin):
             raise PermissionDenied
         tenant = request.tenant
         accounts = CustomerAccount.objects.for_tenant(tenant).order_by("name")
-        values = {"account": request.GET.get("account", ""), "target_kind": "tier", "target_key": "", "days": ""}
+        values = {"account": request.GET.get("account", ""), "target_kind": request.GET.get("target_kind", "tier"),
+                  "target_key": request.GET.get("target_key", ""), "days": ""}  # fmt: skip
         if request.method == "POST":
             values = {name: (request.POST.get(name) or "").strip() for name in values}
             account = accounts.filter(pk=values["account"]).first() if values["account"].isdigit() else None

@@ -50,7 +50,9 @@ def test_the_list_filters_by_state_and_account(world_a, live_settings):
     assert detail(waiting) in listing and detail(sent) not in listing
     listing = client.get(reverse("admin:upgrades_offer_changelist"), {"account__id__exact": other.pk}).content.decode()
     assert detail(waiting) in listing and detail(sent) not in listing
-    assert "Make an offer now" in listing
+    assert "Make an offer now" in listing and f"/admin/upgrades/offer/make/?account={other.pk}" in listing
+    page = client.get(detail(waiting)).content.decode()
+    assert f"/admin/upgrades/trial/start/?account={other.pk}&amp;target_kind=tier&amp;target_key=business" in page
 
 
 def test_a_csm_reviews_and_sends_then_withdraws_with_a_reason(world_a, live_settings):

@@ -45,6 +45,14 @@ def test_a_csm_starts_a_trial_and_sees_its_early_wins(world_a, cat):
     assert "errornote" in page or "error" in page
 
 
+def test_the_start_form_comes_filled_in_from_an_offer(world_a, cat):
+    url = reverse("admin:upgrades_trial_start")
+    page = world_a.staff_client(Role.CSM).get(url, {"account": world_a.account.pk, "target_kind": "addon",
+                                                     "target_key": "sso"}).content.decode()  # fmt: skip
+    assert f'<option value="{world_a.account.pk}" selected>' in page
+    assert '<option value="addon" selected>' in page and 'value="sso"' in page
+
+
 def test_an_analyst_cannot_start_a_trial(world_a, cat):
     analyst = world_a.staff_client(Role.ANALYST)
     assert analyst.get(reverse("admin:upgrades_trial_start")).status_code == 403
