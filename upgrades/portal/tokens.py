@@ -103,7 +103,7 @@ def create_portal_session(
     return_url: str,
     contact: Contact | None = None,
     actor: Actor = None,
-    kind: str = PortalLinkKind.SESSION,
+    kind: str = str(PortalLinkKind.SESSION),
     now: datetime | None = None,
 ) -> tuple[PortalSession, str]:
     """A single-use link to the account's portal, valid for one hour. Returns the row and its URL."""
@@ -131,7 +131,7 @@ def offer_link(tenant: Tenant, *, offer: Offer, contact: Contact | None = None, 
     _, url = _create(
         tenant,
         account=offer.account,
-        kind=PortalLinkKind.OFFER,
+        kind=str(PortalLinkKind.OFFER),
         contact=contact,
         offer=offer,
         actor="email",

@@ -64,7 +64,7 @@ def csp(nonce: str, brand: dict[str, str] | None = None) -> str:
 def _with_csp(response: HttpResponse, nonce: str, brand: dict[str, str] | None = None) -> HttpResponse:
     response["Content-Security-Policy"] = csp(nonce, brand)
     response["Cache-Control"] = "no-store"
-    response["Referrer-Policy"] = "no-referrer"
+    response["Referrer-Policy"] = "same-origin"  # "no-referrer" makes form posts Origin: null (CSRF refuses)
     return response
 
 
