@@ -20,16 +20,10 @@ from upgrades.offers.services.building import (
 )
 from upgrades.rules.models import Signal, SignalKind, SignalState
 
-from .building_fakes import install_fakes
 from .conftest import make_live_settings
 from .engine_world import engine_world
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def _fakes(monkeypatch):
-    install_fakes(monkeypatch)
 
 
 @pytest.fixture
@@ -55,7 +49,8 @@ def test_an_offer_is_built_from_a_signal_released_and_the_signal_is_acted_on(ew,
     assert offer.settings_version == settings and offer.signal == signal
     assert offer.evidence["meters"][0]["projected"] > 50_000 and offer.evidence["sentence"]
     assert offer.holding["tier"] == "team" and offer.options and offer.recommended_option
-    assert Signal.objects.get(pk=signal.pk).state == SignalState.ACTED_ON
+    acted = Signal.objects.get(pk=signal.pk)
+    assert (acted.state, acted.reference) == (SignalState.ACTED_ON, f"offer:{offer.pk}")
     assert list(OfferEvent.objects.filter(offer=offer).values_list("to_state", flat=True)) == ["draft", "sent"]
     assert AuditEntry.objects.filter(action="offer.built", object_id=str(offer.pk)).exists()
 
