@@ -20,8 +20,19 @@ class OutboxEmailBackend(BaseEmailBackend):
     With fail_silently each message stands alone; failures are logged, never swallowed unseen.
     """
 
+    def open(self) -> bool:
+        self._tenants: dict = {}  # slug -> tenant, for this connection's batch
+        return True
+
+    def close(self) -> None:
+        self._tenants = {}
+
     def send_messages(self, email_messages: Sequence[EmailMessage]) -> int:
+        from functools import partial
+
         from messaging.services import store_email
+
+        store_email = partial(store_email, tenants=getattr(self, "_tenants", None))
 
         messages = [m for m in email_messages or [] if m.recipients()]
         if not messages:

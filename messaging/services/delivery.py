@@ -149,30 +149,32 @@ def deliver_messages(tenant: Tenant, *, message_ids: list[int], now: datetime.da
     sent: list[Message] = []
     failure: Exception | None = None
     connection = get_connection()
-    with connection:
+    # One commit per batch; a refused email writes nothing and stays queued. With the
+    # outbox backend the stored emails and `sent` commit together. If the commit fails after the backend
+    # took them, `send_started_at` (committed by _claim) keeps them from being sent again.
+    with connection, transaction.atomic():
         for message in claimed:
             email = build_email(message, tenant, prefs=prefs)
             email.connection = connection
             try:
-                # The hand-over and its record in one transaction: with the outbox backend the stored email and
-                # `sent` commit together. If the record fails after the backend took it, `send_started_at`
-                # (committed by _claim) keeps it from being sent again.
-                with transaction.atomic():
-                    connection.send_messages([email])
-                    status = getattr(email, "anymail_status", None)
-                    provider_id = str(getattr(status, "message_id", "") or "")[:255] if status is not None else ""
-                    message.state, message.sent_at, message.provider_message_id, message.error = (
-                        MessageState.SENT, timezone.now(), provider_id, "",
-                    )  # fmt: skip
-                    message.save(update_fields=["state", "sent_at", "provider_message_id", "error", "updated_at"])
-                    MessageEvent.objects.create(tenant=tenant, message=message, kind=MessageEventKind.SENT)
-                sent.append(message)
+                connection.send_messages([email])  # a refusal writes nothing (the outbox rolls back its savepoint)
             except Exception as exc:
                 # The backend refused it (nothing left): free the claim so the task's retry sends it.
                 Message.objects.for_tenant(tenant).filter(pk=message.pk, sent_at__isnull=True).update(
                     send_started_at=None, error=str(exc)[:2000]
                 )
                 failure = failure or exc
+                continue
+            status = getattr(email, "anymail_status", None)
+            provider_id = str(getattr(status, "message_id", "") or "")[:255] if status is not None else ""
+            message.state, message.sent_at, message.provider_message_id, message.error = (
+                MessageState.SENT, timezone.now(), provider_id, "",
+            )  # fmt: skip
+            message.save(update_fields=["state", "sent_at", "provider_message_id", "error", "updated_at"])
+            sent.append(message)
+        MessageEvent.objects.bulk_create(
+            [MessageEvent(tenant=tenant, message=m, kind=MessageEventKind.SENT) for m in sent]
+        )
     if failure is not None:
         raise failure
     return sent

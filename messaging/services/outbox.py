@@ -64,11 +64,18 @@ def _attachment_summary(message: EmailMessage) -> list[dict[str, Any]]:
 
 
 @transaction.atomic
-def store_email(message: EmailMessage) -> OutboxEmail:
-    """Keeps one outgoing email. Raises on a malformed header (as SMTP sending would) or a database error."""
+def store_email(message: EmailMessage, *, tenants: dict[str, Tenant | None] | None = None) -> OutboxEmail:
+    """Keeps one outgoing email. Raises on a malformed header (as SMTP sending would) or a database error.
+
+    `tenants` (slug -> tenant) lets one backend connection look each tenant up once for a batch."""
     mime = message.message()  # builds and validates the headers exactly as they would be sent
-    slug = _header(message, TENANT_HEADER)
-    tenant = Tenant.objects.filter(slug=slug.strip()).first() if slug else None
+    slug = (_header(message, TENANT_HEADER) or "").strip()
+    if tenants is not None and slug in tenants:
+        tenant = tenants[slug]
+    else:
+        tenant = Tenant.objects.filter(slug=slug).first() if slug else None
+        if tenants is not None:
+            tenants[slug] = tenant
     text, html = _split_parts(message)
     with platform_row_context(tenant):  # row-level security: a row without a tenant is written outside tenants
         return OutboxEmail.objects.create(

@@ -111,3 +111,19 @@ def test_an_email_id_is_not_a_prompt(world_a, send):
     answer = world_a.api("write").post(f"/api/v1/prompts/{email.pk}/events", {"event": "shown"}, format="json")
     assert answer.status_code == 404
     assert Message.objects.get(pk=email.pk).channel == "email"
+
+
+def test_an_unsubscribe_or_a_decline_hides_upgrade_prompts(world_a, prompt):
+    from messaging.services import note_decline, unsubscribe
+
+    api = world_a.api("read")
+    url = "/api/v1/accounts/acct-1/prompts"
+    assert len(api.get(url).json()["prompts"]) == 1
+    note_decline(world_a.tenant, account=world_a.account)
+    assert api.get(url).json()["prompts"] == []
+    from messaging.models import DeclineQuiet
+
+    DeclineQuiet.objects.all().delete()
+    assert len(api.get(url).json()["prompts"]) == 1
+    unsubscribe(world_a.tenant, contact=world_a.contact, source="test")
+    assert api.get(url).json()["prompts"] == []
