@@ -52,7 +52,15 @@ class UserAdmin(DjangoUserAdmin):
 class TenantAdmin(admin.ModelAdmin):
     list_display = ["name", "slug", "time_zone", "default_currency", "created_at"]
     search_fields = ["name", "slug"]
-    fields = ["name", "slug", "time_zone", "default_currency", "event_late_arrival_days", "auto_create_accounts"]
+    fields = [
+        "name",
+        "slug",
+        "time_zone",
+        "locale",
+        "default_currency",
+        "event_late_arrival_days",
+        "auto_create_accounts",
+    ]
 
     def get_queryset(self, request: HttpRequest):
         qs = super().get_queryset(request)

@@ -54,6 +54,15 @@ def _validate_time_zone(value: str) -> None:
         raise ValidationError(f"{value!r} is not a known time zone.")
 
 
+def _validate_locale(value: str) -> None:
+    from babel.core import Locale, UnknownLocaleError
+
+    try:
+        Locale.parse(value)
+    except (UnknownLocaleError, ValueError, TypeError):
+        raise ValidationError(f"{value!r} is not a known locale: write it like en, en_GB or de_DE.") from None
+
+
 # A quarter: covers devices offline for weeks and a backfill after an outage, keeps late events inside the
 # event partitions that exist around today, and stops a late event from rewriting rollups of long-closed
 # billing periods. Larger values made every ingest fail (a window start before year 1).
@@ -68,6 +77,12 @@ class Tenant(models.Model):
     time_zone = models.CharField(max_length=64, default="UTC", validators=[_validate_time_zone])
     default_currency = models.CharField(
         max_length=3, default="USD", validators=[RegexValidator(r"^[A-Z]{3}$", "Use an ISO 4217 code.")]
+    )
+    locale = models.CharField(
+        max_length=16,
+        default="en",
+        validators=[_validate_locale],
+        help_text="How money is written: en ($1,234.50), en_GB, de_DE (1.234,50 €), fr_FR, ja_JP…",
     )
     # Ingest policy (usage app reads these).
     event_late_arrival_days = models.PositiveIntegerField(
