@@ -192,3 +192,24 @@ def test_a_payment_billing_gave_up_on_is_quoted_again_and_the_new_figure_confirm
     assert done.amount_charged == done.plan_change.quote_amount_due == done.quote["amount_due_now"]
     assert billed.refresh().tier.key == "business"
     assert PlanChange.objects.filter(state=PlanChangeState.SETTLED).count() == 1
+
+
+def test_an_offers_policy_discount_is_what_stripe_quotes_and_charges(held, billed, world_a, celery_worker_process):
+    offer = make_offer(held, state=S.SENT)
+    discount = {"percent": "10", "amount": 2970, "explanation": "Volume", "within_policy": True, "variant": ""}
+    options = [
+        {**offer.options[0], "discount": discount, "amount": offer.options[0]["amount"] - 2970},
+        offer.options[1],
+    ]
+    Offer.objects.filter(pk=offer.pk).update(options=options, discount=discount)
+    undiscounted = offer.quote["amount_due_now"]
+
+    opened = open_offer(world_a.tenant, offer=offer, actor="customer")
+    assert opened.plan_change.discount_percent == 10
+    assert opened.quote["amount_due_now"] < undiscounted  # Stripe's own preview carries the discount
+    accept_offer(world_a.tenant, offer=offer, option_key="business-month", actor="customer")
+    done = wait_for(lambda: fulfilled(offer), timeout=90)
+
+    assert done.amount_charged == opened.quote["amount_due_now"]
+    assert done.plan_change_id == opened.plan_change_id
+    assert done.plan_change.charge_mismatch == {}

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 from django.db import transaction
@@ -90,13 +91,24 @@ def _prices(tenant: Tenant, option: dict[str, Any]) -> tuple[Price, list[Price],
     return found[ids[0]], [found[i] for i in ids[1:]], int(option.get("seats") or 1)
 
 
+def _discount_term(option: dict[str, Any]) -> tuple[Decimal | None, str, int | None]:
+    """The option's own discount (percent, explanation) and its multi-year term, as billing takes them."""
+    discount = option.get("discount") or {}
+    percent = Decimal(str(discount.get("percent") or 0)).quantize(Decimal("0.01")) if discount else Decimal(0)
+    years = int(option.get("term_years") or 1)
+    return (percent or None), str(discount.get("explanation") or ""), (years if years > 1 else None)
+
+
 def _matches(plan_change: PlanChange, option: dict[str, Any]) -> bool:
     ids = [int(i) for i in option.get("price_ids") or []]
+    percent, _, years = _discount_term(option)
     return (
         bool(ids)
         and plan_change.target_price_id == ids[0]
         and plan_change.target_seats == int(option.get("seats") or 1)
         and sorted(plan_change.target_addon_prices.values_list("pk", flat=True)) == sorted(ids[1:])
+        and plan_change.discount_percent == percent
+        and plan_change.term_years == years
     )
 
 
@@ -118,6 +130,7 @@ def _reusable(offer: Offer, option: dict[str, Any]) -> PlanChange | None:
 def _ask_stripe(tenant: Tenant, *, offer: Offer, option: dict[str, Any], actor: Actor) -> PlanChange:
     license = _license(tenant, offer)
     price, addon_prices, seats = _prices(tenant, option)
+    percent, explanation, years = _discount_term(option)
     return quote_plan_change(
         tenant,
         license=license,
@@ -126,6 +139,9 @@ def _ask_stripe(tenant: Tenant, *, offer: Offer, option: dict[str, Any], actor: 
         addon_prices=addon_prices,
         reference=f"offer:{offer.pk}",
         requested_by=actor,
+        discount_percent=percent,
+        discount_explanation=explanation,
+        term_years=years,
     )
 
 
