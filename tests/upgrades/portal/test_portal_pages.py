@@ -154,3 +154,39 @@ def test_forms_need_csrf(world_a):
     assert refused.status_code == 403
     offer.refresh_from_db()
     assert offer.state == OfferState.SENT
+
+
+def test_staff_open_the_portal_as_an_account_of_their_tenant_only(world_a, world_b):
+    from accounts.models import Role
+
+    csm = world_a.staff_client(Role.CSM)
+    opened = csm.post("/portal/staff/open/acct-1")
+    assert opened.status_code == 302 and opened["Location"].startswith("/portal/l/")
+    landed = csm.get(opened["Location"])
+    assert landed.status_code == 302 and csm.get("/portal/").status_code == 200
+    link = PortalSession.objects.get()
+    assert (link.kind, link.account_id, link.tenant_id) == ("staff", world_a.account.pk, world_a.tenant.pk)
+    assert world_a.staff_client(Role.ANALYST).post("/portal/staff/open/acct-1").status_code == 404
+    assert csm.post("/portal/staff/open/nope").status_code == 404
+    assert Client().post("/portal/staff/open/acct-1").status_code == 404
+
+
+def test_another_accounts_offer_and_trial_of_the_same_tenant_404(world_a):
+    from accounts.models import CustomerAccount
+
+    neighbour = CustomerAccount.objects.create(tenant=world_a.tenant, external_id="acct-2", name="Neighbour")
+    held = holding(world_a.tenant, world_a.account)
+    from tests.billing.factories import make_license
+    from tests.upgrades.offers.factories_life import Holding
+
+    neighbours = make_license(neighbour, held.catalog.prices["team-month"], seats=3)
+    theirs = make_offer(Holding(world_a.tenant, neighbour, held.catalog, neighbours), target="business")
+    client = _session(world_a)
+    ref = ref_for("offer", theirs)
+    for path in (f"/portal/offers/{ref}", f"/portal/offers/{ref}/status", f"/portal/talk?offer={ref}"):
+        assert client.get(path).status_code == 404, path
+    assert client.post(f"/portal/offers/{ref}/decline", {"reason": "not_now"}).status_code == 404
+    assert client.post(f"/portal/offers/{ref}/accept", {"option": "business-month"}).status_code == 404
+    assert client.get(f"/portal/trials/{ref}").status_code == 404
+    theirs.refresh_from_db()
+    assert theirs.state == OfferState.SENT and held.license.account_id == world_a.account.pk
