@@ -155,18 +155,28 @@ def plan_page(tenant: Tenant, account: CustomerAccount, *, now: datetime | None 
     }
 
 
-def _features(tier: Any) -> dict[str, Any]:
-    return {e.feature.key: e for e in tier.entitlements.all() if e.enabled}
+def _held(tenant: Tenant, license_: License | None) -> tuple[Any, Any]:
+    """The offers engine's exact holding (tier and price version, add-ons, their entitlement rows)."""
+    if license_ is None:
+        return None, None
+    from upgrades.offers.recommendation.catalog import load_catalog
+    from upgrades.offers.recommendation.holding import load_holding
+
+    catalog = load_catalog(tenant)
+    return load_holding(tenant, license=license_, catalog=catalog), catalog
 
 
 def compare_page(tenant: Tenant, account: CustomerAccount, *, interval: str) -> dict[str, Any]:
-    """The published tiers at the chosen interval, the saving of annual, and what each changes for me.
+    """The published tiers at the chosen interval, the saving of annual, and what each changes for me:
+    compared with exactly what the account holds (the engine's holding), so a grandfathered licence (a
+    retired tier or price version) sees what it keeps and loses."""
+    from upgrades.offers.recommendation.catalog import combine
+    from upgrades.offers.recommendation.types import changes_between
 
-    A grandfathered licence (a price version no longer published) sees what it keeps and loses."""
     license_ = get_license(tenant, account)
     currency = license_.currency if license_ else tenant.default_currency
     seats = license_.seats if license_ else 1
-    held: dict[str, Any] = _features(license_.tier) if license_ else {}
+    holding, catalog = _held(tenant, license_)
     tiers = []
     for tier in catalog_selectors.list_published_tiers(tenant):
         prices = [p for p in tier.prices.all() if p.currency == currency and p.state == "published"]
@@ -175,14 +185,19 @@ def compare_page(tenant: Tenant, account: CustomerAccount, *, interval: str) -> 
         chosen = year if interval == "year" else month
         if chosen is None:
             continue
-        features = _features(tier)
-        gained = sorted(e.feature.name for k, e in features.items() if k not in held)
-        lost = sorted(e.feature.name for k, e in held.items() if k not in features)
-        limits = [
-            {"name": e.feature.name, "from": held[k].limit, "to": e.limit}
-            for k, e in features.items()
-            if k in held and held[k].limit != e.limit
-        ]
+        gained: list[str] = []
+        lost: list[str] = []
+        limits: list[dict[str, Any]] = []
+        if holding is not None:
+            features = catalog.features.get(tier.product_id, [])
+            names = {f.key: f.name for f in features}
+            change = changes_between(holding.entitlements, combine(features, tier.entitlements.all()))
+            gained = [names.get(k, k) for k in change["gained"]]
+            lost = [names.get(k, k) for k in change["lost"]]
+            limits = [
+                {"name": names.get(c["feature"], c["feature"]), "from": c["from"], "to": c["to"]}
+                for c in change["limits"]
+            ]
         saving = None
         if month is not None and year is not None and month.amount * 12 > year.amount:
             saved = month.amount * 12 - year.amount
@@ -190,7 +205,7 @@ def compare_page(tenant: Tenant, account: CustomerAccount, *, interval: str) -> 
         tiers.append(
             {
                 "tier": tier,
-                "current": license_ is not None and license_.tier.key == tier.key,
+                "current": license_ is not None and license_.tier_id == tier.pk,
                 "price": money(chosen.amount * seats, currency),
                 "monthly_price": money(month.amount * seats, currency) if month else "",
                 "saving": saving,
@@ -205,7 +220,7 @@ def compare_page(tenant: Tenant, account: CustomerAccount, *, interval: str) -> 
         for b in catalog_selectors.list_published_bundles(tenant)
         if b.audience_kind != "industry" or (account.industry and b.audience.lower() == account.industry.lower())
     ]
-    grandfathered = license_ is not None and license_.price.state != "published"
+    grandfathered = bool(holding is not None and holding.grandfathered)
     return {
         "tiers": tiers,
         "bundles": bundles,
@@ -214,4 +229,5 @@ def compare_page(tenant: Tenant, account: CustomerAccount, *, interval: str) -> 
         "grandfathered": grandfathered,
         "license": license_,
         "held_price": money(license_.price.amount * seats, currency) if license_ else "",
+        "renewal_on": local_date(tenant, license_.current_period_end) if license_ else "",
     }

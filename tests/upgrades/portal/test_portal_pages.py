@@ -190,3 +190,18 @@ def test_another_accounts_offer_and_trial_of_the_same_tenant_404(world_a):
     assert client.get(f"/portal/trials/{ref}").status_code == 404
     theirs.refresh_from_db()
     assert theirs.state == OfferState.SENT and held.license.account_id == world_a.account.pk
+
+
+def test_compare_says_what_each_plan_changes_and_a_grandfathered_licence_what_it_keeps(world_a):
+    from catalog.models import Price
+
+    held = holding(world_a.tenant, world_a.account)
+    client = _session(world_a)
+    monthly = client.get("/portal/compare").content.decode()
+    assert "Team (your plan)" in monthly and "What changes for you" in monthly and "Annual" in monthly
+    annual = client.get("/portal/compare?interval=year", HTTP_HX_REQUEST="true").content.decode()
+    assert "<html" not in annual and "against monthly" in annual and "%" in annual
+    assert "You keep your current price" not in monthly
+    Price.objects.filter(pk=held.license.price_id).update(state="retired")
+    kept = client.get("/portal/compare").content.decode()
+    assert "You keep your current price" in kept
