@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from django.db.models import QuerySet
+from django.db.models import Prefetch, QuerySet
 
 from accounts.models import CustomerAccount, Tenant
 from upgrades.offers.errors import NotFound
@@ -44,8 +44,14 @@ def list_offers(
     state: str | None = None,
     customer_visible: bool = False,
 ) -> QuerySet[Offer]:
-    """Offers newest first, with what the API and pages read (account, plan change) joined in."""
-    offers = Offer.objects.for_tenant(tenant).select_related("account", "plan_change")
+    """Offers newest first, with what the API and pages read joined in: account, plan change, and the
+    customer's decline (`offer.declines`, a list of at most one Feedback)."""
+    declines = Feedback.objects.for_tenant(tenant).filter(kind=FeedbackKind.DECLINE).order_by("created_at", "id")
+    offers = (
+        Offer.objects.for_tenant(tenant)
+        .select_related("account", "plan_change")
+        .prefetch_related(Prefetch("feedback", queryset=declines, to_attr="declines"))
+    )
     if account is not None:
         offers = offers.filter(account=account)
     if state:

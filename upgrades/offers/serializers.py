@@ -12,7 +12,7 @@ from typing import Any
 from rest_framework import serializers
 
 from billing.models import PlanChangeState
-from upgrades.offers.models import DeclineReason, Offer, OfferState, OfferTargetKind
+from upgrades.offers.models import DeclineReason, FeedbackKind, Offer, OfferState, OfferTargetKind
 
 # --- output -----------------------------------------------------------------------------------
 
@@ -89,6 +89,12 @@ class PaymentSerializer(serializers.Serializer):
     )
 
 
+class DeclineSerializer(serializers.Serializer):
+    reason = serializers.ChoiceField(choices=DeclineReason.choices)
+    text = serializers.CharField(allow_blank=True)
+    created_at = serializers.DateTimeField()
+
+
 class OfferSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     account = serializers.CharField(help_text="The account's external id.")
@@ -108,6 +114,7 @@ class OfferSerializer(serializers.Serializer):
     amount_charged = serializers.IntegerField(
         allow_null=True, help_text="Minor units on the settled invoice; null until fulfilled."
     )
+    decline = DeclineSerializer(allow_null=True, help_text="Once declined: the customer's reason and words.")
     created_at = serializers.DateTimeField()
     sent_at = serializers.DateTimeField(allow_null=True)
     viewed_at = serializers.DateTimeField(allow_null=True)
@@ -218,6 +225,18 @@ def _payment(offer: Offer) -> dict[str, Any] | None:
     }
 
 
+def _decline(offer: Offer) -> dict[str, Any] | None:
+    if offer.state != OfferState.DECLINED:
+        return None
+    declines = getattr(offer, "declines", None)
+    if declines is None:  # not read through the selector
+        declines = list(offer.feedback.filter(kind=FeedbackKind.DECLINE).order_by("created_at", "id")[:1])
+    if not declines:
+        return None
+    feedback = declines[0]
+    return {"reason": feedback.reason_code, "text": feedback.text, "created_at": feedback.created_at}
+
+
 def present_offer(offer: Offer) -> dict[str, Any]:
     """The API's picture of one offer (select_related account and plan_change)."""
     return {
@@ -237,6 +256,7 @@ def present_offer(offer: Offer) -> dict[str, Any]:
         "accepted_option": offer.accepted_option,
         "payment": _payment(offer),
         "amount_charged": offer.amount_charged if offer.state == OfferState.FULFILLED else None,
+        "decline": _decline(offer),
         "created_at": offer.created_at,
         "sent_at": offer.sent_at,
         "viewed_at": offer.viewed_at,

@@ -36,6 +36,7 @@ OFFER_KEYS = {
     "accepted_option",
     "payment",
     "amount_charged",
+    "decline",
     "created_at",
     "sent_at",
     "viewed_at",
@@ -199,6 +200,9 @@ def test_a_decline_over_the_api_is_feedback_and_its_replay_answers_the_same_byte
 
     assert first.status_code == 200, first.content
     assert first.json()["state"] == "declined" and first.json()["closed_at"]
+    assert first.json()["decline"]["reason"] == "missing_feature"
+    assert first.json()["decline"]["text"] == "We need audit logs."
+    assert api.get(f"{URL}?state=declined").json()["results"][0]["decline"] == first.json()["decline"]
     assert replay.status_code == 200 and replay.content == first.content
     assert replay["Idempotent-Replayed"] == "true"
     feedback = Feedback.objects.get(offer=offer)
