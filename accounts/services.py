@@ -97,6 +97,39 @@ def record_audit(
         )
 
 
+def record_audits(
+    tenant: Tenant,
+    *,
+    actor: Actor,
+    entries: Iterable[tuple[str, models.Model | None, Mapping[str, Any] | None, Mapping[str, Any] | None]],
+) -> int:
+    """Many audit entries of one tenant and actor in one INSERT: each entry is (action, obj, before, after),
+    written as `record_audit` writes one. For set-based services (a batch of offers, of signals)."""
+    actor = _audit_actor.get() or actor
+    label = actor_label(actor)[:200]
+
+    def _json(value: Mapping[str, Any] | None) -> Any:
+        return json.loads(json.dumps(value, cls=DjangoJSONEncoder)) if value is not None else None
+
+    rows = [
+        AuditEntry(
+            tenant=tenant,
+            actor=actor if isinstance(actor, User) else None,
+            actor_label=label,
+            action=action,
+            object_type=obj._meta.label if obj is not None else "",
+            object_id=str(obj.pk) if obj is not None else "",
+            object_repr=str(obj)[:200] if obj is not None else "",
+            before=_json(before),
+            after=_json(after),
+        )
+        for action, obj, before, after in entries
+    ]
+    with platform_row_context(tenant):
+        AuditEntry.objects.bulk_create(rows)
+    return len(rows)
+
+
 def _clean(obj: models.Model) -> None:
     try:
         obj.full_clean()

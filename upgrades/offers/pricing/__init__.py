@@ -17,8 +17,16 @@ Amounts are integer minor units; percentages strings with two places.
 
 from __future__ import annotations
 
-from upgrades.offers.pricing.offer import OfferPricing, price_offer
+from upgrades.offers.pricing.offer import OfferPricing, PricingBatch, price_offer
 from upgrades.offers.pricing.quotes import estimate_quote, quote_from_plan_change, quote_is_stale
 from upgrades.offers.pricing.roi import compute_roi
 
-__all__ = ["OfferPricing", "compute_roi", "estimate_quote", "price_offer", "quote_from_plan_change", "quote_is_stale"]
+__all__ = [
+    "OfferPricing",
+    "PricingBatch",
+    "compute_roi",
+    "estimate_quote",
+    "price_offer",
+    "quote_from_plan_change",
+    "quote_is_stale",
+]

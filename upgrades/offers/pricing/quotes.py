@@ -184,12 +184,24 @@ def _check_period(license: License, at: datetime) -> None:
         )
 
 
-def estimate_quote(*, license: License, option: dict[str, Any], now: datetime | None = None) -> dict[str, Any]:
-    """What accepting `option` costs today and at the next renewal, by billing's own arithmetic (see the module doc)."""
+def estimate_quote(
+    *,
+    license: License,
+    option: dict[str, Any],
+    now: datetime | None = None,
+    prices: tuple[Price, list[Price]] | None = None,
+    current_addons: list[Price] | None = None,
+) -> dict[str, Any]:
+    """What accepting `option` costs today and at the next renewal, by billing's own arithmetic (see the module doc).
+
+    `prices` (the option's tier and add-on prices, in `price_ids` order) and `current_addons` (what the
+    licence's add-ons cost now) may be passed by a caller that read them already for a batch.
+    """
     at = (now or timezone.now()).replace(microsecond=0)  # Stripe counts whole seconds
-    target, addon_prices = _option_prices(license, option)
+    target, addon_prices = prices if prices is not None else _option_prices(license, option)
     seats = int(option.get("seats") or license.seats)
-    current_addons = license_addon_prices(license.tenant_id, license)
+    if current_addons is None:
+        current_addons = license_addon_prices(license.tenant_id, license)
     coupon = Decimal(license.renewal_discount_percent or 0)
     own = option.get("discount") or None
     own_percent = Decimal(str(own["percent"])) if own and Decimal(str(own.get("percent") or 0)) else None

@@ -33,7 +33,7 @@ from upgrades.offers.recommendation import (
     recommend,
 )
 from upgrades.offers.selectors import get_live_settings
-from upgrades.offers.services.lifecycle import lock_offer, release_offer
+from upgrades.offers.services.lifecycle import lock_offer, release_offer, release_offers
 from upgrades.rules.models import Signal, SignalState
 
 logger = logging.getLogger(__name__)
@@ -73,10 +73,12 @@ def _snapshot(
     signal: Signal | None,
     variant: str,
     now: datetime,
+    shared: object | None = None,
 ) -> dict:
     from upgrades.offers.pricing import price_offer
 
-    pricing = price_offer(tenant, license=lic, recommendation=rec, settings=settings, variant=variant, now=now)
+    pricing = price_offer(tenant, license=lic, recommendation=rec, settings=settings, variant=variant, now=now,
+                          shared=shared)  # fmt: skip
     evidence = {**rec.evidence, "alternatives": [c.as_dict() for c in rec.alternatives],
                 "recommended": rec.candidate.as_dict()}  # fmt: skip
     return {
@@ -195,15 +197,27 @@ def _build(tenant: Tenant, *, account: CustomerAccount, actor: Actor, signal: Si
     return offer
 
 
+NOTHING_TO_OFFER_REASON = "nothing to offer"
+
+
 def build_offers_for_signals(
     tenant: Tenant, *, signal_ids: Iterable[int], now: datetime | None = None, actor: Actor = ENGINE_ACTOR
 ) -> list[Offer]:
     """Offers for these open signals of the tenant (kinds the live settings allow; others, and signals
-    already acted on, skipped).
+    already acted on, skipped), set-based: a fixed number of queries per batch, not per offer.
 
-    One settings read and one catalog snapshot for the whole batch; a signal with nothing to offer is
-    logged and skipped, the rest of the batch goes on. Another tenant's signal ids are simply not found.
+    One settings read, one catalog snapshot, one prefetch of the accounts and shared pricing reads for
+    the batch; the offers are written in one INSERT ... ON CONFLICT DO NOTHING under the partial unique
+    constraint (the arbitrated write: an open offer that already exists, from another worker or an
+    earlier build, is read back and returned, a draft refreshed), released in bulk, and their signals
+    marked acted on in one statement. A signal with nothing to offer (top tier, no fitting option, no
+    licence) is dismissed by the engine with the reason "nothing to offer", so the sweep stops queuing
+    it. Another tenant's signal ids are simply not found.
     """
+    from upgrades.offers.pricing import PricingBatch
+    from upgrades.offers.services.building_batch import write_offers
+    from upgrades.rules.services import dismiss_signals_by_engine, mark_signals_acted_on
+
     settings = require_live_settings(tenant)
     kinds = list(settings.signal_kinds or [])
     signals = list(
@@ -216,15 +230,35 @@ def build_offers_for_signals(
     now = now or timezone.now()
     meter_ids = [m.pk for m in catalog.meters.values()]
     prefetched = prefetch_accounts(tenant, account_ids=[s.account_id for s in signals], meter_ids=meter_ids, now=now)
-    offers = []
-    for signal in signals:
-        try:
-            offers.append(build_offer(tenant, account=signal.account, actor=actor, signal=signal, now=now,
-                                      automatic=True, settings=settings, catalog=catalog,
-                                      prefetched=prefetched))  # fmt: skip
-        except (InvalidInput, Conflict) as exc:
-            logger.info("offer not built", extra={"tenant": tenant.pk, "signal": signal.pk, "code": exc.code})
-    return offers
+    shared = PricingBatch(tenant)
+    with transaction.atomic():
+        planned, nothing = [], []
+        for signal in signals:
+            lic = prefetched.licences.get(signal.account_id)
+            try:
+                if lic is None:
+                    raise InvalidInput("This account holds no licence to upgrade.",
+                                       code=OffersErrorCode.NOTHING_TO_OFFER)  # fmt: skip
+                rec = recommend(tenant, account=signal.account, license=lic, signal=signal, now=now, catalog=catalog,
+                                prefetched=prefetched)  # fmt: skip
+                fields = _snapshot(tenant, lic=lic, rec=rec, settings=settings, signal=signal, variant="", now=now,
+                                   shared=shared)  # fmt: skip
+            except InvalidInput as exc:
+                logger.info("offer not built", extra={"tenant": tenant.pk, "signal": signal.pk, "code": exc.code})
+                if exc.code == OffersErrorCode.NOTHING_TO_OFFER:
+                    nothing.append(signal.pk)
+                continue
+            planned.append((signal, rec, fields))
+        written = write_offers(tenant, planned=planned, actor=actor, now=now)
+        drafts = [offer for offer, _ in written if offer.state == OfferState.DRAFT]
+        released = {o.pk: o for o in release_offers(tenant, offers=drafts, actor=actor, now=now)} if drafts else {}
+        acted = {signal.pk: f"offer:{offer.pk}" for (signal, _, _), (offer, created) in zip(planned, written,
+                 strict=True) if created}  # fmt: skip
+        if acted:
+            mark_signals_acted_on(tenant, signal_ids_to_reference=acted)
+        if nothing:
+            dismiss_signals_by_engine(tenant, signal_ids=nothing, reason=NOTHING_TO_OFFER_REASON)
+    return [released.get(offer.pk, offer) for offer, _ in written]
 
 
 def pending_signal_ids(tenant: Tenant, *, limit: int = 50_000) -> list[int]:

@@ -18,7 +18,13 @@ from upgrades.rules.services.governance import (
     update_rule,
     validate_condition,
 )
-from upgrades.rules.services.lifecycle import dismiss_signal, expire_stale_signals, mark_signal_acted_on
+from upgrades.rules.services.lifecycle import (
+    dismiss_signal,
+    dismiss_signals_by_engine,
+    expire_stale_signals,
+    mark_signal_acted_on,
+    mark_signals_acted_on,
+)
 from upgrades.rules.services.scores import recompute_scores
 
 __all__ = [
@@ -28,12 +34,14 @@ __all__ = [
     "approve_rule",
     "create_rule",
     "dismiss_signal",
+    "dismiss_signals_by_engine",
     "evaluate_dirty_accounts",
     "evaluate_rules",
     "expire_stale_signals",
     "four_eyes_refusal",
     "mark_accounts_dirty",
     "mark_signal_acted_on",
+    "mark_signals_acted_on",
     "recompute_scores",
     "retire_rule",
     "return_rule_to_draft",

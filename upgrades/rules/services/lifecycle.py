@@ -17,7 +17,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import ApiKey, Capability, Membership, Tenant, User
-from accounts.services import Actor, actor_label, record_audit
+from accounts.services import Actor, actor_label, record_audit, record_audits
 from upgrades.rules.errors import Conflict, InvalidInput, NotFound, PermissionDenied, RulesErrorCode
 from upgrades.rules.models import Signal, SignalState
 
@@ -94,6 +94,54 @@ def mark_signal_acted_on(tenant: Tenant, *, signal: Signal, reference: str) -> S
     """The offer engine acted on an open signal; `reference` says what it made (e.g. "offer:42")."""
     reference = _text(reference, field="reference", max_length=MAX_REFERENCE)
     return _move(tenant, signal, to=SignalState.ACTED_ON, actor=OFFER_ENGINE, reference=reference)
+
+
+def _close_open_signals(tenant: Tenant, *, to: str, actor: Actor, references: dict[int, str], reason: str = "") -> int:
+    """Set-based `_move` for open signals only: lock them (one query), one UPDATE, one INSERT of audit
+    entries. Signals no longer open (a retry, another worker) are left as they are and not counted."""
+    from django.db.models import Case, CharField, Value, When
+
+    now = timezone.now()
+    label = actor_label(actor)[:200]
+    with transaction.atomic():
+        rows = list(
+            Signal.objects.for_tenant(tenant).select_for_update()
+            .filter(pk__in=list(references), state=SignalState.OPEN).order_by("pk")
+        )  # fmt: skip
+        if not rows:
+            return 0
+        ids = [r.pk for r in rows]
+        reference = Case(*(When(pk=i, then=Value(references[i])) for i in ids), output_field=CharField())
+        Signal.objects.for_tenant(tenant).filter(pk__in=ids).update(
+            state=to, closed_at=now, closed_by=label, closed_reason=reason, reference=reference, updated_at=now
+        )
+        record_audits(
+            tenant,
+            actor=actor,
+            entries=[
+                (f"signal.{to}", r, {"state": r.state}, {"state": to, "reason": reason, "reference": references[r.pk]})
+                for r in rows
+            ],
+        )
+    return len(rows)
+
+
+def mark_signals_acted_on(tenant: Tenant, *, signal_ids_to_reference: dict[int, str]) -> int:
+    """`mark_signal_acted_on` for many open signals in a few statements; returns how many moved."""
+    references = {
+        int(pk): _text(ref, field="reference", max_length=MAX_REFERENCE) for pk, ref in signal_ids_to_reference.items()
+    }
+    return _close_open_signals(tenant, to=SignalState.ACTED_ON, actor=OFFER_ENGINE, references=references)
+
+
+def dismiss_signals_by_engine(tenant: Tenant, *, signal_ids: list[int], reason: str) -> int:
+    """The offer engine dismisses open signals it can make nothing of (e.g. "nothing to offer"), so the
+    sweep stops queuing them; the system actor needs no capability. Returns how many moved."""
+    reason = _text(reason, field="reason", max_length=MAX_REASON)
+    references = {int(pk): "" for pk in signal_ids}
+    return _close_open_signals(
+        tenant, to=SignalState.DISMISSED, actor=OFFER_ENGINE, references=references, reason=reason
+    )
 
 
 def dismiss_signal(tenant: Tenant, *, signal: Signal, actor: Actor, reason: str) -> Signal:
