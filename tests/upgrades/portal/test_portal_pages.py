@@ -94,8 +94,30 @@ def test_expired_and_forged_links_never_open_a_session_and_offer_a_fresh_one(wor
     assert client.get("/portal/").status_code == 403
     forged = client.get(_path(url)[:-3] + "abc")
     assert forged.status_code == 404 and b"isn't valid" in forged.content
+    no_template = client.post(_path(url) + "/fresh")
+    assert no_template.status_code == 404 and b"couldn't send" in no_template.content  # still not a dead end
+
+
+def test_an_expired_offer_link_emails_a_fresh_one_to_the_contact_on_file_once(world_a):
+    from messaging.demo import seed_messaging_demo
+    from messaging.models import Message
+
+    seed_messaging_demo(world_a.tenant)
+    offer = make_offer(holding(world_a.tenant, world_a.account))
+    url = tokens.offer_link(world_a.tenant, offer=offer)
+    PortalSession.objects.update(expires_at=timezone.now() - timedelta(seconds=1))
+    client = Client()
+    assert client.get(_path(url)).status_code == 410
     fresh = client.post(_path(url) + "/fresh")
-    assert fresh.status_code in (200, 404)  # 404 only when messaging has no live offer template here
+    assert fresh.status_code == 200 and b"emailed a fresh link" in fresh.content
+    assert client.get("/portal/").status_code == 403  # asking for a link opens nothing here
+    client.post(_path(url) + "/fresh")  # a second ask sends nothing more
+    message = Message.objects.get(contact=world_a.contact)
+    assert (message.category, message.template_key) == ("transactional", "offer-sent")
+    new_link = message.context["offer"]["url"]
+    assert new_link != url
+    opened = Client().get(_path(new_link))
+    assert opened.status_code == 302 and opened["Location"] == f"/portal/offers/{ref_for('offer', offer)}"
 
 
 def test_session_ends_after_an_hour(world_a):
