@@ -17,8 +17,10 @@ This layer owns what localstripe gets wrong or lacks:
   that reset the cycle, `invoices/create_preview`, `invoices/{id}/pay|void`,
   `invoice_payments`, `Idempotency-Key` replay (same key + same body = same answer),
   percent-off coupons (`/v1/coupons`) and subscription `discounts` (every invoice line
-  discounted, rounded once; a preview's top-level `discounts` replace the subscription's,
-  "" previews with none), `pause_collection` (invoices voided / left draft / uncollectible).
+  discounted, rounded once; a credit for unused time gives back what its period was paid
+  with, i.e. the discounts in force when it was paid, as Stripe's proration_details do; a
+  preview's top-level `discounts` replace the subscription's, "" previews with none),
+  `pause_collection` (invoices voided / left draft / uncollectible).
 - Proration as Stripe computes it, written independently of billing/proration.py so the
   two cross-check each other: by the second, unused time credited, remaining time charged.
 - Objects are scoped to the secret key that created them (one key = one Stripe account),

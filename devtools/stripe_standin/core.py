@@ -48,6 +48,7 @@ def reset_state() -> None:
         webhook_accounts={},
         balances={},
         coupons={},
+        paid_discounts={},
     )
     ls.store.clear()
     ls_webhooks._webhooks.clear()

@@ -65,6 +65,12 @@ def mark_paid(inv: dict[str, Any]) -> None:
     inv["amount_paid"] = inv["amount_due"]
     inv["amount_remaining"] = 0
     inv["status_transitions"]["paid_at"] = now()
+    # What each item's period was paid with: a later credit for its unused time gives back that (see new_invoice).
+    paid_with = STATE.setdefault("paid_discounts", {})
+    for line in inv["lines"]:
+        item_id = (line.get("parent") or {}).get("subscription_item_details", {}).get("subscription_item")
+        if item_id and line["amount"] > 0:
+            paid_with[item_id] = list(inv.get("_in_force") or [])
     emit(inv["_account"], "invoice.paid", export_invoice(inv))
     emit(inv["_account"], "invoice.payment_succeeded", export_invoice(inv))
 
@@ -83,13 +89,20 @@ def new_invoice(
 ) -> dict[str, Any]:
     invoice_id = ("upcoming_in_" if preview else "in_") + secrets.token_hex(8)
     in_force = [d for d in discounts or [] if d.get("end") is None or d["end"] > now()]
+    discounts_used: dict[str, dict[str, Any]] = {d["id"]: d for d in in_force}
     for line in lines:
         line["invoice"] = None if preview else invoice_id
+        # A credit for unused time gives back what was paid: the discounts its period was charged with, not
+        # the subscription's current ones (Stripe's proration_details.discount_amounts).
+        credited_with = line.pop("_paid_discounts", None)
+        line_discounts = in_force if credited_with is None else credited_with
+        discounts_used.update({d["id"]: d for d in line_discounts})
         line["discount_amounts"] = [
             {"amount": share(line["amount"], d["_basis"], 10_000), "discount": d["id"]}
-            for d in in_force
+            for d in line_discounts
             if line.get("discountable", True)
         ]
+
     subtotal = sum(line["amount"] for line in lines)
     discounted = sum(da["amount"] for line in lines for da in line["discount_amounts"])
     balance = STATE["balances"].get(customer, 0)  # negative = credit the customer holds
@@ -118,7 +131,7 @@ def new_invoice(
                 ),
                 "discount": d["id"],
             }
-            for d in in_force
+            for d in discounts_used.values()
         ],
         "amount_due": due,
         "amount_paid": 0,
@@ -148,6 +161,7 @@ def new_invoice(
         },
         "lines": lines,
         "_account": account,
+        "_in_force": list(in_force),
         "_payments": [],
     }
     if not preview:

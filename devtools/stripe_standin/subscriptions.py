@@ -100,20 +100,21 @@ def change_lines(
             price = STATE["prices"][item["price"]]
             amount = share(price["unit_amount"] * item["quantity"], remaining, whole)
             if amount:
-                lines.append(
-                    line(
-                        sub_id=sub["id"],
-                        item_id=item["id"],
-                        price=price,
-                        quantity=item["quantity"],
-                        amount=-amount,
-                        start=at,
-                        end=end,
-                        proration=True,
-                        description=f"Unused time on {item['quantity']} × "
-                        f"{product_name(price['product'])} after {day(at)}",
-                    )
+                credit = line(
+                    sub_id=sub["id"],
+                    item_id=item["id"],
+                    price=price,
+                    quantity=item["quantity"],
+                    amount=-amount,
+                    start=at,
+                    end=end,
+                    proration=True,
+                    description=f"Unused time on {item['quantity']} × {product_name(price['product'])} after {day(at)}",
                 )
+                paid_with = STATE.get("paid_discounts", {}).get(item["id"])
+                if paid_with is not None:  # credited with the discounts its period was paid with
+                    credit["_paid_discounts"] = paid_with
+                lines.append(credit)
     if reset:
         interval, count = cycle(account, new_items)
         new_end = add_interval(at, interval, count)

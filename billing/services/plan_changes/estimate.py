@@ -31,9 +31,10 @@ def _local_estimate(
     Item by item, as Stripe does it: a kept item that changes is credited and charged, an added
     item is charged, a deleted item is credited, an unchanged item is left out; a new
     subscription is its full first period. The licence's renewal discount, which Stripe applies
-    as a coupon, is taken off each line, or the change's own `discount_percent` in its place (its
-    coupon replaces the subscription's before the invoice is drawn up). Customer credit balance is
-    not known here.
+    as a coupon, is taken off each line; with the change's own `discount_percent` (its coupon replaces
+    the subscription's before the invoice is drawn up) that is taken off the charges, while a credit
+    for unused time still gives back what its period was paid with (the licence's discount), as Stripe
+    credits a proration. Customer credit balance is not known here.
     """
     by_stripe_id = {
         sp.stripe_price_id: sp.price
@@ -101,6 +102,13 @@ def _local_estimate(
                 at=at,
             )
             amounts.extend(line.amount for line in result.lines)
-    discount = Decimal(license.renewal_discount_percent or 0) if discount_percent is None else discount_percent
-    amounts = [a - apply_percent(a, discount) if discount else a for a in amounts if a]
+    paid_with = Decimal(license.renewal_discount_percent or 0)  # what the current period was paid with
+    charged_with = paid_with if discount_percent is None else discount_percent
+
+    def net(amount: int) -> int:
+        # A credit gives back what was paid (its period's discount); a charge takes the change's discount.
+        discount = paid_with if amount < 0 else charged_with
+        return amount - apply_percent(amount, discount) if discount else amount
+
+    amounts = [net(a) for a in amounts if a]
     return {"amount_due_now": max(sum(amounts), 0), "lines": amounts}
