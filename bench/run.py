@@ -589,6 +589,8 @@ def main() -> None:
     parser.add_argument(
         "--only-offers", action="store_true", help="only the offer-engine figures (bench/offers_bench.py)"
     )
+    parser.add_argument("--messaging-emails", type=int, default=10_000, help="bench/messaging_bench.py (0 skips)")
+    parser.add_argument("--only-messaging", action="store_true", help="only the messaging figures")
     parser.add_argument(
         "--only-checks", action="store_true", help="only the in-process entitlement-check figure (no server, no ingest)"
     )
@@ -635,6 +637,18 @@ def main() -> None:
         debug=settings.DEBUG,
         date=datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
     )
+    if args.only_messaging:
+        from bench import messaging_bench
+
+        try:
+            messaging_bench.run(owner_url, emails=args.messaging_emails)
+        finally:
+            from django.db import connections
+
+            connections.close_all()
+            if not args.keep:
+                drop_database(maintenance, name)
+        return
     if args.only_offers:
         from bench import offers_bench
 
@@ -692,6 +706,10 @@ def main() -> None:
                 from bench import offers_bench
 
                 offers_bench.run(owner_url, accounts=args.offers_accounts)
+            if args.messaging_emails:
+                from bench import messaging_bench
+
+                messaging_bench.run(owner_url, emails=args.messaging_emails)
         finally:
             if server is not None:
                 server.stop()
