@@ -131,10 +131,17 @@ def test_the_renewal_loyalty_discount_is_charged_by_stripe_exactly_as_quoted(wor
     assert renewed.after["stripe_coupon"] == "tw-loyalty-500"
     assert not AuditEntry.objects.filter(action="license.renewal_charge_mismatch").exists()
 
-    # Mid-period upgrade under the discount, at exactly half the period: Stripe discounts the proration lines too.
+    # The first period of the new term is paid with the discount (the stand-in's clock stays; its period turns).
+    standin.advance(license.stripe_subscription_id)
+    assert latest_invoice(billed, standin)["amount_paid"] == 8_265
+    period = stripe_for(world_a.tenant).retrieve_subscription(license.stripe_subscription_id)
+    assert period.current_period_start is not None and period.current_period_end is not None
+
+    # Mid-period upgrade under the discount, at exactly half that period: Stripe discounts the proration lines too
+    # (the credit gives back what the period was paid with: 5 % off).
     # Credit: -8,700 / 2 = -4,350, less 5 % (-217.5 -> -218) = -4,132. Charge: 29,700 / 2 = 14,850 less 743
     # (742.5 rounds up) = 14,107. Due now: 14,107 - 4,132 = 9,975.
-    half = license.current_period_start + (license.current_period_end - license.current_period_start) / 2
+    half = period.current_period_start + (period.current_period_end - period.current_period_start) / 2
     quote = plan_changes.quote_plan_change(
         world_a.tenant, license=license, target_price=billed.catalog.prices["business-month"], at=half
     )
