@@ -1,5 +1,14 @@
 """Models of the upgrades app, defined in its sub-domain packages and imported here so Django finds them."""
 
+from upgrades.console.models import (  # noqa: F401
+    AccountNote,
+    ConsoleTask,
+    Objection,
+    Playbook,
+    Proposal,
+    ProposalOption,
+    SavedView,
+)
 from upgrades.offers.models import (  # noqa: F401
     Feedback,
     Offer,
