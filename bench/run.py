@@ -589,6 +589,12 @@ def main() -> None:
     parser.add_argument(
         "--only-offers", action="store_true", help="only the offer-engine figures (bench/offers_bench.py)"
     )
+    parser.add_argument(
+        "--portal-accounts", type=int, default=200, help="bench/portal_bench.py: seed_demo accounts (0 skips)"
+    )
+    parser.add_argument(
+        "--only-portal", action="store_true", help="only the portal page figures (bench/portal_bench.py)"
+    )
     parser.add_argument("--messaging-emails", type=int, default=10_000, help="bench/messaging_bench.py (0 skips)")
     parser.add_argument("--only-messaging", action="store_true", help="only the messaging figures")
     parser.add_argument(
@@ -637,6 +643,18 @@ def main() -> None:
         debug=settings.DEBUG,
         date=datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
     )
+    if args.only_portal:
+        from bench import portal_bench
+
+        try:
+            portal_bench.run(owner_url, accounts=args.portal_accounts)
+        finally:
+            from django.db import connections
+
+            connections.close_all()
+            if not args.keep:
+                drop_database(maintenance, name)
+        return
     if args.only_messaging:
         from bench import messaging_bench
 
@@ -710,6 +728,10 @@ def main() -> None:
                 from bench import messaging_bench
 
                 messaging_bench.run(owner_url, emails=args.messaging_emails)
+            if args.portal_accounts:
+                from bench import portal_bench
+
+                portal_bench.run(owner_url, accounts=args.portal_accounts)
         finally:
             if server is not None:
                 server.stop()

@@ -20,7 +20,8 @@ from billing.models import License, LicenseChange
 from catalog import selectors as catalog_selectors
 from catalog.money import format_money
 from upgrades.offers.models import Offer, OfferState, Trial
-from usage.selectors.overview import account_usage_overview
+from usage.selectors.entitlements import get_account_entitlements
+from usage.selectors.overview import usage_history
 
 REF_SALT = "tierwise.portal.ref"
 OPEN_STATES = (OfferState.SENT, OfferState.VIEWED)
@@ -103,20 +104,23 @@ def invoices(tenant: Tenant, account: CustomerAccount) -> list[dict[str, Any]]:
 def plan_page(tenant: Tenant, account: CustomerAccount, *, now: datetime | None = None) -> dict[str, Any]:
     now = now or timezone.now()
     license_ = get_license(tenant, account)
-    overview = account_usage_overview(tenant, account=account, days=30, now=now)
+    # The API's own entitlement answer and the staff page's usage series (not the whole staff overview).
+    entitlements = get_account_entitlements(tenant, account=account, now=now)
+    states = list(entitlements.states())
+    series = usage_history(tenant, plan=entitlements.plan, states=states, days=30, now=now)
     currency = license_.currency if license_ else tenant.default_currency
     usage_rows = []
-    for row in overview.rows:
-        state = row.state
+    for state in states:
         if state.limit is None and state.kind != "metered":
             continue
+        percent = (state.used or 0) * 100 // state.limit if state.limit else None
         usage_rows.append(
             {
                 "name": state.name,
                 "unit": state.unit,
                 "used": state.used or 0,
                 "limit": state.limit,
-                "percent": row.percent,
+                "percent": percent,
                 "state": state.state,
             }
         )
@@ -131,7 +135,7 @@ def plan_page(tenant: Tenant, account: CustomerAccount, *, now: datetime | None 
             "last": s.counted[-1] if s.counted else 0,
             "unit": s.unit,
         }
-        for i, s in enumerate(overview.series)
+        for i, s in enumerate(series)
     ]
     renewal_amount = None
     if license_ is not None:
