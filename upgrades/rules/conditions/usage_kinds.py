@@ -135,8 +135,10 @@ class MeterUtilisation(_MeterCondition):
         return Result(over >= self.min_days, numbers, sentence)
 
     def _join(self, q: SqlQuery) -> str:
-        return (f"JOIN {tables().limit} l ON l.tenant_id = r.tenant_id AND l.account_id = r.account_id "
-                "AND l.meter_id = r.meter_id")  # fmt: skip
+        sql = (f"JOIN {tables().limit} l ON l.tenant_id = r.tenant_id AND l.account_id = r.account_id "
+               "AND l.meter_id = r.meter_id")  # fmt: skip
+        # Scoped: narrow the limits too, or the planner may walk every limit row of the tenant.
+        return sql if q.account_ids is None else f"{sql} AND {q.among('l.account_id')}"
 
     _denominator_column = "l.limit_value"
 
@@ -189,8 +191,9 @@ class SeatsUsed(MeterUtilisation):
 
     def _join(self, q: SqlQuery) -> str:
         statuses = ", ".join(q.p(s) for s in ENTITLED)
-        return (f"JOIN {tables().license} lic ON lic.tenant_id = r.tenant_id AND lic.account_id = r.account_id "
-                f"AND lic.status IN ({statuses})")  # fmt: skip
+        sql = (f"JOIN {tables().license} lic ON lic.tenant_id = r.tenant_id AND lic.account_id = r.account_id "
+               f"AND lic.status IN ({statuses})")  # fmt: skip
+        return sql if q.account_ids is None else f"{sql} AND {q.among('lic.account_id')}"
 
     _denominator_column = "lic.seats"
 
