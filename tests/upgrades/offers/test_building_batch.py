@@ -103,8 +103,6 @@ def test_signals_with_nothing_to_offer_are_dismissed_and_not_queued_again(ew):
     top = ew.account("top")
     ew.licence(top, ew.ladder.business)
     top_signal = ew.signal(top)
-    bare = ew.account("bare")  # no licence row
-    bare_signal = ew.signal(bare)
     (grower,) = _growers(ew, 1)
     offers = build_offers_for_signals(ew.tenant, signal_ids=[top_signal.pk, grower.pk])
     assert [o.signal_id for o in offers] == [grower.pk]
@@ -113,7 +111,6 @@ def test_signals_with_nothing_to_offer_are_dismissed_and_not_queued_again(ew):
     assert dismissed.closed_by == "offer engine"
     assert AuditEntry.objects.filter(action="signal.dismissed", object_id=str(top_signal.pk)).exists()
     assert top_signal.pk not in pending_signal_ids(ew.tenant)
-    assert bare_signal.pk in pending_signal_ids(ew.tenant)
     assert not Offer.objects.for_tenant(ew.tenant).filter(account=top).exists()
 
 
@@ -149,3 +146,26 @@ def test_another_tenants_signals_are_not_touched_by_a_batch(ew, world_b):
     assert build_offers_for_signals(ew.tenant, signal_ids=[their_signal.pk]) == []
     assert mark_signals_acted_on(ew.tenant, signal_ids_to_reference={their_signal.pk: "offer:1"}) == 0
     assert Signal.objects.get(pk=their_signal.pk).state == SignalState.OPEN
+
+
+def test_an_account_without_a_licence_row_holds_the_free_tier_and_gets_an_offer(ew):
+    from upgrades.offers.errors import Conflict
+    from upgrades.offers.services.acceptance import accept_offer
+
+    make_live_settings(ew.tenant)
+    bare = ew.account("bare")  # no licence row: on the tenant's default free tier
+    ew.growing(bare, start=100, step=150)
+    signal = ew.signal(bare)
+    (offer,) = build_offers_for_signals(ew.tenant, signal_ids=[signal.pk])
+    row = Offer.objects.get(pk=offer.pk)
+    assert row.state == OfferState.SENT and row.target_kind == "tier" and row.target_key != "free"
+    assert (row.holding["tier"], row.holding["price"], row.holding["license"]) == ("free", None, None)
+    assert row.quote["kind"] == "new" and row.quote["amount_due_now"] > 0
+    assert Signal.objects.get(pk=signal.pk).state == SignalState.ACTED_ON
+    again = build_offer(ew.tenant, account=bare, actor="csm")  # one by one: the same free holding, same offer
+    assert again.pk == row.pk
+    # Buying needs a licence row (billing's first purchase starts from one): a clear refusal, nothing written.
+    with pytest.raises(Conflict) as refused:
+        accept_offer(ew.tenant, offer=row, option_key=row.recommended_option, actor="customer")
+    assert refused.value.code == "wrong_state" and "no licence" in str(refused.value)
+    assert Offer.objects.get(pk=row.pk).state == OfferState.SENT

@@ -64,6 +64,8 @@ class PricingBatch:
     def current_addons(self, license: License) -> list[Price]:
         """What the licence's add-ons cost now on its interval (billing.selectors.license_addon_prices),
         from the licence's prefetched add-ons, read once per distinct set of add-ons."""
+        if license.pk is None:  # an account on the default free tier holds no licence row, so no add-ons
+            return []
         addons = sorted(license.addons.all(), key=lambda a: a.pk)
         key = (license.interval, tuple(a.pk for a in addons))
         if key not in self._addons:
@@ -147,7 +149,8 @@ def price_offer(
         quote = estimate_quote(license=license, option=recommended, now=now, prices=shared.option_prices(recommended),
                                current_addons=shared.current_addons(license))  # fmt: skip
     else:
-        quote = estimate_quote(license=license, option=recommended, now=now)
+        free = license.pk is None  # the default free tier: no licence row, no add-ons
+        quote = estimate_quote(license=license, option=recommended, now=now, current_addons=[] if free else None)
     roi = None
     if getattr(settings, "value_model", None):
         roi = compute_roi(

@@ -71,6 +71,8 @@ def load_holding(
 ) -> Holding:
     """The licence with its tier and price version, its add-ons with their prices, and the entitlement
     rows of exactly those versions: from `prefetched` (a batch's reads) or four queries."""
+    if license.pk is None:  # no licence row: the default free tier (recommendation/free.py), nothing else held
+        return _free_holding(tenant, license=license, catalog=catalog, prefetched=prefetched)
     lic = prefetched.licences.get(license.account_id) if prefetched is not None else None
     if lic is None or lic.pk != license.pk or lic.tier_id not in prefetched.tier_rows:  # type: ignore[union-attr]
         lic = (
@@ -105,3 +107,16 @@ def load_holding(
         entitlements=ents,
         monthly_amount=monthly_amount(held_prices, seats=lic.seats, interval=lic.interval),
     )
+
+
+def _free_holding(
+    tenant: Tenant, *, license: License, catalog: CatalogSnapshot, prefetched: Prefetched | None
+) -> Holding:
+    tier = license.tier
+    if prefetched is not None and tier.pk in prefetched.tier_rows:
+        rows = list(prefetched.tier_rows[tier.pk])
+    else:
+        rows = list(Entitlement.objects.for_tenant(tenant).filter(tier=tier))
+    ents = combine(catalog.features.get(tier.product_id, []), rows)
+    return Holding(license=license, tier=tier, price=None, addons=(), addon_prices=(), entitlements=ents,
+                   monthly_amount=0)  # fmt: skip

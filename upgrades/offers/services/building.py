@@ -22,6 +22,7 @@ from django.utils import timezone
 from accounts.models import CustomerAccount, Tenant
 from accounts.services import Actor, actor_label, record_audit
 from billing.models import License
+from catalog.models import Entitlement, Tier
 from upgrades.offers.errors import Conflict, InvalidInput, NotFound, OffersErrorCode
 from upgrades.offers.models import OPEN_STATES, Offer, OfferEvent, OfferSettings, OfferState
 from upgrades.offers.recommendation import (
@@ -32,6 +33,7 @@ from upgrades.offers.recommendation import (
     prefetch_accounts,
     recommend,
 )
+from upgrades.offers.recommendation.free import default_free_tier, free_tier_licence
 from upgrades.offers.selectors import get_live_settings
 from upgrades.offers.services.lifecycle import lock_offer, release_offer, release_offers
 from upgrades.rules.models import Signal, SignalState
@@ -56,9 +58,13 @@ def require_live_settings(tenant: Tenant) -> OfferSettings:
     return settings
 
 
-def _licence_of(tenant: Tenant, account: CustomerAccount) -> License:
+def _licence_of(tenant: Tenant, account: CustomerAccount, *, now: datetime | None = None) -> License:
+    """The account's licence; an account without one holds the default free tier (an unsaved licence)."""
     lic = License.objects.for_tenant(tenant).filter(account_id=account.pk).first()
     if lic is None:
+        free = default_free_tier(tenant)
+        if free is not None:
+            return free_tier_licence(tenant, account=account, tier=free, now=now or timezone.now())
         raise InvalidInput("This account holds no licence to upgrade.", code=OffersErrorCode.NOTHING_TO_OFFER,
                            details={"account": account.external_id})  # fmt: skip
     return lic
@@ -183,7 +189,7 @@ def _build(tenant: Tenant, *, account: CustomerAccount, actor: Actor, signal: Si
             raise InvalidInput(f"Offers are not made automatically for {signal.get_kind_display().lower()} signals.",
                                code=OffersErrorCode.INVALID, details={"signal_kind": signal.kind})  # fmt: skip
     lic = prefetched.licences.get(account.pk) if prefetched is not None else None
-    lic = lic or _licence_of(tenant, account)
+    lic = lic or _licence_of(tenant, account, now=now)
     rec = recommend(tenant, account=account, license=lic, signal=signal, target_kind=target_kind,
                     target_key=target_key, now=now, catalog=catalog, prefetched=prefetched)  # fmt: skip
     fields = _snapshot(tenant, lic=lic, rec=rec, settings=settings, signal=signal, variant=variant, now=now)
@@ -231,10 +237,13 @@ def build_offers_for_signals(
     meter_ids = [m.pk for m in catalog.meters.values()]
     prefetched = prefetch_accounts(tenant, account_ids=[s.account_id for s in signals], meter_ids=meter_ids, now=now)
     shared = PricingBatch(tenant)
+    free = _free_tier_for(tenant, signals=signals, prefetched=prefetched)
     with transaction.atomic():
         planned, nothing = [], []
         for signal in signals:
             lic = prefetched.licences.get(signal.account_id)
+            if lic is None and free is not None:  # no licence row: the account holds the default free tier
+                lic = free_tier_licence(tenant, account=signal.account, tier=free, now=now)
             try:
                 if lic is None:
                     raise InvalidInput("This account holds no licence to upgrade.",
@@ -259,6 +268,17 @@ def build_offers_for_signals(
         if nothing:
             dismiss_signals_by_engine(tenant, signal_ids=nothing, reason=NOTHING_TO_OFFER_REASON)
     return [released.get(offer.pk, offer) for offer, _ in written]
+
+
+def _free_tier_for(tenant: Tenant, *, signals: list[Signal], prefetched: Prefetched) -> Tier | None:
+    """The default free tier when some of the batch's accounts hold no licence row (its entitlement rows
+    added to the batch's reads), else None; two queries per batch at most."""
+    if all(s.account_id in prefetched.licences for s in signals):
+        return None
+    free = default_free_tier(tenant)
+    if free is not None and free.pk not in prefetched.tier_rows:
+        prefetched.tier_rows[free.pk] = list(Entitlement.objects.for_tenant(tenant).filter(tier=free))
+    return free
 
 
 def pending_signal_ids(tenant: Tenant, *, limit: int = 50_000) -> list[int]:
