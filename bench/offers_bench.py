@@ -10,7 +10,7 @@ Figures (one JSON line each):
   arbitrated write, release, signal acted on, audit) for 50 signals, at a small and a large catalog
   (4 tiers vs 44 tiers, 21 add-ons, 11 bundles) and in tenants of 1,000 and 10,000 accounts; measured
   in a transaction that is rolled back, so the signals stay open for the throughput run;
-- offers_throughput: the beat sweep enqueues every open signal in batches of 100; 2 worker processes
+- offers_throughput: the beat sweep enqueues every open signal in batches (tasks.BATCH_SIZE); 2 worker processes
   build them; wall time from the sweep to the last offer, offers/s (target: all in < 60 s).
 """
 

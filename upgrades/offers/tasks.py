@@ -15,7 +15,7 @@ from django.db import transaction
 log = logging.getLogger(__name__)
 
 LIMITS = {"soft_time_limit": 240, "time_limit": 300}
-BATCH_SIZE = 100
+BATCH_SIZE = 200  # a batch is priced and written set-based: a fixed number of queries per batch
 
 
 @shared_task(acks_late=True, **LIMITS)
