@@ -12,6 +12,7 @@ from billing import urls as billing_urls
 from catalog import urls as catalog_urls
 from config import views
 from messaging import urls as messaging_urls
+from upgrades.analytics import urls as analytics_urls
 from upgrades.offers import urls as offers_urls
 from upgrades.portal import urls as portal_urls
 from upgrades.rules import urls as rules_urls
@@ -34,6 +35,7 @@ api_v1 = [
     *messaging_urls.api_urlpatterns,
     *offers_urls.api_urlpatterns,
     *portal_urls.api_urlpatterns,
+    *analytics_urls.api_urlpatterns,
     *router.urls,
 ]
 
@@ -53,6 +55,7 @@ urlpatterns = [
     *usage_urls.urlpatterns,
     *offers_urls.urlpatterns,
     *messaging_urls.urlpatterns,
+    *analytics_urls.urlpatterns,
 ]
 
 handler404 = "config.views.not_found"

@@ -1,0 +1,18 @@
+"""Revenue metrics for one tenant: the figures the API, the pages and the CSV exports share."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from accounts.models import Tenant
+from upgrades.analytics import selectors
+from upgrades.analytics.revenue import periods_as_dicts, revenue_periods
+
+
+def revenue_metrics(tenant: Tenant, *, start: pd.Period, end: pd.Period, group_by: str | None = None) -> list[dict]:
+    """MRR movements, NRR and GRR per month (and currency, and group) from `start` to `end` inclusive."""
+    until = (end + 1).to_timestamp().tz_localize("UTC")
+    changes = selectors.license_changes_frame(tenant, until=until.to_pydatetime())
+    accounts = selectors.accounts_frame(tenant) if group_by == "segment" else None
+    table = revenue_periods(changes, start, end, group_by=group_by, accounts=accounts)
+    return periods_as_dicts(table)

@@ -1,0 +1,10 @@
+"""URLs of analytics: `api_urlpatterns` mount under /api/v1/, `urlpatterns` at the site root."""
+
+from django.urls import path
+
+from upgrades.analytics.api import RevenueMetricsViewSet
+
+api_urlpatterns: list = [
+    path("metrics/revenue", RevenueMetricsViewSet.as_view({"get": "retrieve"}), name="metrics-revenue"),
+]
+urlpatterns: list = []
