@@ -9,6 +9,7 @@ from upgrades.console.models import (  # noqa: F401
     ProposalOption,
     SavedView,
 )
+from upgrades.experiments.models import Experiment, ExperimentAssignment  # noqa: F401
 from upgrades.offers.models import (  # noqa: F401
     Feedback,
     Offer,
