@@ -153,5 +153,5 @@ def test_movements_add_up_to_the_mrr_change_to_the_cent(events, group_by):
         assert r["mrr_end"] - r["mrr_start"] == moved
     if group_by is None:
         # Month to month the totals chain: this month's start is last month's end.
-        for currency, part in result.groupby("currency"):
+        for _currency, part in result.groupby("currency"):
             assert list(part["mrr_start"])[1:] == list(part["mrr_end"])[:-1]
