@@ -192,17 +192,19 @@ def bench_prompts(tenant, accounts, key: str, *, calls: int = 5000) -> None:
         call(external_id)
     statuses.clear()
     rng = random.Random(16)
-    timings = []
+    timings, cpu = [], []
     for _ in range(calls):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.thread_time()
         call(rng.choice(ids))
         timings.append((time.perf_counter() - t0) * 1000)
+        cpu.append((time.thread_time() - c0) * 1000)
     bad = [s for s in statuses if not s.startswith("200")]
     if bad:
         raise RuntimeError(f"{len(bad)} prompt requests failed, e.g. {bad[0]}")
     p99 = percentile(timings, 99)
     _emit("messaging_prompts_p99", calls=calls, accounts=len(ids), p50_ms=round(percentile(timings, 50), 3),
-          p99_ms=round(p99, 3), target_p99_ms=TARGET_P99_MS, met=p99 < TARGET_P99_MS,
+          p99_ms=round(p99, 3), cpu_p50_ms=round(percentile(cpu, 50), 3), cpu_p99_ms=round(percentile(cpu, 99), 3),
+          target_p99_ms=TARGET_P99_MS, met=p99 < TARGET_P99_MS,
           note="warm; Django's WSGI handler called directly; each account has one due prompt")  # fmt: skip
 
 
