@@ -17,6 +17,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from accounts.errors import TierwiseError
 from accounts.models import Contact, CustomerAccount, Tenant
+from catalog.money import to_major, to_minor
 from upgrades.offers.models import DeclineReason, Offer, OfferState
 from upgrades.offers.pricing import compute_roi
 from upgrades.offers.services.acceptance import accept_offer, open_offer, retry_offer_payment
@@ -27,6 +28,17 @@ from upgrades.portal import selectors, services, tokens
 from upgrades.portal.models import PortalSession
 
 ACTOR = "customer (portal)"
+# ROI inputs that are money (minor units in the value model): shown and typed in major units.
+MONEY_INPUTS = {"amount", "hourly_cost", "cost_per_incident"}
+INPUT_LABELS = {
+    "units_per_month": "Units a month",
+    "hours_per_unit": "Hours per unit",
+    "hourly_cost": "Cost of an hour",
+    "amount": "Revenue at risk a month",
+    "probability_percent": "Chance of losing it (%)",
+    "per_month": "Incidents a month",
+    "cost_per_incident": "Cost of one incident",
+}
 
 
 @dataclass
@@ -183,14 +195,44 @@ def _saving(option: dict[str, Any], currency: str) -> str:
 
 def _roi_view(p: Portal, offer: Offer, roi: dict[str, Any]) -> dict[str, Any]:
     currency = offer.currency
+    drivers = []
+    for driver in roi.get("drivers") or []:
+        fields = []
+        for name, value in (driver.get("inputs") or {}).items():
+            if name == "meter":
+                continue
+            money = name in MONEY_INPUTS
+            shown = to_major(int(value), currency) if money and str(value).lstrip("-").isdigit() else value
+            label = INPUT_LABELS.get(name, name.replace("_", " ").capitalize())
+            fields.append({"name": name, "label": f"{label} ({currency})" if money else label, "value": shown})
+        drivers.append({"key": driver.get("key"), "label": driver.get("label"), "formula": driver.get("formula"),
+                        "fields": fields})  # fmt: skip
     return {
         "monthly_value": selectors.money(roi.get("monthly_value"), currency),
         "monthly_cost": selectors.money(roi.get("monthly_cost_increase"), currency),
         "payback_days": roi.get("payback_days"),
-        "drivers": roi.get("drivers") or [],
+        "drivers": drivers,
         "assumptions": roi.get("assumptions") or [],
         "similar": (roi.get("similar") or {}).get("sentence", "") if isinstance(roi.get("similar"), dict) else "",
     }
+
+
+def _roi_inputs(post: Any, currency: str) -> dict[str, dict[str, Any]]:
+    """`roi__<driver>__<input>` fields; money typed in major units becomes minor units (else left for the
+    value model's validation to explain)."""
+    inputs: dict[str, dict[str, Any]] = {}
+    for name, value in post.items():
+        parts = name.split("__")
+        if len(parts) != 3 or parts[0] != "roi" or not value.strip():
+            continue
+        text: Any = value.strip()
+        if parts[2] in MONEY_INPUTS:
+            try:
+                text = to_minor(text.replace(",", ""), currency)
+            except (ValueError, ArithmeticError, TypeError):
+                pass
+        inputs.setdefault(parts[1], {})[parts[2]] = text
+    return inputs
 
 
 @portal_view
@@ -208,12 +250,7 @@ def offer_roi(request: HttpRequest, ref: str) -> HttpResponse:
     p: Portal = request.portal  # type: ignore[attr-defined]
     offer = selectors.get_offer(p.tenant, p.account, ref)
     option = next((o for o in offer.options if o.get("key") == offer.recommended_option), offer.options[0])
-    inputs: dict[str, dict[str, str]] = {}
-    for name, value in request.POST.items():
-        if name.startswith("roi__") and value.strip():
-            _, driver, field = name.split("__", 2) if name.count("__") >= 2 else ("", "", "")
-            if driver and field:
-                inputs.setdefault(driver, {})[field] = value.strip()
+    inputs = _roi_inputs(request.POST, offer.currency)
     error = ""
     try:
         roi = compute_roi(

@@ -227,3 +227,28 @@ def test_compare_says_what_each_plan_changes_and_a_grandfathered_licence_what_it
     Price.objects.filter(pk=held.license.price_id).update(state="retired")
     kept = client.get("/portal/compare").content.decode()
     assert "You keep your current price" in kept
+
+
+def test_the_roi_calculator_recomputes_with_my_numbers_on_the_server(world_a):
+    from tests.upgrades.offers.conftest import make_live_settings
+
+    settings = make_live_settings(
+        world_a.tenant,
+        value_model=[
+            {"kind": "revenue_at_risk", "label": "Revenue at risk", "amount": 100000, "probability_percent": 10}
+        ],
+    )
+    held = holding(world_a.tenant, world_a.account)
+    offer = make_offer(held, settings=settings)
+    client = _session(world_a)
+    ref = ref_for("offer", offer)
+    first = client.post(f"/portal/offers/{ref}/roi", {}, HTTP_HX_REQUEST="true").content.decode()
+    assert "Value a month: $100.00" in first and 'name="roi__revenue_at_risk__amount" value="1000.00"' in first
+    mine = client.post(
+        f"/portal/offers/{ref}/roi",
+        {"roi__revenue_at_risk__amount": "2000.00", "roi__revenue_at_risk__probability_percent": "10"},
+        HTTP_HX_REQUEST="true",
+    ).content.decode()
+    assert "Value a month: $200.00" in mine and "<html" not in mine
+    bad = client.post(f"/portal/offers/{ref}/roi", {"roi__revenue_at_risk__amount": "lots"}, HTTP_HX_REQUEST="true")
+    assert bad.status_code == 200 and 'role="alert"' in bad.content.decode()
