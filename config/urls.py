@@ -49,6 +49,7 @@ urlpatterns = [
     path("accounts/", include("django.contrib.auth.urls")),
     path("admin/", admin.site.urls),
     path("portal/", include((portal_urls.urlpatterns, "portal"))),
+    path("console/", include("upgrades.console.urls")),
     path("api/v1/", include(api_v1)),
     *catalog_urls.urlpatterns,
     *billing_urls.urlpatterns,

@@ -25,3 +25,12 @@ class UpgradesConfig(AppConfig):
         receivers.connect()
         # A settled plan change fulfils the offer that asked for it (billing never imports upgrades).
         offer_receivers.connect()
+        # ... and the console proposal that asked for it (reference proposal:<id>).
+        from upgrades.console import receivers as console_receivers
+
+        console_receivers.connect()
+        # Experiments assign accounts when the offer engine builds (offers never import experiments).
+        from upgrades.experiments.assignment import offer_hook
+        from upgrades.offers.services import building
+
+        building.EXPERIMENT_HOOKS[:] = [offer_hook]

@@ -1,0 +1,1 @@
+"""Console services: proposals, approvals, sharing and acceptance, tasks, playbooks."""
