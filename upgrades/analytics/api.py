@@ -22,7 +22,7 @@ from upgrades.analytics.revenue import GROUP_BY
 from upgrades.analytics.services import revenue_metrics
 from usage.throttling import ApiKeyWindowThrottle
 
-_MONTH = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
+_MONTH = re.compile(r"^([0-9]{4})-(0[1-9]|1[0-2])$")
 MAX_MONTHS = 120
 
 
@@ -55,11 +55,10 @@ def _month(value: str | None, field: str, errors: dict[str, list[str]]) -> pd.Pe
     if not _MONTH.fullmatch(value):
         errors[field] = ["Use a month as YYYY-MM."]
         return None
-    period = pd.Period(value, freq="M")
-    if period.year < 2000:
+    if int(value[:4]) < 2000:
         errors[field] = ["Months from 2000-01 on."]
         return None
-    return period
+    return pd.Period(value, freq="M")
 
 
 def parse_query(params) -> tuple[pd.Period, pd.Period, str | None]:
