@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import admin
+from django.db import models
 from django.http import HttpRequest
 
 from accounts.admin_base import TenantScopedAdmin
@@ -15,6 +16,7 @@ from messaging.models import MessagingSettings
 @admin.register(MessagingSettings)
 class MessagingSettingsAdmin(TenantScopedAdmin):
     edit_capability = Capability.EDIT_RULES
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
     list_display = ["__str__", "from_name", "cap_count", "account_cap_count", "cap_window_days", "quiet_hours_start",
                     "quiet_hours_end", "decline_quiet_days"]  # fmt: skip
 
