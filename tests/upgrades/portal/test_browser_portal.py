@@ -17,8 +17,22 @@ def test_a_customer_walks_every_page_by_keyboard_declines_one_offer_and_trials_a
     page = browser_page
     errors: list[str] = []
     page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    from tests.upgrades.offers.conftest import make_live_settings
+
+    from upgrades.offers.pricing import compute_roi
+
+    live = make_live_settings(
+        world_a.tenant,
+        value_model=[
+            {"kind": "revenue_at_risk", "label": "Revenue at risk", "amount": 100000, "probability_percent": 10}
+        ],
+    )
     held = holding(world_a.tenant, world_a.account)
     declined = make_offer(held, target="business")
+    declined.roi = compute_roi(  # as the engine stores it
+        world_a.tenant, account=world_a.account, settings=live, evidence=declined.evidence, option=declined.options[0]
+    )
+    declined.save(update_fields=["roi"])
     link = tokens.offer_link(world_a.tenant, offer=declined)
 
     page.goto(page.base_url + path_of(link))
@@ -27,8 +41,14 @@ def test_a_customer_walks_every_page_by_keyboard_declines_one_offer_and_trials_a
     assert_accessible(page, "offer")
     assert_fits(page)
 
-    # ROI: change an input, the server recomputes (htmx), the result region is live.
+    # ROI: change an input, the server recomputes (htmx under the CSP, CSRF header), the result region is live.
     assert page.locator("#roi [aria-live=polite]").count() == 1
+    assert "Value a month: $100.00" in page.locator("#roi").inner_text()
+    page.get_by_label("Revenue at risk a month (USD)").fill("2000")
+    page.get_by_role("button", name="Recalculate with my numbers").click()
+    page.wait_for_selector("#roi >> text=Value a month: $200.00")
+    assert page.url.endswith(path_of(page.url))  # no navigation: swapped in place
+    assert_accessible(page, "roi recomputed")
 
     # Decline, keyboard only: Tab to the decline link, Enter, pick a reason with the keyboard, submit.
     page.goto(page.url)  # fresh focus at the top
