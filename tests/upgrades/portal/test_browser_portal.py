@@ -18,7 +18,6 @@ def test_a_customer_walks_every_page_by_keyboard_declines_one_offer_and_trials_a
     errors: list[str] = []
     page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
     from tests.upgrades.offers.conftest import make_live_settings
-
     from upgrades.offers.pricing import compute_roi
 
     live = make_live_settings(
