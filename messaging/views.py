@@ -28,9 +28,10 @@ from messaging.services.preferences import record_click, record_open, unsubscrib
 _PIXEL = base64.b64decode("R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7")
 
 
-def _no_store(response: HttpResponse) -> HttpResponse:
+def _no_store(response: HttpResponse, *, referrer: str = "no-referrer") -> HttpResponse:
+    """Token pages are never cached and never hand their URL (the token) to another site."""
     response["Cache-Control"] = "no-store"
-    response["Referrer-Policy"] = "no-referrer"
+    response["Referrer-Policy"] = referrer
     response["X-Robots-Tag"] = "noindex"
     return response
 
@@ -74,7 +75,9 @@ def _preferences_page(request: HttpRequest, tenant: Tenant, contact: Contact, to
                                         "in_app": pref.in_app, "time_zone": pref.time_zone})  # fmt: skip
     context = {"tenant": tenant, "contact": contact, "form": form, "saved": saved, "unsubscribed": unsubscribed,
                "action": reverse("messaging-preferences", args=[token])}  # fmt: skip
-    return _no_store(render(request, "messaging/preferences.html", context))
+    # same-origin, not no-referrer: with no-referrer the browser posts the form with `Origin: null`, which
+    # Django's CSRF check refuses; same-origin still never sends the token's URL to another site.
+    return _no_store(render(request, "messaging/preferences.html", context), referrer="same-origin")
 
 
 @csrf_exempt  # RFC 8058: the mail client POSTs "List-Unsubscribe=One-Click" with no cookie and no CSRF token
