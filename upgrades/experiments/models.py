@@ -84,7 +84,7 @@ class Experiment(TenantOwned):
         return self.state == ExperimentState.DRAFT
 
 
-CONTROL = "control"
+CONTROL = "control"  # the arm of the held-out accounts (upgrades.experiments.buckets)
 
 
 class ExperimentAssignment(TenantOwned):

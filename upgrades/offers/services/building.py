@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -37,6 +38,9 @@ from upgrades.offers.recommendation.free import default_free_tier, free_tier_lic
 from upgrades.offers.selectors import get_live_settings
 from upgrades.offers.services.lifecycle import lock_offer, release_offer, release_offers
 from upgrades.rules.models import Signal, SignalState
+
+if TYPE_CHECKING:
+    from upgrades.offers.pricing import PricingBatch
 
 logger = logging.getLogger(__name__)
 
@@ -79,7 +83,7 @@ def _snapshot(
     signal: Signal | None,
     variant: str,
     now: datetime,
-    shared: object | None = None,
+    shared: PricingBatch | None = None,
 ) -> dict:
     from upgrades.offers.pricing import price_offer
 
@@ -168,16 +172,21 @@ def build_offer(
     if signal is not None and (signal.tenant_id != tenant.pk or signal.account_id != account.pk):
         raise NotFound("No such signal for this account.")
     settings = settings or require_live_settings(tenant)
+    arms = _experiment_arms(tenant, now=now) if automatic and signal is not None else None
     with transaction.atomic():  # one transaction per offer: its reads, the write, the release
-        return _build(tenant, account=account, actor=actor, signal=signal, target_kind=target_kind,
-                      target_key=target_key, variant=variant, release=release, now=now, automatic=automatic,
-                      settings=settings, catalog=catalog, prefetched=prefetched)  # fmt: skip
+        offer = _build(tenant, account=account, actor=actor, signal=signal, target_kind=target_kind,
+                       target_key=target_key, variant=variant, release=release, now=now, automatic=automatic,
+                       settings=settings, catalog=catalog, prefetched=prefetched, arms=arms)  # fmt: skip
+    if offer is None:
+        raise InvalidInput("The account is in an experiment's control group: no offer is sent.",
+                           code=OffersErrorCode.INVALID, details={"signal": signal.pk if signal else None})  # fmt: skip
+    return offer
 
 
 def _build(tenant: Tenant, *, account: CustomerAccount, actor: Actor, signal: Signal | None, target_kind: str | None,
            target_key: str | None, variant: str, release: bool, now: datetime, automatic: bool,
            settings: OfferSettings, catalog: CatalogSnapshot | None,
-           prefetched: Prefetched | None) -> Offer:  # fmt: skip
+           prefetched: Prefetched | None, arms=None) -> Offer | None:  # fmt: skip
     if signal is not None:
         made = Offer.objects.for_tenant(tenant).filter(signal=signal).order_by("-id").first()
         if made is not None:
@@ -192,7 +201,11 @@ def _build(tenant: Tenant, *, account: CustomerAccount, actor: Actor, signal: Si
     lic = lic or _licence_of(tenant, account, now=now)
     rec = recommend(tenant, account=account, license=lic, signal=signal, target_kind=target_kind,
                     target_key=target_key, now=now, catalog=catalog, prefetched=prefetched)  # fmt: skip
+    decision = arms(account=account, signal=signal) if arms is not None and signal is not None else None
+    variant = decision.discount_variant if decision is not None else variant
     fields = _snapshot(tenant, lic=lic, rec=rec, settings=settings, signal=signal, variant=variant, now=now)
+    if decision is not None and decision.apply(fields):
+        return None  # a control of an experiment: recorded there, never written or sent
     offer, created = _write(tenant, account=account, rec=rec, fields=fields, actor=actor, now=now)
     if signal is not None and created:
         from upgrades.rules.services import mark_signal_acted_on
@@ -204,6 +217,27 @@ def _build(tenant: Tenant, *, account: CustomerAccount, actor: Actor, signal: Si
 
 
 NOTHING_TO_OFFER_REASON = "nothing to offer"
+
+# Experiments (upgrades.experiments, a layer above: offers never import it) register here from
+# upgrades.apps ready(). A hook is called once per build or batch, `hook(tenant, now=...)`, and returns None
+# (nothing running) or `arm(account=, signal=) -> decision | None`; a decision has `discount_variant` (priced
+# with) and `apply(fields) -> bool` (sets the arm on the snapshot; True: a control, the offer is withheld).
+EXPERIMENT_HOOKS: list = []
+
+
+def _experiment_arms(tenant: Tenant, *, now: datetime):
+    arms = [a for a in (hook(tenant, now=now) for hook in EXPERIMENT_HOOKS) if a is not None]
+    if not arms:
+        return None
+
+    def arm(*, account: CustomerAccount, signal: Signal):
+        for one in arms:
+            decision = one(account=account, signal=signal)
+            if decision is not None:
+                return decision
+        return None
+
+    return arm
 
 
 def build_offers_for_signals(
@@ -238,6 +272,7 @@ def build_offers_for_signals(
     prefetched = prefetch_accounts(tenant, account_ids=[s.account_id for s in signals], meter_ids=meter_ids, now=now)
     shared = PricingBatch(tenant)
     free = _free_tier_for(tenant, signals=signals, prefetched=prefetched)
+    arms = _experiment_arms(tenant, now=now)
     with transaction.atomic():
         planned, nothing = [], []
         for signal in signals:
@@ -250,8 +285,11 @@ def build_offers_for_signals(
                                        code=OffersErrorCode.NOTHING_TO_OFFER)  # fmt: skip
                 rec = recommend(tenant, account=signal.account, license=lic, signal=signal, now=now, catalog=catalog,
                                 prefetched=prefetched)  # fmt: skip
-                fields = _snapshot(tenant, lic=lic, rec=rec, settings=settings, signal=signal, variant="", now=now,
-                                   shared=shared)  # fmt: skip
+                decision = arms(account=signal.account, signal=signal) if arms is not None else None
+                fields = _snapshot(tenant, lic=lic, rec=rec, settings=settings, signal=signal, now=now, shared=shared,
+                                   variant=decision.discount_variant if decision is not None else "")  # fmt: skip
+                if decision is not None and decision.apply(fields):
+                    continue  # a control of an experiment: the offer is recorded there, never written or sent
             except InvalidInput as exc:
                 logger.info("offer not built", extra={"tenant": tenant.pk, "signal": signal.pk, "code": exc.code})
                 if exc.code == OffersErrorCode.NOTHING_TO_OFFER:
