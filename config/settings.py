@@ -332,3 +332,8 @@ LOGGING = {
     # The stripe library logs every request at INFO; our client logs what matters.
     "loggers": {"django.db.backends": {"level": "WARNING"}, "stripe": {"level": "WARNING"}},
 }
+# upgrades.analytics: the dashboard's cached snapshot per tenant (the page reads only the cache).
+CELERY_BEAT_SCHEDULE["analytics-refresh-dashboards"] = {
+    "task": "upgrades.analytics.tasks.refresh_dashboards",
+    "schedule": 10 * 60,
+}

@@ -39,6 +39,7 @@ class RevenuePeriodSerializer(serializers.Serializer):
     reactivation = serializers.IntegerField(help_text=definitions.REACTIVATION)
     customers_start = serializers.IntegerField(help_text=definitions.CUSTOMERS)
     customers_end = serializers.IntegerField(help_text=definitions.CUSTOMERS)
+    customers_expanded = serializers.IntegerField(help_text=definitions.UPGRADE_RATE)
     nrr = serializers.FloatField(allow_null=True, help_text=definitions.NRR)
     grr = serializers.FloatField(allow_null=True, help_text=definitions.GRR)
 

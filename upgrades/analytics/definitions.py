@@ -34,6 +34,18 @@ GRR = (
     "Empty when mrr_start is 0."
 )
 CUSTOMERS = "Accounts with MRR above 0 at the start and at the end of the month."
+UPGRADE_RATE = (
+    "Upgrade rate: accounts whose MRR rose within the month (customers_expanded) over the accounts paying at its "
+    "start (customers_start)."
+)
+TRIAL_CONVERSION = (
+    "Trial conversion: trials that ended in an upgrade over the trials that have finished (upgraded, ended or "
+    "ended early); trials still in progress are left out."
+)
+FUNNEL = (
+    "Offer funnel: offers built, then the offers that reached each step (sent, viewed, accepted, fulfilled) by "
+    "their recorded events, whatever happened later. Declines are counted by the reason the customer chose."
+)
 SEGMENT = "The account's segment (small business, mid-market, enterprise; 'none' when unset)."
 TIER = "The tier of the account's licence at the start of the month (its new tier for new and reactivated accounts)."
 COHORT = "Signup month: the month of the account's first paid licence (first change with MRR above 0)."
@@ -52,6 +64,7 @@ FIELDS = {
     "grr": GRR,
     "customers_start": CUSTOMERS,
     "customers_end": CUSTOMERS,
+    "customers_expanded": UPGRADE_RATE,
 }
 
 ALL = {
@@ -59,6 +72,8 @@ ALL = {
     "mrr": MRR,
     "currency": CURRENCY_RULE,
     "identity": IDENTITY,
+    "trial_conversion": TRIAL_CONVERSION,
+    "funnel": FUNNEL,
     **FIELDS,
     **{f"group_{key}": text for key, text in GROUPS.items()},
 }

@@ -19,7 +19,7 @@ import pandas as pd
 
 GROUP_BY = ("segment", "tier", "cohort", "currency")
 AMOUNTS = ("mrr_start", "mrr_end", "new", "expansion", "contraction", "churn", "reactivation")
-COUNTS = ("customers_start", "customers_end")
+COUNTS = ("customers_start", "customers_end", "customers_expanded")
 NOT_MRR_STATUSES = ("trialing",)
 
 
@@ -125,6 +125,7 @@ def _classify(rows: pd.DataFrame, first_paid: pd.Series) -> pd.DataFrame:
     rows["mrr_start"], rows["mrr_end"] = start, end
     rows["customers_start"] = (start > 0).astype("int64")
     rows["customers_end"] = (end > 0).astype("int64")
+    rows["customers_expanded"] = (rows["expansion"].to_numpy() > 0).astype("int64")
     return rows
 
 

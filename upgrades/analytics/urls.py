@@ -2,9 +2,13 @@
 
 from django.urls import path
 
+from upgrades.analytics import views
 from upgrades.analytics.api import RevenueMetricsViewSet
 
 api_urlpatterns: list = [
     path("metrics/revenue", RevenueMetricsViewSet.as_view({"get": "retrieve"}), name="metrics-revenue"),
 ]
-urlpatterns: list = []
+urlpatterns: list = [
+    path("analytics/", views.dashboard, name="analytics-dashboard"),
+    path("analytics/<slug:name>.csv", views.export_csv, name="analytics-csv"),
+]

@@ -61,6 +61,7 @@ def test_group_by_tier(world_a):
             "reactivation": 0,
             "customers_start": 0,
             "customers_end": 1,
+            "customers_expanded": 0,
             "nrr": None,
             "grr": None,
         }

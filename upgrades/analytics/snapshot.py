@@ -1,0 +1,53 @@
+"""The dashboard's cached snapshot: computed by a beat task per tenant, read by the page (and its CSVs).
+
+The page and every CSV render from the same snapshot, so an export always equals what the page shows.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+from django.core.cache import cache
+from django.utils import timezone
+
+from accounts.models import Tenant
+from upgrades.analytics import funnel
+from upgrades.analytics.services import revenue_metrics
+
+MONTHS = 12
+TTL = 24 * 60 * 60  # a stale snapshot beats none; the beat task refreshes it every few minutes
+VERSION = 1
+
+
+def cache_key(tenant_id: int) -> str:
+    return f"analytics:dashboard:v{VERSION}:{tenant_id}"
+
+
+def build_snapshot(tenant: Tenant, *, now=None) -> dict:
+    """Every figure of the dashboard for `tenant` (run inside its tenant context)."""
+    now = now or timezone.now()
+    end = pd.Period(now.strftime("%Y-%m"), freq="M")
+    start = end - (MONTHS - 1)
+    return {
+        "built_at": now.isoformat(),
+        "from": str(start),
+        "to": str(end),
+        "revenue": revenue_metrics(tenant, start=start, end=end),
+        "by_segment": revenue_metrics(tenant, start=end - 2, end=end, group_by="segment"),
+        "by_cohort": revenue_metrics(tenant, start=end - 2, end=end, group_by="cohort"),
+        "by_tier": revenue_metrics(tenant, start=end - 2, end=end, group_by="tier"),
+        "funnel": funnel.offer_funnel(tenant),
+        "declines": funnel.declines_by_reason(tenant),
+        "trials": funnel.trial_conversion(tenant),
+    }
+
+
+def refresh_snapshot(tenant: Tenant) -> dict:
+    snapshot = build_snapshot(tenant)
+    cache.set(cache_key(tenant.pk), snapshot, TTL)
+    return snapshot
+
+
+def get_snapshot(tenant: Tenant) -> dict:
+    """The cached snapshot; built now (and cached) only when there is none yet."""
+    snapshot = cache.get(cache_key(tenant.pk))
+    return snapshot if snapshot is not None else refresh_snapshot(tenant)
