@@ -21,6 +21,7 @@ from billing.models import License, PlanChange, PlanChangeKind, PlanChangeState
 from billing.selectors import plan_change_items
 from billing.services.licenses import LICENSE_AUDIT_FIELDS, apply_plan_change
 from billing.services.plan_changes.common import _lock, quote_conflict
+from billing.services.plan_changes.discounts import restore_subscription_discount
 from billing.services.stripe_accounts import stripe_for
 from billing.signals import plan_change_settled
 from billing.stripe_client import Invoice, StripeRejected, StripeUnavailable, Subscription
@@ -70,6 +71,12 @@ def reconcile_plan_change(tenant: Tenant, *, plan_change_id: int, via: str) -> P
                 tenant, plan_change_id=plan_change.pk, subscription=subscription, invoice=invoice, via=via
             )
         if invoice is not None and invoice.status == "void":
+            # Stripe dropped the unpaid update: the coupon it carried leaves the subscription too (once).
+            if plan_change.state != PlanChangeState.FAILED:
+                try:
+                    restore_subscription_discount(tenant, gateway, plan_change)
+                except StripeRejected as exc:
+                    log.warning("Stripe refused restoring the discount of %s: %s", plan_change.pk, exc.message)
             return mark_plan_change_failed(
                 tenant,
                 plan_change_id=plan_change.pk,

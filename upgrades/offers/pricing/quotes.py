@@ -351,7 +351,7 @@ def quote_from_plan_change(plan_change: PlanChange) -> dict[str, Any]:
     prices = [plan_change.target_price, *plan_change.target_addon_prices.all()]
     totals = [total_for_seats(amount=p.amount, seats=plan_change.target_seats, per_seat=p.per_seat) for p in prices]
     # The change's own discount replaces the licence's coupon on the subscription (billing, plan_changes/discounts.py).
-    own = plan_change.discount_percent
+    own = getattr(plan_change, "discount_percent", None)
     coupon = Decimal(plan_change.license.renewal_discount_percent or 0) if own is None else Decimal(own)
     renewal = _renewal_amount(totals, coupon=coupon, own_percent=None)
     leftover = min(int(plan_change.quote_total or 0), 0)
