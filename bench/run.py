@@ -597,6 +597,8 @@ def main() -> None:
     )
     parser.add_argument("--messaging-emails", type=int, default=10_000, help="bench/messaging_bench.py (0 skips)")
     parser.add_argument("--only-messaging", action="store_true", help="only the messaging figures")
+    parser.add_argument("--console-accounts", type=int, default=100_000, help="bench/console_bench.py (0 skips)")
+    parser.add_argument("--only-console", action="store_true", help="only the console worklist figure")
     parser.add_argument(
         "--only-checks", action="store_true", help="only the in-process entitlement-check figure (no server, no ingest)"
     )
@@ -648,6 +650,18 @@ def main() -> None:
 
         try:
             portal_bench.run(owner_url, accounts=args.portal_accounts)
+        finally:
+            from django.db import connections
+
+            connections.close_all()
+            if not args.keep:
+                drop_database(maintenance, name)
+        return
+    if args.only_console:
+        from bench import console_bench
+
+        try:
+            console_bench.run(owner_url, accounts=args.console_accounts)
         finally:
             from django.db import connections
 
@@ -732,6 +746,10 @@ def main() -> None:
                 from bench import portal_bench
 
                 portal_bench.run(owner_url, accounts=args.portal_accounts)
+            if args.console_accounts:
+                from bench import console_bench
+
+                console_bench.run(owner_url, accounts=args.console_accounts)
         finally:
             if server is not None:
                 server.stop()

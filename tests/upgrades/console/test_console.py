@@ -138,9 +138,12 @@ def test_worklist_orders_by_attention_and_defaults_to_mine(console):
 
     mine = worklist(world.tenant, filters=WorklistFilters(), user_id=world.staff[Role.CSM].pk)
     # a1 (monthly, renews in 20 days): 40 + 5 + 40 (talk request) + 25 (renewal) = 110;
-    # a2 (monthly): 30 + 10 + 20 (signal) + 10 (its task) + 25 = 95; a3 (annual, a year away): 20 + 30 + 30 (churn) = 80.
+    # a2 (monthly): 30 + 10 + 20 (signal) + 10 (its task) + 25 = 95;
+    # a3 (annual, a year away): 20 + 30 + 30 (churn) = 80.
     assert [(r["id"], r["attention"]) for r in mine.rows] == [(a1.pk, 110), (a2.pk, 95), (a3.pk, 80)]
-    assert mine.rows[0]["talk_requests"] == 1 and mine.rows[1]["open_signals"] == 1 and mine.rows[2]["churn_count"] == 1
+    assert mine.rows[0]["talk_requests"] == 1
+    assert mine.rows[1]["open_signals"] == 1
+    assert mine.rows[2]["churn_count"] == 1
     pm = worklist(world.tenant, filters=WorklistFilters(), user_id=world.staff[Role.PRODUCT_MANAGER].pk)
     assert pm.rows == []
     everyone = worklist(world.tenant, filters=WorklistFilters(csm="all", stage="at_risk"), user_id=None)
