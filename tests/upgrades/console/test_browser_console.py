@@ -1,0 +1,71 @@
+"""Chromium walks the console as the CSM: signs in at the staff sign-in, the worklist (filters through htmx),
+an account's 360 (usage chart, timeline), and the proposal builder (an objection answer inserted, a 2-year
+option priced with its price path, the discount beyond policy waiting for approval)."""
+
+from __future__ import annotations
+
+import pytest
+
+from accounts.models import Role
+from upgrades.console.models import Objection, Playbook, Proposal, ProposalState
+
+from .helpers import open_signal, publish_policy, score
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+def test_csm_walks_worklist_account_and_proposal_builder(browser_page, workspace_a):
+    world = workspace_a.world
+    csm = world.staff[Role.CSM]
+    for key in ("acct-1", "acct-2", "acct-3"):
+        acct = workspace_a.accounts[key]
+        acct.assigned_csm = csm
+        acct.save(update_fields=["assigned_csm"])
+    publish_policy(world.tenant)
+    a1, a3 = workspace_a.accounts["acct-1"], workspace_a.accounts["acct-3"]
+    score(a1, readiness=90, health=80)
+    score(a3, readiness=10, health=70, churn=["usage_drop"])
+    open_signal(a1)
+    playbook = Playbook.objects.create(tenant=world.tenant, name="Near the limit")
+    Objection.objects.create(
+        tenant=world.tenant,
+        playbook=playbook,
+        category="cost",
+        objection="Too dear",
+        answer="The annual term takes 10 % off every invoice.",
+    )
+
+    page = browser_page
+    page.goto(page.base_url + "/console/")
+    page.fill("input[name=username]", csm.email)
+    page.fill("input[name=password]", "pw-for-tests-123")
+    page.click("input[type=submit]")
+    page.wait_for_url("**/console/")
+    rows = page.locator("[data-testid=worklist] tbody tr")
+    assert rows.count() == 3
+    assert rows.first.get_attribute("data-account") == str(a1.pk)
+    page.select_option("select[name=stage]", "at_risk")  # htmx swaps the rows
+    page.wait_for_function("() => document.querySelectorAll('[data-testid=worklist] tbody tr').length === 1")
+    assert page.locator("[data-testid=worklist] tbody tr").first.get_attribute("data-account") == str(a3.pk)
+
+    page.goto(page.base_url + f"/console/accounts/{a1.pk}/")
+    assert "Readiness 90" in page.inner_text("body")
+    assert "API calls at 92 %" in page.inner_text("[data-testid=timeline]")
+
+    page.click("text=Build a proposal")
+    page.wait_for_url(f"**/console/accounts/{a1.pk}/proposals/new/")
+    page.click(".cs-insert")
+    assert "10 % off every invoice" in page.input_value("#id_intro")
+    page.fill("#id_tier", "business")
+    page.select_option("#id_interval", "year")
+    page.fill("#id_seats", "3")
+    page.fill("#id_term_years", "2")
+    page.fill("#id_discount_percent", "20")
+    with page.expect_navigation():
+        page.click("text=Price and save")
+    proposal = Proposal.objects.get(tenant=world.tenant)
+    assert proposal.state == ProposalState.AWAITING_APPROVAL
+    assert page.inner_text("[data-testid=proposal-state]") == "Awaiting discount approval"
+    path = page.locator("[data-testid^=price-path] tbody tr")
+    assert path.count() == 2
+    assert "$1,896.00" in page.inner_text("[data-testid^=price-path]")  # 2,370.00 less 20 %
