@@ -39,10 +39,12 @@ Sending — `messaging.services`
 In-app prompts — `messaging.services`
     due_prompts(tenant, *, account, contact=None, placement=None, now=None) -> list[Message]
         What the product should show now (GET /api/v1/accounts/{external_id}/prompts). New prompts
-        only while the cap has room; prompts already shown stay due until dismissed.
+        only while the cap has room, and a new prompt takes its cap slot as it is handed out, under
+        the account's cap lock (two fetches at once cannot both take the last slot); prompts already
+        handed out stay due until dismissed.
     record_prompt_event(tenant, *, prompt, event, now=None) -> (Message, MessageEvent)
-        event is "shown" | "dismissed" | "clicked" (POST /api/v1/prompts/{id}/events). The first
-        shown (or click, or dismissal) takes the prompt's cap slot.
+        event is "shown" | "dismissed" | "clicked" (POST /api/v1/prompts/{id}/events). A prompt not
+        yet holding a slot (never fetched) takes it on its first shown, click or dismissal.
 
 The cap — one cap across email, in-app prompts shown and CSM outreach: `MessagingSettings.cap_count`
 upgrade messages per contact and `account_cap_count` per account in `cap_window_days` (default 2 in 7).

@@ -2,8 +2,9 @@
 
 A prompt is a Message on the in-app channel, admitted by send_message like an email (so it is keyed
 by contact, template and cause, and suppressed for an unsubscribe or a decline's quiet period). It
-takes its slot of the cap when it is first shown; `due_prompts` offers new prompts only while the cap
-has room, and prompts already shown (not dismissed) stay due.
+takes its slot of the cap when a fetch first hands it out (`due_prompts`, under the account's cap lock,
+so two fetches at once cannot both take the last slot); new prompts are offered only while the cap has
+room, and prompts already handed out or shown (not dismissed) stay due.
 """
 
 from __future__ import annotations
@@ -63,7 +64,29 @@ def due_prompts(
     prompts = prompts.exclude(Q(category=Category.UPGRADE) & (Exists(blocked) | Exists(quiet)))
     candidates = list(prompts.select_related("contact").order_by("created_at", "id")[:50])
     if not any(p.category == Category.UPGRADE and p.counted_at is None for p in candidates):
-        return candidates  # all already shown (or transactional): nothing new takes a slot
+        return candidates  # all already shown (or transactional): nothing new takes a slot; read-only
+    return _reserve_slots(tenant, account=account, candidates=candidates, now=now)
+
+
+@transaction.atomic
+def _reserve_slots(
+    tenant: Tenant, *, account: CustomerAccount, candidates: list[Message], now: datetime.datetime
+) -> list[Message]:
+    """Hand out new upgrade prompts only for slots taken here, under the account's cap lock.
+
+    The cap race: two fetches at the same moment both saw room and both showed a prompt, one over the
+    cap. Now a new prompt takes its slot (`counted_at`) when a fetch hands it out, under the same
+    advisory lock email admission takes, with the counts re-read inside the lock; a prompt another
+    fetch reserved meanwhile is simply due (already counted). A handed-out prompt keeps its slot for
+    the window even if the product never shows it: the cap errs towards fewer messages, never more.
+    """
+    policy.lock_account(tenant, account.pk)
+    fresh = [p.pk for p in candidates if p.category == Category.UPGRADE and p.counted_at is None]
+    counted = dict(
+        Message.objects.for_tenant(tenant)
+        .filter(pk__in=fresh, counted_at__isnull=False)
+        .values_list("pk", "counted_at")
+    )
     prefs = get_settings(tenant)
     since = now - datetime.timedelta(days=prefs.cap_window_days)
     used = Counter(
@@ -73,13 +96,22 @@ def due_prompts(
     )
     account_room = prefs.account_cap_count - sum(used.values())
     due: list[Message] = []
+    reserved: list[int] = []
     for prompt in candidates:
-        if prompt.category == Category.UPGRADE and prompt.counted_at is None:
+        if prompt.pk in counted:
+            prompt.counted_at = counted[prompt.pk]
+        elif prompt.category == Category.UPGRADE and prompt.counted_at is None:
             if account_room <= 0 or used[prompt.contact_id] >= prefs.cap_count:
                 continue
             account_room -= 1
             used[prompt.contact_id] += 1
+            prompt.counted_at = now
+            reserved.append(prompt.pk)
         due.append(prompt)
+    if reserved:
+        Message.objects.for_tenant(tenant).filter(pk__in=reserved, counted_at__isnull=True).update(
+            counted_at=now, updated_at=now
+        )
     return due
 
 
