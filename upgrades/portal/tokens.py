@@ -168,6 +168,19 @@ def find_link(signed: str) -> PortalSession | None:
     )
 
 
+def peek_link(signed: str, *, now: datetime | None = None) -> Exchange:
+    """What using the link would answer, without using it: a GET (or a mail scanner's prefetch) never consumes."""
+    now = now or timezone.now()
+    link = find_link(signed)
+    if link is None:
+        return Exchange("invalid")
+    if link.used_at is not None:
+        return Exchange("used", link)
+    if link.expires_at <= now:
+        return Exchange("expired", link)
+    return Exchange("ok", link)
+
+
 def exchange_link(signed: str, *, now: datetime | None = None) -> Exchange:
     """Use a link once: the one conditional UPDATE decides, so two concurrent clicks can't both win."""
     now = now or timezone.now()

@@ -83,7 +83,8 @@ def _with_csp(response: HttpResponse, nonce: str, brand: dict[str, str] | None =
 def _page(request: HttpRequest, template: str, context: dict[str, Any], *, status: int = 200) -> HttpResponse:
     portal: Portal | None = getattr(request, "portal", None)
     nonce = portal.nonce if portal else secrets.token_urlsafe(16)
-    brand = portal.brand if portal else {"name": "Your portal", "logo_url": "", "colour": "#1d4ed8"}
+    default = portal.brand if portal else {"name": "Your portal", "logo_url": "", "colour": "#1d4ed8"}
+    brand = context.pop("brand", None) or default
     response = render(request, template, {"portal": portal, "nonce": nonce, "brand": brand, **context}, status=status)
     return _with_csp(response, nonce, brand)
 
@@ -110,14 +111,24 @@ def portal_view(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse
 # --- links ------------------------------------------------------------------------------------
 
 
-@require_http_methods(["GET"])
+def _link_refused(request: HttpRequest, signed: str, result: tokens.Exchange) -> HttpResponse:
+    can_refresh = result.link is not None and result.link.offer_id is not None
+    return_url = result.link.return_url if result.link is not None else ""
+    context = {"reason": result.status, "signed": signed, "can_refresh": can_refresh, "return_url": return_url}
+    return _page(request, "portal/ended.html", context, status=410 if result.link else 404)
+
+
+@require_http_methods(["GET", "POST"])
 def open_link(request: HttpRequest, signed: str) -> HttpResponse:
+    """GET only shows a button (mail scanners prefetch links; a GET must not use one up); the POST uses it."""
+    if request.method == "GET":
+        peeked = tokens.peek_link(signed)
+        if peeked.status != "ok" or peeked.link is None:
+            return _link_refused(request, signed, peeked)
+        return _page(request, "portal/open.html", {"signed": signed, "brand": _brand(peeked.link.tenant)})
     result = tokens.exchange_link(signed)
     if result.status != "ok" or result.link is None:
-        can_refresh = result.link is not None and result.link.offer_id is not None
-        return_url = result.link.return_url if result.link is not None else ""
-        context = {"reason": result.status, "signed": signed, "can_refresh": can_refresh, "return_url": return_url}
-        return _page(request, "portal/ended.html", context, status=410 if result.link else 404)
+        return _link_refused(request, signed, result)
     link = result.link
     request.session.cycle_key()
     request.session[tokens.SESSION_KEY] = {"tenant": link.tenant_id, "link": link.pk}

@@ -43,3 +43,11 @@ def assert_fits(page, width: int = 320) -> None:
     overflow = page.evaluate("() => document.documentElement.scrollWidth")
     assert overflow <= width, f"{page.url} is {overflow} px wide at {width} px"
     page.set_viewport_size({"width": 1280, "height": 900})
+
+
+def open_email_link(page, url: str) -> None:
+    """Follow a single-use link as a person does: the GET shows a button, pressing it uses the link."""
+    page.goto(page.base_url + path_of(url))
+    assert_accessible(page, "open the portal")
+    with page.expect_navigation():
+        page.get_by_role("button", name="Open the portal").click()

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from tests.upgrades.offers.factories_life import holding, make_offer
-from tests.upgrades.portal.browser_helpers import assert_accessible, assert_fits, path_of, tab_to
+from tests.upgrades.portal.browser_helpers import assert_accessible, assert_fits, open_email_link, path_of, tab_to
 from upgrades.offers.models import Feedback, FeedbackKind, OfferState, Trial
 from upgrades.portal import tokens
 
@@ -34,7 +34,7 @@ def test_a_customer_walks_every_page_by_keyboard_declines_one_offer_and_trials_a
     declined.save(update_fields=["roi"])
     link = tokens.offer_link(world_a.tenant, offer=declined)
 
-    page.goto(page.base_url + path_of(link))
+    open_email_link(page, link)
     assert page.locator("h1").inner_text().startswith("An offer for")
     assert page.locator("input[type=radio]:checked").count() == 0  # nothing chosen for the customer
     assert_accessible(page, "offer")
@@ -74,7 +74,7 @@ def test_a_customer_walks_every_page_by_keyboard_declines_one_offer_and_trials_a
 
     # A second offer in the same session (a new link): trial in one click, progress view.
     tried = make_offer(held, target="business", expires_in=__import__("datetime").timedelta(days=10))
-    page.goto(page.base_url + path_of(tokens.offer_link(world_a.tenant, offer=tried)))
+    open_email_link(page, tokens.offer_link(world_a.tenant, offer=tried))
     page.get_by_role("button", name="Try Business first").click()
     page.wait_for_url("**/trials/*")
     assert "Your trial of" in page.locator("h1").inner_text()

@@ -11,7 +11,7 @@ from tests.billing import conftest as billing_fixtures
 from tests.billing.helpers import billed_license
 from tests.conftest import wait_for
 from tests.upgrades.offers.factories_life import Holding, make_offer
-from tests.upgrades.portal.browser_helpers import assert_accessible, assert_fits, path_of, tab_to
+from tests.upgrades.portal.browser_helpers import assert_accessible, assert_fits, open_email_link, tab_to
 from upgrades.offers.models import Offer, OfferState
 from upgrades.portal import tokens
 
@@ -35,7 +35,7 @@ def test_accept_by_keyboard_declined_card_then_retry_settles_and_charges_what_wa
     standin.set_card(customer, "4000000000000002")  # declined
     page = browser_page
 
-    page.goto(page.base_url + path_of(tokens.offer_link(world_a.tenant, offer=offer)))
+    open_email_link(page, tokens.offer_link(world_a.tenant, offer=offer))
     assert "payment provider" in page.locator("#quote-h").inner_text()  # Stripe's own preview, not an estimate
     due_today = page.locator("text=Due today:").inner_text()
     assert_accessible(page, "offer with Stripe's quote")

@@ -23,10 +23,19 @@ def _path(url: str) -> str:
     return re.sub(r"^https?://[^/]+", "", url)
 
 
+def _open(client: Client, url: str):
+    """Follow an email link as a person does: the GET shows a button (nothing used), the button POSTs."""
+    shown = client.get(_path(url))
+    if shown.status_code != 200:
+        return shown
+    assert b"Open the portal" in shown.content
+    return client.post(_path(url))
+
+
 def _session(world, **kw) -> Client:
     _, url = tokens.create_portal_session(world.tenant, account=world.account, return_url="https://app.test/", **kw)
     client = Client()
-    response = client.get(_path(url))
+    response = _open(client, url)
     assert response.status_code == 302
     return client
 
@@ -44,7 +53,7 @@ def test_api_opens_a_single_use_session_link_honouring_idempotency(world_a):
     assert link.expires_at - link.created_at <= timedelta(hours=1)
 
     client = Client()
-    opened = client.get(_path(first.json()["url"]))
+    opened = _open(client, first.json()["url"])
     assert opened.status_code == 302 and opened["Location"] == "/portal/"
     home = client.get("/portal/")
     assert home.status_code == 200 and world_a.account.name.encode() in home.content
@@ -54,6 +63,7 @@ def test_api_opens_a_single_use_session_link_honouring_idempotency(world_a):
     other = Client()
     used = other.get(_path(first.json()["url"]))
     assert used.status_code == 410 and b"used already" in used.content
+    assert other.post(_path(first.json()["url"])).status_code == 410
     assert other.get("/portal/").status_code == 403
 
 
@@ -116,7 +126,7 @@ def test_an_expired_offer_link_emails_a_fresh_one_to_the_contact_on_file_once(wo
     assert (message.category, message.template_key) == ("transactional", "offer-sent")
     new_link = message.context["offer"]["url"]
     assert new_link != url
-    opened = Client().get(_path(new_link))
+    opened = _open(Client(), new_link)
     assert opened.status_code == 302 and opened["Location"] == f"/portal/offers/{ref_for('offer', offer)}"
 
 
@@ -132,7 +142,7 @@ def test_every_page_of_the_offer_flow_and_other_accounts_ids_404(world_a, world_
     offer = make_offer(held)
     foreign = make_offer(holding(world_b.tenant, world_b.account))
     client = Client()
-    opened = client.get(_path(tokens.offer_link(world_a.tenant, offer=offer)))
+    opened = _open(client, tokens.offer_link(world_a.tenant, offer=offer))
     ref = ref_for("offer", offer)
     assert opened["Location"] == f"/portal/offers/{ref}"
     page = client.get(f"/portal/offers/{ref}")
@@ -171,7 +181,10 @@ def test_forms_need_csrf(world_a):
     offer = make_offer(held)
     _, url = tokens.create_portal_session(world_a.tenant, account=world_a.account, return_url="")
     client = Client(enforce_csrf_checks=True)
-    client.get(_path(url))
+    assert client.post(_path(url)).status_code == 403  # the link's own POST needs the page's CSRF token too
+    shown = client.get(_path(url))
+    token = re.search(rb'name="csrfmiddlewaretoken" value="([^"]+)"', shown.content).group(1).decode()
+    assert client.post(_path(url), {"csrfmiddlewaretoken": token}).status_code == 302
     refused = client.post(f"/portal/offers/{ref_for('offer', offer)}/decline", {"reason": "not_now"})
     assert refused.status_code == 403
     offer.refresh_from_db()
@@ -184,7 +197,7 @@ def test_staff_open_the_portal_as_an_account_of_their_tenant_only(world_a, world
     csm = world_a.staff_client(Role.CSM)
     opened = csm.post("/portal/staff/open/acct-1")
     assert opened.status_code == 302 and opened["Location"].startswith("/portal/l/")
-    landed = csm.get(opened["Location"])
+    landed = _open(csm, opened["Location"])
     assert landed.status_code == 302 and csm.get("/portal/").status_code == 200
     link = PortalSession.objects.get()
     assert (link.kind, link.account_id, link.tenant_id) == ("staff", world_a.account.pk, world_a.tenant.pk)
@@ -252,3 +265,30 @@ def test_the_roi_calculator_recomputes_with_my_numbers_on_the_server(world_a):
     assert "Value a month: $200.00" in mine and "<html" not in mine
     bad = client.post(f"/portal/offers/{ref}/roi", {"roi__revenue_at_risk__amount": "lots"}, HTTP_HX_REQUEST="true")
     assert bad.status_code == 200 and 'role="alert"' in bad.content.decode()
+
+
+def test_a_mail_scanners_prefetch_never_uses_a_link(world_a):
+    """GET (and HEAD) of a single-use link show a button only; the POST uses the link, once, before it expires."""
+    offer = make_offer(holding(world_a.tenant, world_a.account))
+    url = tokens.offer_link(world_a.tenant, offer=offer)
+    scanner = Client()
+    for _ in range(3):
+        shown = scanner.get(_path(url))
+        assert shown.status_code == 200 and b"Open the portal" in shown.content
+        assert "default-src 'none'" in shown["Content-Security-Policy"] and shown["Cache-Control"] == "no-store"
+    assert scanner.head(_path(url)).status_code in (200, 405)
+    link = PortalSession.objects.get()
+    assert link.used_at is None and scanner.get("/portal/").status_code == 403
+    person = Client()
+    opened = _open(person, url)
+    assert opened.status_code == 302 and opened["Location"] == f"/portal/offers/{ref_for('offer', offer)}"
+    link.refresh_from_db()
+    assert link.used_at is not None
+    again = Client()
+    assert again.get(_path(url)).status_code == 410 and again.post(_path(url)).status_code == 410
+    assert again.get("/portal/").status_code == 403
+    # Expiry still holds for the POST: an unused, expired link opens nothing.
+    late = tokens.offer_link(world_a.tenant, offer=offer)
+    PortalSession.objects.filter(used_at__isnull=True).update(expires_at=timezone.now() - timedelta(seconds=1))
+    refused = Client().post(_path(late))
+    assert refused.status_code == 410 and b"expired" in refused.content
