@@ -6,6 +6,7 @@ from django.db import transaction
 from accounts.demo import seed_tenant
 from billing.demo import seed_billing
 from catalog.demo import seed_catalogs
+from messaging.demo import seed_messaging_demo
 from upgrades.console.demo import seed_console_demo
 from upgrades.offers.demo import seed_offers_demo
 from upgrades.rules.demo import seed_rules
@@ -29,10 +30,12 @@ class Command(BaseCommand):
             seed_billing(demo, other)
             seed_usage(demo, other)
             fired = seed_rules(demo, other)
+            templates = seed_messaging_demo(demo.tenant)  # live before any offer is sent
             offers = seed_offers_demo(demo.tenant)
             console = seed_console_demo(demo.tenant)
         self.stdout.write(f"Demo tenant: {demo.tenant.name} — slug: {demo.tenant.slug}")
         self.stdout.write(f"Trigger rules live; {fired} new signal(s) fired on the seeded history.")
+        self.stdout.write(f"Messaging: {len(templates)} live templates (admin > Message templates).")
         slots = offers["slots"]
         self.stdout.write(f"Offers in {len(slots)} demo states; offer {slots.get('sent')} is sent, ready to accept.")
         self.stdout.write(f"Console (/console/, sign in as the CSM): {console}")
