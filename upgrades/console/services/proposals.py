@@ -20,6 +20,7 @@ from billing.services.plan_changes import confirm_plan_change, quote_plan_change
 from catalog.models import Price
 from upgrades.console.models import OPEN_PROPOSAL_STATES, Proposal, ProposalKind, ProposalOption, ProposalState
 from upgrades.console.services.options import OptionRequest, price_option
+from upgrades.console.services.renewals import renewal_outcomes
 from upgrades.rules.models import Signal, SignalState
 
 S = ProposalState
@@ -86,6 +87,8 @@ def build_proposal(
             "The account has no licence.", details={"account": ["Propose to an account with a licence."]}
         )
     evidence = account_evidence(tenant, account)
+    if kind == ProposalKind.RENEWAL and outcomes is None:
+        outcomes = renewal_outcomes(tenant, account)
     priced = [
         price_option(
             tenant,
