@@ -254,6 +254,8 @@ CELERY_BEAT_SCHEDULE["usage-ensure-event-partitions"] = {
 # upgrades.rules: dirty accounts evaluated within a minute of ingest; time-based conditions daily.
 CELERY_BEAT_SCHEDULE["rules-sweep-dirty"] = {"task": "upgrades.rules.tasks.sweep_dirty_accounts", "schedule": 30}
 CELERY_BEAT_SCHEDULE["rules-daily-sweep"] = {"task": "upgrades.rules.tasks.daily_sweep", "schedule": 24 * 60 * 60}
+# upgrades.console: open signals and talk-to-a-person requests become CSM tasks.
+CELERY_BEAT_SCHEDULE["console-sweep-tasks"] = {"task": "upgrades.console.tasks.sweep_console_tasks", "schedule": 5 * 60}
 # upgrades.offers: offers past their expiry close (accepted ones with a payment in flight never do).
 CELERY_BEAT_SCHEDULE["offers-expire"] = {"task": "upgrades.offers.tasks_lifecycle.expire_offers", "schedule": 10 * 60}
 # upgrades.offers: open signals of the kinds the live offer settings allow become offers (batches per tenant).

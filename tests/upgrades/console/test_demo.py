@@ -34,3 +34,11 @@ def test_demo_twice_makes_everything_once(workspace_a):
     assert renewal.kind == ProposalKind.RENEWAL and renewal.loyalty
     text = "".join(p.extract_text() for p in PdfReader(io.BytesIO(proposal_pdf(tenant, renewal))).pages)
     assert "Demo: renewal packet" in text and "Total over the term" in text
+
+
+def test_beat_sweep_makes_tasks_once(workspace_a):
+    from upgrades.console.tasks import sweep_console_tasks
+
+    open_signal(workspace_a.accounts["acct-1"])
+    assert sweep_console_tasks() == 1
+    assert sweep_console_tasks() == 0
