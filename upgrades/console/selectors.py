@@ -72,6 +72,15 @@ def playbooks_with_objections(tenant: Tenant) -> list[Playbook]:
     return list(Playbook.objects.for_tenant(tenant).prefetch_related("objections").order_by("name"))
 
 
+def playbooks_for_signals(tenant: Tenant, account: CustomerAccount) -> list[Playbook]:
+    """Active playbooks linked to the kinds of the account's open signals (when to propose)."""
+    kinds = set(Signal.objects.for_tenant(tenant).filter(account=account, state="open").values_list("kind", flat=True))
+    if not kinds:
+        return []
+    rows = Playbook.objects.for_tenant(tenant).filter(active=True).prefetch_related("objections").order_by("name")
+    return [p for p in rows if kinds & set(p.signal_kinds or [])]
+
+
 def objections(tenant: Tenant) -> list[Objection]:
     return list(Objection.objects.for_tenant(tenant).select_related("playbook").filter(playbook__active=True))
 

@@ -111,6 +111,7 @@ def account_view(request: HttpRequest, account_id: int) -> HttpResponse:
             trial_form=forms.TrialForm(),
             grant_form=forms.GrantForm(),
             objections=selectors.objections(tenant),
+            playbooks=selectors.playbooks_for_signals(tenant, account),
             usage_json=data.usage,
         ),
     )

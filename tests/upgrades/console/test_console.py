@@ -197,6 +197,21 @@ def test_pages_per_role_and_tenant_walls(console, workspace_b):
     assert Proposal.objects.filter(tenant=world.tenant).count() == 1
 
 
+def test_account_page_shows_the_playbook_for_its_open_signal(console):
+    world = console.world
+    a1 = console.accounts["acct-1"]
+    open_signal(a1)
+    Playbook.objects.create(
+        tenant=world.tenant,
+        name="Near the limit",
+        signal_kinds=["upgrade_opportunity"],
+        when_to_propose="Above 80 % for a week.",
+    )
+    Playbook.objects.create(tenant=world.tenant, name="Churn rescue", signal_kinds=["churn_risk"])
+    body = world.staff_client(Role.CSM).get(f"/console/accounts/{a1.pk}/").content.decode()
+    assert "Above 80 % for a week." in body and "Churn rescue" not in body
+
+
 def test_signed_out_goes_to_the_staff_sign_in(client):
     response = client.get("/console/")
     assert response.status_code == 302 and response["Location"].startswith("/admin/login/")
