@@ -8,6 +8,7 @@ from billing.demo import seed_billing
 from catalog.demo import seed_catalogs
 from messaging.demo import seed_messaging_demo
 from upgrades.console.demo import seed_console_demo
+from upgrades.experiments.demo import seed_experiments_demo
 from upgrades.offers.demo import seed_offers_demo
 from upgrades.portal.demo import seed_portal_demo
 from upgrades.rules.demo import seed_rules
@@ -33,6 +34,7 @@ class Command(BaseCommand):
             fired = seed_rules(demo, other)
             templates = seed_messaging_demo(demo.tenant)  # live before any offer is sent
             offers = seed_offers_demo(demo.tenant)
+            experiments = seed_experiments_demo(demo.tenant)  # a running experiment with assignments
             offer_emails = seed_portal_demo(demo.tenant)  # the sent offers' emails, in the outbox
             console = seed_console_demo(demo.tenant)
         self.stdout.write(f"Demo tenant: {demo.tenant.name} — slug: {demo.tenant.slug}")
@@ -41,6 +43,7 @@ class Command(BaseCommand):
         slots = offers["slots"]
         self.stdout.write(f"Offers in {len(slots)} demo states; offer {slots.get('sent')} is sent, ready to accept.")
         self.stdout.write(f"Outbox: {offer_emails} new offer email(s) with portal links (admin > Outbox).")
+        self.stdout.write(f"Experiments: experiment {experiments['experiment']} is running (admin > Experiments).")
         self.stdout.write(f"Console (/console/, sign in as the CSM): {console}")
         self.stdout.write(f"Second tenant (for isolation): {other.tenant.slug}")
         self.stdout.write("Demo logins (sign in at /admin/):")
