@@ -225,3 +225,14 @@ def account_360(tenant: Tenant, account: CustomerAccount) -> Account360:
         usage=_usage(tenant, account),
         score_changes=changes,
     )
+
+
+def shared_proposals(tenant: Tenant, account: CustomerAccount) -> list[Proposal]:
+    """For the customer's portal: the account's proposals shared with it (and those it decided on), with their
+    options and price paths (`proposal_options`); accept with services.proposals.accept_proposal, decline with
+    decline_proposal, the document from upgrades.console.document."""
+    return list(
+        Proposal.objects.for_tenant(tenant)
+        .filter(account=account, state__in=["shared", "accepted", "fulfilled", "declined"])
+        .order_by("-shared_at", "-id")
+    )
