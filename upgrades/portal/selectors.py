@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import json
 import zoneinfo
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import datetime
 from typing import Any
 
@@ -15,10 +18,10 @@ from django.http import Http404
 from django.utils import formats, timezone
 from django.utils.crypto import salted_hmac
 
-from accounts.models import CustomerAccount, Tenant
+from accounts.models import Contact, CustomerAccount, Tenant
 from billing.models import License, LicenseChange
 from catalog import selectors as catalog_selectors
-from catalog.money import format_money
+from catalog.money import format_money, tenant_locale
 from upgrades.offers.models import Offer, OfferState, Trial
 from usage.selectors.entitlements import get_account_entitlements
 from usage.selectors.overview import usage_history
@@ -32,8 +35,33 @@ def ref_for(kind: str, obj: Any) -> str:
     return salted_hmac(REF_SALT, f"{kind}:{obj.tenant_id}:{obj.pk}").hexdigest()[:24]
 
 
+# The locale the page in hand writes money in (set per request by `money_locale`).
+_MONEY_LOCALE: ContextVar[str | None] = ContextVar("portal_money_locale", default=None)
+
+
+def locale_for(tenant: Tenant, contact: Contact | None) -> str | None:
+    """The contact's locale when they have one (a `locale` on the contact, if the model gives it one),
+    else the tenant's (`Tenant.locale`), else None (catalog.money falls back to the language)."""
+    own = getattr(contact, "locale", "") if contact is not None else ""
+    if own:
+        tenant_free = Tenant(locale=own)  # validated the same way as a tenant's
+        chosen = tenant_locale(tenant_free)
+        if chosen:
+            return chosen
+    return tenant_locale(tenant)
+
+
+@contextmanager
+def money_locale(locale: str | None) -> Iterator[None]:
+    token = _MONEY_LOCALE.set(locale)
+    try:
+        yield
+    finally:
+        _MONEY_LOCALE.reset(token)
+
+
 def money(amount: int | None, currency: str) -> str:
-    return format_money(amount or 0, currency)
+    return format_money(amount or 0, currency, locale=_MONEY_LOCALE.get())
 
 
 def local_date(tenant: Tenant, value: datetime | str | None) -> str:

@@ -103,7 +103,8 @@ def portal_view(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse
         request.portal = Portal(  # type: ignore[attr-defined]
             tenant, link.account, link.contact, link, secrets.token_urlsafe(16), _brand(tenant)
         )
-        return view(request, *args, **kwargs)
+        with selectors.money_locale(selectors.locale_for(tenant, link.contact)):
+            return view(request, *args, **kwargs)
 
     return wrapper
 

@@ -292,3 +292,25 @@ def test_a_mail_scanners_prefetch_never_uses_a_link(world_a):
     PortalSession.objects.filter(used_at__isnull=True).update(expires_at=timezone.now() - timedelta(seconds=1))
     refused = Client().post(_path(late))
     assert refused.status_code == 410 and b"expired" in refused.content
+
+
+def test_money_is_written_in_the_tenants_locale_and_a_contacts_own_locale_wins(world_a):
+    from accounts.models import Contact, Tenant
+    from upgrades.portal import selectors
+
+    held = holding(world_a.tenant, world_a.account)
+    client = _session(world_a)
+    english = client.get("/portal/compare").content.decode()
+    assert re.search(r"\$\d[\d,]*\.\d\d", english)
+    Tenant.objects.filter(pk=world_a.tenant.pk).update(locale="de_DE")
+    world_a.tenant.refresh_from_db()
+    german = client.get("/portal/compare").content.decode()
+    assert re.search(r"\d[\d.]*,\d\d\xa0\$", german) and not re.search(r"\$\d[\d,]*\.\d\d", german)
+    assert held.license.price.currency == "USD"
+    # A contact's own locale (when the contact model carries one) is preferred over the tenant's.
+    contact = Contact(tenant=world_a.tenant, account=world_a.account, email="x@y.test")
+    contact.locale = "fr_FR"  # type: ignore[attr-defined]
+    assert selectors.locale_for(world_a.tenant, contact) == "fr_FR"
+    contact.locale = "xx_nope"  # type: ignore[attr-defined]
+    assert selectors.locale_for(world_a.tenant, contact) == "de_DE"
+    assert selectors.locale_for(world_a.tenant, None) == "de_DE"
