@@ -58,8 +58,8 @@ def _fields_from(post: Any) -> tuple[dict[str, Any], dict[str, str]]:
 
 @admin.register(Experiment)
 class ExperimentAdmin(TenantScopedAdmin):
-    edit_capability = Capability.EDIT_RULES
-    view_capability = Capability.VIEW
+    edit_capability: str = str(Capability.EDIT_RULES)
+    view_capability: str = str(Capability.VIEW)
     list_display = ("name", "state", "control_percent", "started_at", "stopped_at", "winner")
     list_filter = ("state",)
     search_fields = ("name",)

@@ -34,7 +34,8 @@ def _require(tenant: Tenant, actor: Actor, doing: str) -> None:
         return
     membership = Membership.objects.for_tenant(tenant).filter(user=actor).first()
     if membership is None or not membership.can(Capability.EDIT_RULES):
-        raise PermissionDenied(f"You may not {doing}: that needs the '{Capability.EDIT_RULES.label}' permission.",
+        label = Capability(Capability.EDIT_RULES).label
+        raise PermissionDenied(f"You may not {doing}: that needs the '{label}' permission.",
                                code=OffersErrorCode.NO_CAPABILITY)  # fmt: skip
 
 
