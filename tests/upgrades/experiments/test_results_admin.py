@@ -134,3 +134,16 @@ def test_admin_pages_show_the_plan_and_results_and_keep_walls(world_a, world_b):
     assert owner.post(reverse("admin:upgrades_experiment_move", args=[theirs.pk]), {"move": "stop"}).status_code == 404
     theirs.refresh_from_db()
     assert theirs.state == ExperimentState.RUNNING
+
+
+def test_held_out_accounts_are_the_running_experiments_controls(world_a, world_b):
+    from upgrades.experiments.selectors import held_out_account_ids, is_held_out
+
+    experiment = _experiment(world_a.tenant)
+    control = _assign(world_a.tenant, experiment, CONTROL, 1)[0]
+    treated = _assign(world_a.tenant, experiment, "b", 1)[0]
+    stopped = _experiment(world_a.tenant, state=ExperimentState.STOPPED)
+    _assign(world_a.tenant, stopped, CONTROL, 1, start=5)
+    assert list(held_out_account_ids(world_a.tenant)) == [control.account_id]
+    assert is_held_out(world_a.tenant, control.account_id) and not is_held_out(world_a.tenant, treated.account_id)
+    assert not held_out_account_ids(world_b.tenant).exists()
