@@ -218,14 +218,14 @@ def grant_csm(request: HttpRequest, account_id: int) -> HttpResponse:
         start_grant(
             tenant,
             account=account,
-            kind=GrantKind.CSM,
+            kind=GrantKind.CSM_GRANT,
             actor=request.user,
             tier=tier,
             days=form.cleaned_data["days"],
             reason=form.cleaned_data["reason"],
         )
     except TierwiseError as exc:
-        return HttpResponse(exc.message, status=400)
+        return HttpResponse(exc.message, status=409 if exc.status_code == 409 else 400)
     messages.success(request, f"{tier.name} granted for {form.cleaned_data['days']} days.")
     return redirect("console:account", account_id=account.pk)
 
