@@ -599,6 +599,8 @@ def main() -> None:
     parser.add_argument("--only-messaging", action="store_true", help="only the messaging figures")
     parser.add_argument("--console-accounts", type=int, default=100_000, help="bench/console_bench.py (0 skips)")
     parser.add_argument("--only-console", action="store_true", help="only the console worklist figure")
+    parser.add_argument("--analytics-accounts", type=int, default=100_000, help="bench/analytics_bench.py (0 skips)")
+    parser.add_argument("--only-analytics", action="store_true", help="only the analytics figures")
     parser.add_argument(
         "--only-checks", action="store_true", help="only the in-process entitlement-check figure (no server, no ingest)"
     )
@@ -650,6 +652,18 @@ def main() -> None:
 
         try:
             portal_bench.run(owner_url, accounts=args.portal_accounts)
+        finally:
+            from django.db import connections
+
+            connections.close_all()
+            if not args.keep:
+                drop_database(maintenance, name)
+        return
+    if args.only_analytics:
+        from bench import analytics_bench
+
+        try:
+            analytics_bench.run(owner_url, accounts=args.analytics_accounts)
         finally:
             from django.db import connections
 
@@ -750,6 +764,10 @@ def main() -> None:
                 from bench import console_bench
 
                 console_bench.run(owner_url, accounts=args.console_accounts)
+            if args.analytics_accounts:
+                from bench import analytics_bench
+
+                analytics_bench.run(owner_url, accounts=args.analytics_accounts)
         finally:
             if server is not None:
                 server.stop()

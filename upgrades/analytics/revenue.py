@@ -27,93 +27,110 @@ NOT_MRR_STATUSES = ("trialing",)
 class MonthlyState:
     """Account x month matrices at each month's end (months ascending, the first one before the range)."""
 
-    months: pd.PeriodIndex
-    mrr: pd.DataFrame  # int64, 0 where not paying
-    currency: pd.DataFrame  # object
-    tier: pd.DataFrame  # object
-    first_paid: pd.Series  # Period (month) of the first change with MRR > 0, per account
+    months: list[str]  # "YYYY-MM", the opening month first
+    ordinals: np.ndarray  # year * 12 + month - 1 of each month
+    accounts: np.ndarray  # account ids, one per matrix row
+    mrr: np.ndarray  # int64, 0 where not paying
+    currency: np.ndarray  # int codes into `currencies`
+    tier: np.ndarray  # int codes into `tiers`
+    currencies: np.ndarray
+    tiers: np.ndarray
+    first_paid: np.ndarray  # month ordinal of each account's first change with MRR > 0 (NEVER when none)
 
 
-def _month(series: pd.Series) -> pd.Series:
-    return series.dt.tz_convert("UTC").dt.tz_localize(None).dt.to_period("M")
+NEVER = np.iinfo(np.int64).max
+
+
+def _ordinal(period: pd.Period) -> int:
+    return period.year * 12 + period.month - 1
+
+
+def _carry_forward(values: np.ndarray, present: np.ndarray, fill) -> np.ndarray:
+    """Each cell takes the latest present value at or before its column (`fill` before the first)."""
+    columns = np.where(present, np.arange(present.shape[1]), 0)
+    np.maximum.accumulate(columns, axis=1, out=columns)
+    carried = np.take_along_axis(values, columns, axis=1)
+    seen = np.maximum.accumulate(present, axis=1)
+    return np.where(seen, carried, fill)
 
 
 def monthly_state(changes: pd.DataFrame, start: pd.Period, end: pd.Period) -> MonthlyState:
     """MRR, currency and tier of every account at the end of each month from `start - 1` to `end`."""
-    months = pd.period_range(start - 1, end, freq="M")
-    frame = changes.loc[:, ["account_id", "effective_at", "mrr_after", "currency", "status", "tier"]].copy()
-    frame["effective_at"] = pd.to_datetime(frame["effective_at"], utc=True)
-    frame["month"] = _month(frame["effective_at"])
-    paying = (frame["mrr_after"] > 0) & ~frame["status"].isin(NOT_MRR_STATUSES)
-    frame["mrr"] = np.where(paying, frame["mrr_after"], 0).astype("int64")
-    first_paid = frame.loc[paying].groupby("account_id")["month"].min()
-    frame = frame.loc[frame["month"] <= end]
+    periods = pd.period_range(start - 1, end, freq="M")
+    first, last = _ordinal(periods[0]), _ordinal(periods[-1])
+    when = pd.to_datetime(changes["effective_at"], utc=True)
+    month = (when.dt.year * 12 + when.dt.month - 1).to_numpy(dtype="int64")
+    mrr_after = changes["mrr_after"].to_numpy(dtype="int64")
+    paying = (mrr_after > 0) & ~changes["status"].isin(NOT_MRR_STATUSES).to_numpy()
+    mrr = np.where(paying, mrr_after, 0)
+    account_codes, accounts = pd.factorize(changes["account_id"], sort=True)
+    currency_codes, currencies = pd.factorize(changes["currency"].fillna(""), sort=True)
+    tier_codes, tiers = pd.factorize(changes["tier"].fillna(""), sort=True)
+    first_paid = np.full(len(accounts), NEVER, dtype="int64")
+    earliest = pd.Series(month[paying]).groupby(account_codes[paying]).min()
+    first_paid[earliest.index.to_numpy()] = earliest.to_numpy()
     # Changes before the range collapse onto its opening month (only the latest one matters).
-    frame.loc[frame["month"] < months[0], "month"] = months[0]
+    column = np.clip(month, first, None) - first
+    order_keys = [when.dt.tz_convert(None).to_numpy(dtype="datetime64[ns]").view("int64"), account_codes]
     if "id" in changes.columns:
-        frame["id"] = changes.loc[frame.index, "id"]
-        frame = frame.sort_values(["account_id", "effective_at", "id"], kind="stable")
-    else:
-        frame = frame.sort_values(["account_id", "effective_at"], kind="stable")
-    last = frame.groupby(["account_id", "month"], sort=False)[["mrr", "currency", "tier"]].last()
-
-    def wide(column: str, fill: object) -> pd.DataFrame:
-        table = last[column].unstack("month").reindex(columns=months)
-        return table.ffill(axis=1).fillna(fill)
-
-    mrr = wide("mrr", 0).astype("int64")
+        order_keys.insert(0, changes["id"].to_numpy())
+    keep = month <= last
+    order = np.lexsort(order_keys)  # by account, then time (then id)
+    order = order[keep[order]]
+    shape = (len(accounts), len(periods))
+    values = {name: np.zeros(shape, dtype="int64") for name in ("mrr", "currency", "tier")}
+    present = np.zeros(shape, dtype=bool)
+    rows, cols = account_codes[order], column[order]
+    # Later assignments win: within a cell the latest change is the one kept.
+    values["mrr"][rows, cols] = mrr[order]
+    values["currency"][rows, cols] = currency_codes[order]
+    values["tier"][rows, cols] = tier_codes[order]
+    present[rows, cols] = True
     return MonthlyState(
-        months=months, mrr=mrr, currency=wide("currency", ""), tier=wide("tier", ""), first_paid=first_paid
+        months=[str(p) for p in periods],
+        ordinals=np.array([_ordinal(p) for p in periods], dtype="int64"),
+        accounts=np.asarray(accounts),
+        mrr=_carry_forward(values["mrr"], present, 0),
+        currency=_carry_forward(values["currency"], present, -1),
+        tier=_carry_forward(values["tier"], present, -1),
+        currencies=np.asarray(currencies, dtype=object),
+        tiers=np.asarray(tiers, dtype=object),
+        first_paid=first_paid,
     )
 
 
 def _account_months(state: MonthlyState) -> pd.DataFrame:
     """One row per (account, currency, month) with MRR at the start and the end of the month."""
-    months = state.months
-    mrr, cur, tier = state.mrr.to_numpy(), state.currency.to_numpy(), state.tier.to_numpy()
-    accounts = state.mrr.index.to_numpy()
-    n_accounts, n_months = mrr.shape[0], len(months) - 1
+    mrr, cur, tier = state.mrr, state.currency, state.tier
+    n_accounts, n_months = mrr.shape[0], len(state.months) - 1
     start, end = mrr[:, :-1].ravel(), mrr[:, 1:].ravel()
     cur_s, cur_e = cur[:, :-1].ravel(), cur[:, 1:].ravel()
     tier_s, tier_e = tier[:, :-1].ravel(), tier[:, 1:].ravel()
-    account = np.repeat(accounts, n_months)
+    account = np.repeat(np.arange(n_accounts), n_months)
     period = np.tile(np.arange(1, n_months + 1), n_accounts)
+    active = (start > 0) | (end > 0)
     same = (cur_s == cur_e) | (start == 0) | (end == 0)
-    # The side of the start currency (the whole row when the currency did not change).
-    side_a = pd.DataFrame(
+    switch = active & ~same
+    a = active
+    # The side of the start currency (the whole row when the currency did not change); a currency switch
+    # adds the new currency's side, starting at 0.
+    rows = pd.DataFrame(
         {
-            "account_id": account,
-            "month": period,
-            "currency": np.where(start > 0, cur_s, cur_e),
-            "tier": np.where(start > 0, tier_s, tier_e),
-            "start": start,
-            "end": np.where(same, end, 0),
+            "account": np.concatenate([account[a], account[switch]]),
+            "month": np.concatenate([period[a], period[switch]]),
+            "currency": np.concatenate([np.where(start > 0, cur_s, cur_e)[a], cur_e[switch]]),
+            "tier": np.concatenate([np.where(start > 0, tier_s, tier_e)[a], tier_e[switch]]),
+            "start": np.concatenate([start[a], np.zeros(switch.sum(), dtype="int64")]),
+            "end": np.concatenate([np.where(same, end, 0)[a], end[switch]]),
         }
     )
-    # A currency switch: the new currency's side starts at 0.
-    switch = ~same
-    side_b = pd.DataFrame(
-        {
-            "account_id": account[switch],
-            "month": period[switch],
-            "currency": cur_e[switch],
-            "tier": tier_e[switch],
-            "start": 0,
-            "end": end[switch],
-        }
-    )
-    rows = pd.concat([side_a, side_b], ignore_index=True)
-    rows = rows.loc[(rows["start"] > 0) | (rows["end"] > 0)].reset_index(drop=True)
-    rows["ordinal"] = months.asi8[rows["month"].to_numpy()]
-    rows["period"] = np.asarray([str(m) for m in months], dtype=object)[rows["month"].to_numpy()]
+    rows["ordinal"] = state.ordinals[rows["month"].to_numpy()]
     return rows
 
 
-def _classify(rows: pd.DataFrame, first_paid: pd.Series) -> pd.DataFrame:
+def _classify(rows: pd.DataFrame, first_paid: np.ndarray) -> pd.DataFrame:
     start, end = rows["start"].to_numpy(), rows["end"].to_numpy()
-    never = np.iinfo(np.int64).max
-    ordinals = pd.Series(pd.PeriodIndex(first_paid.to_numpy(), freq="M").asi8, index=first_paid.index)
-    first_ordinal = rows["account_id"].map(ordinals).fillna(never).to_numpy(dtype="int64")
+    first_ordinal = first_paid[rows["account"].to_numpy()]
     period_ordinal = rows["ordinal"].to_numpy()
     arrived = (start == 0) & (end > 0)
     staying = (start > 0) & (end > 0)
@@ -145,24 +162,63 @@ def revenue_periods(
         return pd.DataFrame(columns=columns)
     state = monthly_state(changes, start, end)
     rows = _classify(_account_months(state), state.first_paid)
-    keys = ["period", "currency"]
+    return aggregate(state, rows, group_by=group_by, accounts=accounts)
+
+
+def revenue_tables(
+    changes: pd.DataFrame,
+    start: pd.Period,
+    end: pd.Period,
+    *,
+    group_bys: tuple[str | None, ...],
+    accounts: pd.DataFrame | None = None,
+) -> dict[str | None, pd.DataFrame]:
+    """Several groupings of one history, the account months worked out once."""
+    if changes.empty:
+        return {g: revenue_periods(changes, start, end, group_by=g) for g in group_bys}
+    state = monthly_state(changes, start, end)
+    rows = _classify(_account_months(state), state.first_paid)
+    return {g: aggregate(state, rows, group_by=g, accounts=accounts) for g in group_bys}
+
+
+def aggregate(
+    state: MonthlyState, rows: pd.DataFrame, *, group_by: str | None, accounts: pd.DataFrame | None
+) -> pd.DataFrame:
+    columns = ["period", "currency", *(["group"] if group_by else []), *AMOUNTS, *COUNTS, "nrr", "grr"]
+    rows = rows.copy(deep=False)
+    # Group on integer codes (fast), then name the groups on the small aggregated table.
+    keys = ["month", "currency", *(["group"] if group_by else [])]
+    labels: np.ndarray | None = None
     if group_by == "segment":
         segments = accounts.set_index("account_id")["segment"] if accounts is not None else pd.Series(dtype=object)
-        rows["group"] = rows["account_id"].map(segments).replace("", np.nan).fillna("none")
+        named = pd.Series(state.accounts).map(segments).fillna("").replace("", "none").to_numpy(dtype=object)
+        codes, labels = pd.factorize(named)
+        rows["group"] = codes[rows["account"].to_numpy()]
     elif group_by == "cohort":
-        rows["group"] = rows["account_id"].map(state.first_paid).map(lambda p: str(p) if pd.notna(p) else "none")
+        rows["group"] = state.first_paid[rows["account"].to_numpy()]
     elif group_by == "tier":
-        rows["group"] = rows["tier"].replace("", "none")
+        rows["group"] = rows["tier"]
     elif group_by == "currency":
         rows["group"] = rows["currency"]
-    if group_by:
-        keys.append("group")
     table = rows.groupby(keys, sort=True)[[*AMOUNTS, *COUNTS]].sum().reset_index()
     if not group_by:
         # Every month of the range appears for every currency seen, even a month without any customer.
-        currencies = sorted(table["currency"].unique())
-        full = pd.MultiIndex.from_product([[str(m) for m in state.months[1:]], currencies], names=keys)
+        full = pd.MultiIndex.from_product([range(1, len(state.months)), sorted(table["currency"].unique())], names=keys)
         table = table.set_index(keys).reindex(full, fill_value=0).reset_index()
+    months = np.asarray(state.months, dtype=object)
+    currencies = np.append(state.currencies, "")  # code -1 (never) reads as ""
+    table["period"] = months[table["month"].to_numpy()]
+    if group_by == "segment":
+        table["group"] = np.asarray(labels, dtype=object)[table["group"].to_numpy()]
+    elif group_by == "cohort":
+        table["group"] = [f"{o // 12:04d}-{o % 12 + 1:02d}" if o != NEVER else "none" for o in table["group"]]
+    elif group_by == "tier":
+        tiers = np.append(state.tiers, "")
+        table["group"] = [name or "none" for name in tiers[table["group"].to_numpy()]]
+    table["currency"] = currencies[table["currency"].to_numpy()]
+    if group_by == "currency":
+        table["group"] = table["currency"]
+    table = table.sort_values(["period", "currency", *(["group"] if group_by else [])], kind="stable")
     base = table["mrr_start"].astype("float64")
     with np.errstate(divide="ignore", invalid="ignore"):
         kept = base - table["contraction"] - table["churn"]

@@ -11,9 +11,11 @@ from django.utils import timezone
 
 from accounts.models import Tenant
 from upgrades.analytics import funnel
-from upgrades.analytics.services import revenue_metrics
+from upgrades.analytics.services import revenue_report
 
 MONTHS = 12
+GROUPED_MONTHS = 3  # the by-segment, cohort and tier tables show the latest months
+GROUPED = ("segment", "cohort", "tier")
 TTL = 24 * 60 * 60  # a stale snapshot beats none; the beat task refreshes it every few minutes
 VERSION = 1
 
@@ -27,14 +29,14 @@ def build_snapshot(tenant: Tenant, *, now=None) -> dict:
     now = now or timezone.now()
     end = pd.Period(now.strftime("%Y-%m"), freq="M")
     start = end - (MONTHS - 1)
+    recent = str(end - (GROUPED_MONTHS - 1))
+    report = revenue_report(tenant, start=start, end=end, group_bys=(None, *GROUPED))
     return {
         "built_at": now.isoformat(),
         "from": str(start),
         "to": str(end),
-        "revenue": revenue_metrics(tenant, start=start, end=end),
-        "by_segment": revenue_metrics(tenant, start=end - 2, end=end, group_by="segment"),
-        "by_cohort": revenue_metrics(tenant, start=end - 2, end=end, group_by="cohort"),
-        "by_tier": revenue_metrics(tenant, start=end - 2, end=end, group_by="tier"),
+        "revenue": report[None],
+        **{f"by_{key}": [row for row in report[key] if row["period"] >= recent] for key in GROUPED},
         "funnel": funnel.offer_funnel(tenant),
         "declines": funnel.declines_by_reason(tenant),
         "trials": funnel.trial_conversion(tenant),
