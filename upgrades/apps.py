@@ -30,7 +30,8 @@ class UpgradesConfig(AppConfig):
 
         console_receivers.connect()
         # Experiments assign accounts when the offer engine builds (offers never import experiments).
-        from upgrades.experiments.assignment import offer_hook
+        from upgrades.experiments.assignment import offer_hook, template_variant_for_offer
         from upgrades.offers.services import building
 
         building.EXPERIMENT_HOOKS[:] = [offer_hook]
+        offer_messages.OFFER_TEMPLATE_VARIANTS[:] = [template_variant_for_offer]

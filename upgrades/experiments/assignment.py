@@ -126,3 +126,20 @@ def offer_hook(tenant: Tenant, *, now: datetime):
         return None
 
     return arm
+
+
+def template_variant_for_offer(tenant: Tenant, *, offer) -> str | None:
+    """Registered in messages.OFFER_TEMPLATE_VARIANTS: the template variant of the arm the offer was built for
+    (its experiment's assignment, or the rolled-out winner); None when the arm names none."""
+    row = (
+        ExperimentAssignment.objects.for_tenant(tenant).filter(account_id=offer.account_id, arm=offer.variant)
+        .select_related("experiment").order_by("-assigned_at").first()
+    )  # fmt: skip
+    experiment = row.experiment if row is not None else None
+    if experiment is None:
+        experiment = (
+            Experiment.objects.for_tenant(tenant).filter(state=ExperimentState.ROLLED_OUT, winner=offer.variant).first()
+        )
+    if experiment is None:
+        return None
+    return str(variant_of(experiment, offer.variant).get("template_variant") or "") or None

@@ -44,7 +44,7 @@ def _signals(ew, n):
 
 
 def test_a_batch_assigns_every_account_and_controls_get_no_offer_and_no_message(ew):
-    experiment = running(ew.tenant, variants=[{"key": "b", "weight": 1, "anchor": False}])
+    experiment = running(ew.tenant, variants=[{"key": "b", "weight": 1, "anchor": False, "template_variant": "b"}])
     signals = _signals(ew, 12)
     offers = build_offers_for_signals(ew.tenant, signal_ids=[s.pk for s in signals])
     rows = {a.account_id: a for a in ExperimentAssignment.objects.for_tenant(ew.tenant).filter(experiment=experiment)}
@@ -66,6 +66,8 @@ def test_a_batch_assigns_every_account_and_controls_get_no_offer_and_no_message(
     control_ids = {a.account_id for a in controls}
     assert due == {a.account_id for a in treated}  # the treated are messaged; the controls are not
     assert not Message.objects.for_tenant(ew.tenant).filter(account_id__in=control_ids).exists()
+    due_items = due_offer_messages(ew.tenant, now=sent_at)
+    assert {d.variant for d in due_items} == {"b"}  # emailed with the arm's template variant
     # a retry assigns nothing twice and sends nothing
     assert build_offers_for_signals(ew.tenant, signal_ids=[s.pk for s in signals]) == []
     assert ExperimentAssignment.objects.for_tenant(ew.tenant).count() == 12

@@ -70,6 +70,7 @@ class Due:
     # Built only for a message some contact hasn't had yet (most sweeps find everything already sent);
     # None: nothing to say after all (a midpoint without early wins).
     build: Callable[[], dict[str, Any] | None]
+    variant: str | None = None  # a template variant to send (an experiment's arm); None: messaging picks
 
 
 # --- formatting and links ------------------------------------------------------------------------------
@@ -88,6 +89,15 @@ def portal_url(tenant: Tenant, *, path: str = "") -> str:
 # The portal (upgrades.portal, which sits above offers) registers its signed, expiring offer-link builder
 # here from upgrades.apps; offers never import the portal.
 OFFER_LINK_BUILDERS: list[Callable[..., str]] = []
+# Experiments (upgrades.experiments, above offers) register `(tenant, offer) -> template variant | None` here
+# from upgrades.apps: an offer built for an experiment's arm is emailed with that arm's template variant.
+OFFER_TEMPLATE_VARIANTS: list[Callable[..., str | None]] = []
+
+
+def _template_variant(tenant: Tenant, offer: Offer) -> str | None:
+    if not offer.variant or not OFFER_TEMPLATE_VARIANTS:
+        return None  # outside experiments: messaging picks among the live variants
+    return OFFER_TEMPLATE_VARIANTS[0](tenant, offer=offer)
 
 
 def offer_url(tenant: Tenant, offer: Offer) -> str:
@@ -189,14 +199,16 @@ def due_offer_messages(tenant: Tenant, *, now: datetime) -> list[Due]:
     for offer in offers.iterator(chunk_size=500):
         build = cache(lambda o=offer: offer_context(tenant, o))
         if _in_window(offer.sent_at, now):
-            due.append(Due(offer.account_id, "offer-sent", f"offer:{offer.pk}:sent", UPGRADE, build))
+            due.append(Due(offer.account_id, "offer-sent", f"offer:{offer.pk}:sent", UPGRADE, build,
+                           _template_variant(tenant, offer)))  # fmt: skip
         elif _in_window(offer.sent_at + REMINDER_AFTER, now) and offer.expires_at > now + timedelta(days=1):
             reminders.append(offer)
     went_out = _admitted_causes(tenant, [f"offer:{o.pk}:sent" for o in reminders])
     for offer in reminders:
         if f"offer:{offer.pk}:sent" in went_out:  # never remind of an email the cap or consent stopped
             build = cache(lambda o=offer: offer_context(tenant, o))
-            due.append(Due(offer.account_id, "offer-reminder", f"offer:{offer.pk}:reminder", UPGRADE, build))
+            due.append(Due(offer.account_id, "offer-reminder", f"offer:{offer.pk}:reminder", UPGRADE, build,
+                           _template_variant(tenant, offer)))  # fmt: skip
     return due
 
 
@@ -408,6 +420,7 @@ def send_due(tenant: Tenant, items: list[Due], *, now: datetime) -> int:
                 cause=item.cause,
                 context=context,
                 category=item.category,
+                variant=item.variant,
                 now=now,
             )
             admitted += message.state in ADMITTED
