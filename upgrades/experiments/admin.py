@@ -112,6 +112,7 @@ class ExperimentAdmin(TenantScopedAdmin):
         recent = ExperimentAssignment.objects.for_tenant(request.tenant).filter(experiment=experiment)
         return page(self, request, DETAIL, title=str(experiment), original=experiment, window=window,
                     plan=experiment_results.plan(experiment), results=outcome,
+                    currency=request.tenant.default_currency or "USD",
                     arms=list(outcome.arms.values()), can_edit=self.has_change_permission(request, experiment),
                     recent=recent.select_related("account").order_by("-assigned_at")[:20])  # fmt: skip
 

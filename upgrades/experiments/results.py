@@ -95,6 +95,18 @@ class ArmResult:
     def mrr_per_account(self) -> float:
         return sum(self.mrr) / self.assigned if self.assigned else 0.0
 
+    @property
+    def conversion_percent(self) -> float:
+        return round(self.conversion * 100, 1)
+
+    @property
+    def revenue_minor(self) -> int:
+        return round(self.revenue_per_account)
+
+    @property
+    def mrr_minor(self) -> int:
+        return round(self.mrr_per_account)
+
 
 @dataclass(frozen=True)
 class VariantVerdict:

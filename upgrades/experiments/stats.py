@@ -49,6 +49,16 @@ class Comparison:
     p_value: float
     significant: bool
 
+    @property
+    def points(self) -> tuple[float, float, float]:
+        """A conversion comparison in percentage points: (estimate, low, high)."""
+        return round(self.estimate * 100, 1), round(self.low * 100, 1), round(self.high * 100, 1)
+
+    @property
+    def minor(self) -> tuple[int, int, int]:
+        """A revenue comparison in whole minor units: (estimate, low, high)."""
+        return round(self.estimate), round(self.low), round(self.high)
+
 
 def compare_conversion(
     *, converted: int, assigned: int, control_converted: int, control_assigned: int, alpha: float = 0.05

@@ -147,3 +147,15 @@ def test_held_out_accounts_are_the_running_experiments_controls(world_a, world_b
     assert list(held_out_account_ids(world_a.tenant)) == [control.account_id]
     assert is_held_out(world_a.tenant, control.account_id) and not is_held_out(world_a.tenant, treated.account_id)
     assert not held_out_account_ids(world_b.tenant).exists()
+
+
+def test_the_results_page_shows_points_and_money(world_a):
+    catalog = make_catalog(world_a.tenant)
+    experiment = _experiment(world_a.tenant)
+    treated = _assign(world_a.tenant, experiment, "b", 10)
+    _assign(world_a.tenant, experiment, CONTROL, 10)
+    for row in treated[:4]:
+        _upgrade(world_a.tenant, row, catalog=catalog)
+    page = world_a.staff_client(Role.ANALYST).get(reverse("admin:upgrades_experiment_change", args=[experiment.pk]))
+    text = page.content.decode()
+    assert "40.0%" in text and "$16.00" in text and "40.0 (" in text  # 4 of 10; 4 x $40 / 10; +40 points
