@@ -90,11 +90,11 @@ WHERE a.tenant_id = %(tenant)s {where}
 
 
 COUNT_SQL = """
-SELECT count(*) FROM accounts_customeraccount a
-LEFT JOIN billing_license l ON l.account_id = a.id AND l.tenant_id = a.tenant_id
-LEFT JOIN catalog_tier t ON t.id = l.tier_id
+SELECT count(*) FROM accounts_customeraccount a {joins}
 WHERE a.tenant_id = %(tenant)s {where}
 """
+TIER_JOINS = """LEFT JOIN billing_license l ON l.account_id = a.id AND l.tenant_id = a.tenant_id
+LEFT JOIN catalog_tier t ON t.id = l.tier_id"""
 
 
 def _where(filters: WorklistFilters, *, user_id: int | None) -> tuple[str, dict[str, Any]]:
@@ -135,7 +135,7 @@ def worklist(
     page = max(1, page)
     body = SQL.format(where=where)
     with connection.cursor() as cur:
-        cur.execute(COUNT_SQL.format(where=where), params)
+        cur.execute(COUNT_SQL.format(joins=TIER_JOINS if filters.tier else "", where=where), params)
         total = cur.fetchone()[0]
         pages = max(1, -(-total // PAGE_SIZE))
         page = min(page, pages)

@@ -148,6 +148,8 @@ def test_worklist_orders_by_attention_and_defaults_to_mine(console):
     assert pm.rows == []
     everyone = worklist(world.tenant, filters=WorklistFilters(csm="all", stage="at_risk"), user_id=None)
     assert {r["id"] for r in everyone.rows} == {a3.pk, console.accounts["acct-4"].pk}
+    business = worklist(world.tenant, filters=WorklistFilters(tier="business"), user_id=world.staff[Role.CSM].pk)
+    assert ([r["id"] for r in business.rows], business.total) == ([a2.pk], 1)
 
 
 PAGES = ["/console/", "/console/proposals/", "/console/playbooks/"]
