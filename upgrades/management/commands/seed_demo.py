@@ -7,6 +7,7 @@ from accounts.demo import seed_tenant
 from billing.demo import seed_billing
 from catalog.demo import seed_catalogs
 from messaging.demo import seed_messaging_demo
+from upgrades.analytics.demo import seed_analytics_demo
 from upgrades.console.demo import seed_console_demo
 from upgrades.experiments.demo import seed_experiments_demo
 from upgrades.offers.demo import seed_offers_demo
@@ -37,6 +38,7 @@ class Command(BaseCommand):
             experiments = seed_experiments_demo(demo.tenant)  # a running experiment with assignments
             offer_emails = seed_portal_demo(demo.tenant)  # the sent offers' emails, in the outbox
             console = seed_console_demo(demo.tenant)
+            seed_analytics_demo(demo.tenant)  # months of revenue history behind today's licences
         self.stdout.write(f"Demo tenant: {demo.tenant.name} — slug: {demo.tenant.slug}")
         self.stdout.write(f"Trigger rules live; {fired} new signal(s) fired on the seeded history.")
         self.stdout.write(f"Messaging: {len(templates)} live templates (admin > Message templates).")
@@ -45,6 +47,7 @@ class Command(BaseCommand):
         self.stdout.write(f"Outbox: {offer_emails} new offer email(s) with portal links (admin > Outbox).")
         self.stdout.write(f"Experiments: experiment {experiments['experiment']} is running (admin > Experiments).")
         self.stdout.write(f"Console (/console/, sign in as the CSM): {console}")
+        self.stdout.write("Analytics (/analytics/, any staff login): MRR movements, retention, funnel.")
         self.stdout.write(f"Second tenant (for isolation): {other.tenant.slug}")
         self.stdout.write("Demo logins (sign in at /admin/):")
         for role, email, password in demo.logins + other.logins:
