@@ -63,13 +63,13 @@ def seed_analytics_demo(tenant: Tenant) -> int:
             seats1 = max(seats0, (seats0 + license.seats) // 2)
             mrr1 = license.mrr * seats1 // max(1, license.seats)
 
-            def change(kind: str, at, before: int, after: int, seats: int, status: str = LicenseStatus.ACTIVE):
+            def change(kind: str, at, before: int, after: int, seats: int, status: str = "active"):
                 rows.append(_change(tenant, license, kind, at, before, after, seats, status))  # noqa: B023
 
-            change("new", start, 0, mrr0, seats0)
+            change("new", start, 0, mrr0, seats0, "active")
             if rng.random() < 0.12 and months >= 6:  # churned for a while, then came back
                 gone = start + (mid - start) / 2
-                change("cancel", gone, mrr0, 0, seats0, LicenseStatus.CANCELED)
+                change("cancel", gone, mrr0, 0, seats0, "canceled")
                 change("restore", mid, 0, mrr1, seats1)
             elif seats1 != seats0:
                 change("seats", mid, mrr0, mrr1, seats1)

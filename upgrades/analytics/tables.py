@@ -65,7 +65,7 @@ TABLES = {
 def _cell(key: str, row: dict) -> str:
     value = row.get(key)
     if key in AMOUNT_KEYS:
-        return str(to_major(int(value), row["currency"]))
+        return str(to_major(int(value or 0), row["currency"]))
     if key in ("nrr", "grr"):
         return "" if value is None else f"{value * 100:.1f}%"
     if key == "upgrade_rate":
