@@ -65,16 +65,18 @@ def compare_conversion(
 ) -> Comparison | None:
     if assigned < 2 or control_assigned < 2:
         return None
-    low, high = confint_proportions_2indep(
-        converted, assigned, control_converted, control_assigned, method="wald", compare="diff", alpha=alpha
-    )
+    with np.errstate(divide="ignore", invalid="ignore"):  # statsmodels also computes a ratio it does not return here
+        low, high = confint_proportions_2indep(
+            converted, assigned, control_converted, control_assigned, method="wald", compare="diff", alpha=alpha
+        )
     estimate = converted / assigned - control_converted / control_assigned
     if converted + control_converted in (0, assigned + control_assigned):
         p_value = 1.0  # nobody (or everybody) converted: no evidence of any difference
     else:
-        result = test_proportions_2indep(
-            converted, assigned, control_converted, control_assigned, method="wald", compare="diff"
-        )
+        with np.errstate(divide="ignore", invalid="ignore"):  # the ratio it also computes (control at 0)
+            result = test_proportions_2indep(
+                converted, assigned, control_converted, control_assigned, method="wald", compare="diff"
+            )
         p_value = float(result.pvalue)
     return Comparison(float(estimate), float(low), float(high), p_value, p_value < alpha)
 
