@@ -10,5 +10,6 @@ api_urlpatterns: list = [
 ]
 urlpatterns: list = [
     path("analytics/", views.dashboard, name="analytics-dashboard"),
+    path("analytics/board/", views.board, name="analytics-board"),
     path("analytics/<slug:name>.csv", views.export_csv, name="analytics-csv"),
 ]

@@ -15,6 +15,8 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 
 from upgrades.analytics import definitions
+from upgrades.analytics.board import COLUMNS as BOARD_COLUMNS
+from upgrades.analytics.board import board_cells, upgrade_board
 from upgrades.analytics.snapshot import get_snapshot
 from upgrades.analytics.tables import TABLES, table_rows
 
@@ -85,3 +87,20 @@ def export_csv(request: HttpRequest, tenant, name: str) -> HttpResponse:
     writer.writerow([heading for _, heading, _ in table.columns])
     writer.writerows(table_rows(table, snapshot))
     return response
+
+
+@staff_of_tenant
+def board(request: HttpRequest, tenant) -> HttpResponse:
+    rows = upgrade_board(tenant)
+    if request.GET.get("format") == "csv":
+        response = HttpResponse(content_type="text/csv; charset=utf-8")
+        response["Content-Disposition"] = f'attachment; filename="{tenant.slug}-upgrade-board.csv"'
+        writer = csv.writer(response)
+        writer.writerow([heading for _, heading in BOARD_COLUMNS])
+        writer.writerows(board_cells(rows))
+        return response
+    return render(
+        request,
+        "analytics/board.html",
+        {"tenant": tenant, "columns": BOARD_COLUMNS, "rows": board_cells(rows), "title": "Upgrade status"},
+    )

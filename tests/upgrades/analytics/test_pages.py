@@ -90,3 +90,16 @@ def test_another_tenants_figures_never_show(world_a, world_b):
     assert "EUR" not in html and "7777" not in html
     exported = world_a.staff_client().get("/analytics/revenue.csv").content.decode()
     assert "EUR" not in exported and "7777" not in exported
+
+
+def test_upgrade_board_lists_accounts_in_motion_and_its_csv_equals_the_page(workspaces):
+    a, b = workspaces  # B's account has a failed plan change; A's only a settled one
+    client = b.world.staff_client(Role.ANALYST)
+    html = client.get("/analytics/board/").content.decode()
+    page = page_table(html.replace('data-testid="board"', 'data-testid="table-board"'), "board")
+    assert len(page) == 2 and page[1][-1] == "1"  # one account, one failure
+    exported = list(csv.reader(io.StringIO(client.get("/analytics/board/?format=csv").content.decode())))
+    assert exported == page
+    # Tenant A never sees B's failure.
+    a_html = a.world.staff_client(Role.ANALYST).get("/analytics/board/").content.decode()
+    assert "Nothing in motion." in a_html and b.world.tenant.name not in a_html
