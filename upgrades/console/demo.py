@@ -11,9 +11,11 @@ from typing import Any
 
 from accounts.errors import TierwiseError
 from accounts.models import Contact, CustomerAccount, Membership, Role, Tenant
+from accounts.services import audited_as
 from accounts.tenancy import tenant_context
 from billing.models import License, LicenseStatus
 from billing.selectors import current_discount_policy
+from catalog.demo import SEED_ACTOR
 from upgrades.console.models import Objection, Playbook, Proposal, ProposalKind
 from upgrades.console.services import proposals as proposal_services
 from upgrades.console.services import tasks as task_services
@@ -21,7 +23,6 @@ from upgrades.console.services.options import OptionRequest
 from upgrades.offers.models import Feedback, FeedbackKind
 from upgrades.rules.models import Signal, SignalState
 
-SEED_ACTOR = "demo-seed"
 APPROVAL_TITLE = "Demo: Business for two years (discount beyond policy)"
 RENEWAL_TITLE = "Demo: renewal packet"
 OBJECTIONS = [
@@ -102,7 +103,7 @@ def _propose(tenant: Tenant, *, license: License, actor, title: str, kind: str, 
 
 
 def seed_console_demo(tenant: Tenant) -> dict[str, Any]:
-    with tenant_context(tenant):
+    with tenant_context(tenant), audited_as(SEED_ACTOR):
         csm = _csm(tenant)
         out: dict[str, Any] = {}
         if csm is None:

@@ -28,6 +28,7 @@ from accounts.tenancy import tenant_context
 from billing.errors import BillingUnavailable
 from billing.models import License, LicenseGrant, PlanChangeState
 from billing.services import plan_changes
+from catalog.demo import SEED_ACTOR
 from catalog.models import GovernanceState, Meter, Tier
 from catalog.selectors import get_discount_policy
 from upgrades.offers.errors import TierwiseError
@@ -44,7 +45,6 @@ from upgrades.offers.services.trials_wins import record_early_wins
 from upgrades.rules.models import Signal, SignalKind, SignalState
 from usage.services import ingest_events
 
-SEED_ACTOR = "demo-seed"
 SLOT_ACTION = "offer.demo_slot"
 SLOTS = ("awaiting_review", "sent", "viewed", "declined", "expired", "withdrawn", "accepted", "fulfilled")
 PAID = ("accepted", "fulfilled")  # slots whose acceptance is paid through Stripe

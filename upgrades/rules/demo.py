@@ -8,11 +8,10 @@ from accounts.demo import DemoTenant
 from accounts.models import User
 from accounts.services import audited_as
 from accounts.tenancy import tenant_context
+from catalog.demo import SEED_ACTOR
 from upgrades.rules import services
 from upgrades.rules.errors import InvalidInput
 from upgrades.rules.models import RuleState, SignalKind, TargetKind, TriggerRule
-
-SEED_ACTOR = "demo-seed"  # the audit log's actor for what the seed writes (as catalog's and billing's seeds)
 
 DEMO_RULES = [
     {
