@@ -46,6 +46,10 @@ FUNNEL = (
     "Offer funnel: offers built, then the offers that reached each step (sent, viewed, accepted, fulfilled) by "
     "their recorded events, whatever happened later. Declines are counted by the reason the customer chose."
 )
+TIME_TO_UPGRADE = (
+    "Time to upgrade: days from a signal firing to the fulfilment of the offer built from it (median and 75th "
+    "percentile over every fulfilled offer that came from a signal)."
+)
 SEGMENT = "The account's segment (small business, mid-market, enterprise; 'none' when unset)."
 TIER = "The tier of the account's licence at the start of the month (its new tier for new and reactivated accounts)."
 COHORT = "Signup month: the month of the account's first paid licence (first change with MRR above 0)."

@@ -40,3 +40,18 @@ def trial_conversion(tenant: Tenant) -> dict:
         "finished": finished,
         "rate": round(converted / finished, 4) if finished else None,
     }
+
+
+def time_to_upgrade(tenant: Tenant) -> dict:
+    """Days from a signal firing to the upgrade its offer fulfilled: count, median and 75th percentile."""
+    pairs = Offer.objects.filter(tenant=tenant, signal__isnull=False, fulfilled_at__isnull=False).values_list(
+        "fulfilled_at", "signal__created_at"
+    )
+    days = sorted((done - fired).total_seconds() / 86400 for done, fired in pairs if done and fired)
+    if not days:
+        return {"upgrades": 0, "median_days": None, "p75_days": None}
+
+    def quantile(q: float) -> float:
+        return round(days[min(len(days) - 1, int(q * (len(days) - 1) + 0.5))], 1)
+
+    return {"upgrades": len(days), "median_days": quantile(0.5), "p75_days": quantile(0.75)}

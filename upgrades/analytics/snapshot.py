@@ -17,7 +17,7 @@ MONTHS = 12
 GROUPED_MONTHS = 3  # the by-segment, cohort and tier tables show the latest months
 GROUPED = ("segment", "cohort", "tier")
 TTL = 24 * 60 * 60  # a stale snapshot beats none; the beat task refreshes it every few minutes
-VERSION = 1
+VERSION = 2
 
 
 def cache_key(tenant_id: int) -> str:
@@ -40,6 +40,7 @@ def build_snapshot(tenant: Tenant, *, now=None) -> dict:
         "funnel": funnel.offer_funnel(tenant),
         "declines": funnel.declines_by_reason(tenant),
         "trials": funnel.trial_conversion(tenant),
+        "time_to_upgrade": funnel.time_to_upgrade(tenant),
     }
 
 
