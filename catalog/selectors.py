@@ -136,8 +136,13 @@ def tier_seat_limit(tier: Tier) -> int | None:
 def addon_sold_with(addon: AddOn, tier: Tier) -> bool:
     """Is the add-on sold with this tier? One naming no compatible tiers is sold with every tier; one naming
     tiers only with those, matched by key (so new tier versions keep it). Reads `addon.compatible_tiers`."""
+    return addon_sold_with_tier_key(addon, tier.key)
+
+
+def addon_sold_with_tier_key(addon: AddOn, tier_key: str) -> bool:
+    """`addon_sold_with` for a tier known by key (every version of a tier shares its add-ons)."""
     keys = {t.key for t in addon.compatible_tiers.all()}
-    return not keys or tier.key in keys
+    return not keys or tier_key in keys
 
 
 def compatible_addons(tier: Tier, addons: Iterable[AddOn]) -> list[AddOn]:

@@ -16,6 +16,7 @@ from django.db.models import Prefetch
 from accounts.models import Tenant
 from catalog.models import AddOn, Bundle, Entitlement, Feature, GovernanceState, Meter, Price, Tier
 from catalog.pricing import effective_monthly, total_for_seats
+from catalog.selectors import addon_sold_with_tier_key
 from upgrades.offers.recommendation.types import OFF, Ent, Ents
 
 PUBLISHED = GovernanceState.PUBLISHED
@@ -98,5 +99,5 @@ def monthly_amount(prices: Iterable[Price], *, seats: int, interval: str) -> int
 
 
 def compatible(addon: AddOn, tier_key: str) -> bool:
-    """Compatibility is by tier key, so a new tier version keeps its add-ons (catalog.selectors' rule)."""
-    return tier_key in {t.key for t in addon.compatible_tiers.all()}
+    """catalog.selectors' one rule: by tier key (new versions keep their add-ons); naming no tier = every tier."""
+    return addon_sold_with_tier_key(addon, tier_key)
