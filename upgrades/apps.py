@@ -29,6 +29,11 @@ class UpgradesConfig(AppConfig):
         from upgrades.console import receivers as console_receivers
 
         console_receivers.connect()
+        # The portal shows and acts on shared proposals through the offers layer's registry (issue 17).
+        from upgrades.console.portal_documents import KIND, PROVIDER
+        from upgrades.offers.documents import register_customer_document_provider
+
+        register_customer_document_provider(KIND, PROVIDER)
         # Experiments assign accounts when the offer engine builds (offers never import experiments).
         from upgrades.experiments.assignment import offer_hook, template_variant_for_offer
         from upgrades.offers.services import building

@@ -22,6 +22,7 @@ from accounts.models import Contact, CustomerAccount, Tenant
 from billing.models import License, LicenseChange
 from catalog import selectors as catalog_selectors
 from catalog.money import format_money, tenant_locale
+from upgrades.offers.documents import customer_documents
 from upgrades.offers.models import Offer, OfferState, Trial
 from usage.selectors.entitlements import get_account_entitlements
 from usage.selectors.overview import usage_history
@@ -183,6 +184,11 @@ def plan_page(tenant: Tenant, account: CustomerAccount, *, now: datetime | None 
         "trials": [
             {"ref": ref_for("trial", t), "trial": t, "ends_on": local_date(tenant, t.ends_at)}
             for t in account_trials(tenant, account)
+        ],
+        # A CSM's proposals, through the offers layer's registry (the portal never imports the console).
+        "proposals": [
+            {"doc": d, "shared_on": local_date(tenant, d.shared_at)}
+            for d in customer_documents(tenant, account, "proposal")
         ],
     }
 

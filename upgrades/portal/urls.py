@@ -2,7 +2,7 @@
 
 from django.urls import URLPattern, URLResolver, path, re_path
 
-from upgrades.portal import staff, views
+from upgrades.portal import staff, views, views_proposals
 from upgrades.portal.api import PortalSessionViewSet
 
 REF = r"[0-9a-f]{24}"
@@ -26,6 +26,10 @@ urlpatterns: list[URLPattern | URLResolver] = [
     re_path(rf"^offers/(?P<ref>{REF})/decline$", views.offer_decline, name="offer-decline"),
     re_path(rf"^offers/(?P<ref>{REF})/trial$", views.trial_start, name="trial-start"),
     re_path(rf"^trials/(?P<ref>{REF})$", views.trial_page, name="trial"),
+    re_path(rf"^proposals/(?P<ref>{REF})$", views_proposals.proposal_page, name="proposal"),
+    re_path(rf"^proposals/(?P<ref>{REF})/accept$", views_proposals.proposal_accept, name="proposal-accept"),
+    re_path(rf"^proposals/(?P<ref>{REF})/status$", views_proposals.proposal_status, name="proposal-status"),
+    re_path(rf"^proposals/(?P<ref>{REF})/decline$", views_proposals.proposal_decline, name="proposal-decline"),
 ]
 
 api_urlpatterns: list[URLPattern | URLResolver] = [
