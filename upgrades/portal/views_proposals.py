@@ -36,7 +36,7 @@ def _context(p: Portal, doc: CustomerDocument, **extra: Any) -> dict[str, Any]:
     def money(v: int | None) -> str:
         return selectors.money(v, doc.currency)
 
-    options = [
+    options: list[dict[str, Any]] = [
         {
             "o": o,
             "total": money(o.total_amount),
