@@ -50,6 +50,11 @@ TIME_TO_UPGRADE = (
     "Time to upgrade: days from a signal firing to the fulfilment of the offer built from it (median and 75th "
     "percentile over every fulfilled offer that came from a signal)."
 )
+FEEDBACK = (
+    "Feedback by segment: declines (with the reasons chosen) and survey answers, per account segment and the "
+    "packaging (tier, add-on or bundle) of the offer they answered; 'none' when the feedback answered no offer. "
+    "Satisfaction, perceived value and friction are the mean of the 1-5 answers given (empty when none was)."
+)
 SEGMENT = "The account's segment (small business, mid-market, enterprise; 'none' when unset)."
 TIER = "The tier of the account's licence at the start of the month (its new tier for new and reactivated accounts)."
 COHORT = "Signup month: the month of the account's first paid licence (first change with MRR above 0)."
@@ -78,6 +83,7 @@ ALL = {
     "identity": IDENTITY,
     "trial_conversion": TRIAL_CONVERSION,
     "funnel": FUNNEL,
+    "feedback": FEEDBACK,
     **FIELDS,
     **{f"group_{key}": text for key, text in GROUPS.items()},
 }

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from django.db.models import Count
+from django.db.models import Count, Sum
 
-from accounts.models import Tenant
+from accounts.models import Segment, Tenant
 from upgrades.offers.models import DeclineReason, Feedback, FeedbackKind, Offer, OfferEvent, Trial, TrialState
 
 FUNNEL_STEPS = ("sent", "viewed", "accepted", "fulfilled")
@@ -55,3 +55,53 @@ def time_to_upgrade(tenant: Tenant) -> dict:
         return round(days[min(len(days) - 1, int(q * (len(days) - 1) + 0.5))], 1)
 
     return {"upgrades": len(days), "median_days": quantile(0.5), "p75_days": quantile(0.75)}
+
+
+SURVEY_SCORES = ("satisfaction", "perceived_value", "friction")
+
+
+def feedback_by_segment(tenant: Tenant) -> list[dict]:
+    """Declines (by reason) and survey answers (mean 1..5 scores) per segment and the packaging they answered.
+
+    Packaging is the tier/add-on/bundle of the offer the feedback answered ("none" for feedback on no offer).
+    """
+    segment_labels = dict(Segment.choices)
+    reason_labels = dict(DeclineReason.choices)
+    grouped = (
+        Feedback.objects.filter(tenant=tenant, kind__in=(FeedbackKind.DECLINE, FeedbackKind.SURVEY))
+        .values_list("account__segment", "offer__target_kind", "offer__target_key", "kind", "reason_code")
+        .annotate(
+            n=Count("id"),
+            **{f"{s}_sum": Sum(s) for s in SURVEY_SCORES},
+            **{f"{s}_n": Count(s) for s in SURVEY_SCORES},
+        )
+        .order_by()
+    )
+    rows: dict[tuple[str, str], dict] = {}
+    for segment, target_kind, target_key, kind, reason, n, *scores in grouped:
+        packaging = f"{target_kind}: {target_key}" if target_kind else "none"
+        key = (segment_labels.get(segment, "none"), packaging)
+        row = rows.setdefault(
+            key,
+            {"segment": key[0], "packaging": packaging, "declines": 0, "surveys": 0, "reasons": {}, "scores": {}},
+        )
+        if kind == FeedbackKind.DECLINE:
+            row["declines"] += n
+            if reason:
+                row["reasons"][reason] = row["reasons"].get(reason, 0) + n
+        else:
+            row["surveys"] += n
+        sums, counts = scores[: len(SURVEY_SCORES)], scores[len(SURVEY_SCORES) :]
+        for name, total, count in zip(SURVEY_SCORES, sums, counts, strict=True):
+            acc = row["scores"].setdefault(name, [0, 0])
+            acc[0] += total or 0
+            acc[1] += count
+    out = []
+    for key in sorted(rows):
+        row = rows.pop(key)
+        reasons = sorted(row.pop("reasons").items(), key=lambda item: (-item[1], item[0]))
+        row["reasons"] = "; ".join(f"{reason_labels.get(code, code)} {n}" for code, n in reasons)
+        for name, (total, count) in row.pop("scores").items():
+            row[name] = round(total / count, 1) if count else None
+        out.append(row)
+    return out

@@ -17,7 +17,7 @@ MONTHS = 12
 GROUPED_MONTHS = 3  # the by-segment, cohort and tier tables show the latest months
 GROUPED = ("segment", "cohort", "tier")
 TTL = 24 * 60 * 60  # a stale snapshot beats none; the beat task refreshes it every few minutes
-VERSION = 2
+VERSION = 3
 
 
 def cache_key(tenant_id: int) -> str:
@@ -39,6 +39,7 @@ def build_snapshot(tenant: Tenant, *, now=None) -> dict:
         **{f"by_{key}": [row for row in report[key] if row["period"] >= recent] for key in GROUPED},
         "funnel": funnel.offer_funnel(tenant),
         "declines": funnel.declines_by_reason(tenant),
+        "feedback": funnel.feedback_by_segment(tenant),
         "trials": funnel.trial_conversion(tenant),
         "time_to_upgrade": funnel.time_to_upgrade(tenant),
     }

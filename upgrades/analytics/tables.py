@@ -59,6 +59,22 @@ TABLES = {
         [("reason", "Reason", d.FUNNEL), ("declines", "Declines", d.FUNNEL)],
         "declines",
     ),
+    "feedback": Table(
+        "feedback",
+        "Feedback by segment and packaging",
+        d.FEEDBACK,
+        [
+            ("segment", "Segment", d.SEGMENT),
+            ("packaging", "Packaging", d.FEEDBACK),
+            ("declines", "Declines", d.FEEDBACK),
+            ("reasons", "Decline reasons", d.FEEDBACK),
+            ("surveys", "Survey answers", d.FEEDBACK),
+            ("satisfaction", "Satisfaction", d.FEEDBACK),
+            ("perceived_value", "Perceived value", d.FEEDBACK),
+            ("friction", "Friction", d.FEEDBACK),
+        ],
+        "feedback",
+    ),
 }
 
 

@@ -63,7 +63,7 @@ def test_page_reads_the_cached_snapshot_refreshed_by_the_task(world_a):
     assert fresh["built_at"] != stale["built_at"]
 
 
-@pytest.mark.parametrize("name", ["revenue", "segment", "cohort", "tier", "funnel", "declines"])
+@pytest.mark.parametrize("name", ["revenue", "segment", "cohort", "tier", "funnel", "declines", "feedback"])
 def test_csv_equals_the_page(world_a, name):
     record(world_a, "2025-12-10", 1000)
     record(world_a, "2026-01-10", 2500, before=1000, tier="pro")
@@ -103,3 +103,14 @@ def test_upgrade_board_lists_accounts_in_motion_and_its_csv_equals_the_page(work
     # Tenant A never sees B's failure.
     a_html = a.world.staff_client(Role.ANALYST).get("/analytics/board/").content.decode()
     assert "Nothing in motion." in a_html and b.world.tenant.name not in a_html
+
+
+def test_feedback_csv_equals_the_page_with_rows(world_a):
+    from upgrades.offers.models import Feedback
+
+    Feedback.objects.create(tenant=world_a.tenant, account=world_a.account, kind="decline", reason_code="not_now")
+    Feedback.objects.create(tenant=world_a.tenant, account=world_a.account, kind="survey", satisfaction=4)
+    client = world_a.staff_client(Role.ANALYST)
+    page = page_table(client.get(URL).content.decode(), "feedback")
+    rows = list(csv.reader(io.StringIO(client.get("/analytics/feedback.csv").content.decode())))
+    assert rows == page and rows[1][1:5] == ["none", "1", "Not now 1", "1"] and rows[1][5] == "4.0"
