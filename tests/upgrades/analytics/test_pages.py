@@ -114,3 +114,8 @@ def test_feedback_csv_equals_the_page_with_rows(world_a):
     page = page_table(client.get(URL).content.decode(), "feedback")
     rows = list(csv.reader(io.StringIO(client.get("/analytics/feedback.csv").content.decode())))
     assert rows == page and rows[1][1:5] == ["none", "1", "Not now 1", "1"] and rows[1][5] == "4.0"
+
+
+def test_admin_index_links_to_the_dashboard(world_a):
+    html = world_a.staff_client(Role.ANALYST).get("/admin/").content.decode()
+    assert 'data-testid="try-analytics"' in html and f'href="{URL}"' in html
