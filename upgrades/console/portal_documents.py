@@ -76,6 +76,7 @@ def _document(tenant: Tenant, proposal: Proposal) -> CustomerDocument:
         shared_at=proposal.shared_at,
         options=options,
         evidence=str((proposal.evidence or {}).get("sentence", "")),
+        outcomes=[str(v) for v in (proposal.outcomes or {}).values() if isinstance(v, str)],
         accepted_option=accepted,
         charged_amount=pc.charged_amount if pc is not None and proposal.state == ProposalState.FULFILLED else None,
         failure_message=(pc.failure_message or "") if pc is not None and state == "failed" else "",

@@ -205,3 +205,22 @@ def test_accept_in_the_portal_hands_to_billing_and_follows_to_settled(
     charged = f"{option.price_path[0]['amount'] / 100:,.2f}"
     assert charged.encode() in status.content
     assert b"hx-get" not in status.content  # settled: the page stops polling
+
+
+@pytest.mark.django_db
+def test_a_renewal_packet_shows_the_years_outcomes(workspace_a):
+    world = workspace_a.world
+    publish_policy(world.tenant)
+    csm = world.staff[Role.CSM]
+    proposal = services.build_proposal(
+        world.tenant,
+        account=world.account,
+        actor=csm,
+        kind="renewal",
+        options=[OptionRequest(tier="business", interval="year", seats=3, term_years=2)],
+        outcomes={"adoption": "2 of 3 metered features in use this year."},
+    )
+    services.share_proposal(world.tenant, proposal=proposal, actor=csm)
+    page = _session(world.tenant, world.account).get(f"/portal/proposals/{proposal_ref(proposal)}")
+    assert page.status_code == 200
+    assert b"Your year with us" in page.content and b"2 of 3 metered features in use this year." in page.content
