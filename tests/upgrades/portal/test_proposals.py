@@ -224,3 +224,37 @@ def test_a_renewal_packet_shows_the_years_outcomes(workspace_a):
     page = _session(world.tenant, world.account).get(f"/portal/proposals/{proposal_ref(proposal)}")
     assert page.status_code == 200
     assert b"Your year with us" in page.content and b"2 of 3 metered features in use this year." in page.content
+
+
+@pytest.mark.integration
+@pytest.mark.django_db(transaction=True)
+def test_a_declined_card_says_so_and_the_plan_stays(world_a, standin, live_server, celery_worker_process):
+    billed = billed_license(
+        world_a.tenant,
+        world_a.account,
+        standin,
+        webhook_url=f"{live_server.url}/billing/stripe/webhook/{world_a.tenant.slug}/",
+    )
+    standin.set_card(billed.license.stripe_customer_id, "4000000000000002")  # declined
+    csm = world_a.staff[Role.CSM]
+    proposal = services.build_proposal(
+        world_a.tenant,
+        account=world_a.account,
+        actor=csm,
+        options=[OptionRequest(tier="business", interval="year", seats=3, term_years=1)],
+    )
+    services.share_proposal(world_a.tenant, proposal=proposal, actor=csm)
+    client = _session(world_a.tenant, world_a.account)
+    ref = proposal_ref(proposal)
+    accepted = client.post(f"/portal/proposals/{ref}/accept", {"option": proposal.options.get().key})
+    assert accepted.status_code == 302
+
+    def failed():
+        page = client.get(f"/portal/proposals/{ref}/status", HTTP_HX_REQUEST="true")
+        return page if b"The payment didn't go through" in page.content else None
+
+    page = wait_for(failed, timeout=40)
+    assert page is not None and b"hx-get" not in page.content
+    assert billed.refresh().tier.key == "team"
+    proposal.refresh_from_db()
+    assert proposal.state == ProposalState.ACCEPTED
