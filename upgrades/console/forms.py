@@ -25,6 +25,11 @@ class TaskForm(forms.Form):
 class OutreachForm(forms.Form):
     contact = forms.IntegerField(min_value=1)
     note = forms.CharField(max_length=500)
+    # "upgrade" (the default: the console's outreach is about the next tier) or "check_in" (not about an
+    # upgrade, still allowed for an account in an experiment's control group).
+    purpose = forms.ChoiceField(
+        choices=[("upgrade", "About an upgrade"), ("check_in", "A check-in, not about an upgrade")], required=False
+    )
 
 
 class SavedViewForm(forms.Form):

@@ -20,6 +20,7 @@ from upgrades.console.access import PLAYBOOKS, READ, WORK, can, console_view
 from upgrades.console.models import SavedView
 from upgrades.console.services import playbooks as playbook_services
 from upgrades.console.services import tasks as task_services
+from upgrades.console.services.holdout import HELD_OUT_TEXT, is_held_out, require_not_held_out
 from upgrades.console.worklist import WorklistFilters, worklist
 
 POST = ("POST",)
@@ -113,6 +114,8 @@ def account_view(request: HttpRequest, account_id: int) -> HttpResponse:
             objections=selectors.objections(tenant),
             playbooks=selectors.playbooks_for_signals(tenant, account),
             usage_json=data.usage,
+            held_out=is_held_out(tenant, account.pk),
+            held_out_text=HELD_OUT_TEXT,
         ),
     )
 
@@ -168,9 +171,16 @@ def outreach(request: HttpRequest, account_id: int) -> HttpResponse:
         return HttpResponse(
             '{"contact": [{"message": "Not a contact of this account."}]}', status=400, content_type="application/json"
         )
-    message = task_services.record_csm_outreach(
-        tenant, contact=contact, actor=request.user, note=form.cleaned_data["note"]
-    )
+    try:
+        message = task_services.record_csm_outreach(
+            tenant,
+            contact=contact,
+            actor=request.user,
+            note=form.cleaned_data["note"],
+            upgrade=form.cleaned_data.get("purpose") != "check_in",
+        )
+    except TierwiseError as exc:
+        return HttpResponse(exc.message, status=exc.status_code)
     if message.state == "suppressed":
         messages.warning(
             request, f"Don't reach out now: {message.get_suppressed_reason_display() or message.suppressed_reason}."
@@ -190,6 +200,7 @@ def grant_trial(request: HttpRequest, account_id: int) -> HttpResponse:
     if not form.is_valid():
         return HttpResponse(form.errors.as_json(), status=400, content_type="application/json")
     try:
+        require_not_held_out(tenant, account.pk, doing="start an upgrade trial")
         start_trial(tenant, account=account, actor=request.user, source="console", **form.cleaned_data)
     except TierwiseError as exc:
         return HttpResponse(exc.message, status=getattr(exc, "status_code", 400) if exc.status_code != 500 else 400)

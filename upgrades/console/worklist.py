@@ -8,6 +8,8 @@ Attention (higher first), a plain sum so a CSM can read why an account is on top
   readiness (0-100) + (100 - health) / 2 + 30 if any churn flag + 20 per open signal (at most 3)
   + 40 per open "talk to a person" request + 10 per other open task (at most 3) + 25 if the licence
   renews within 45 days (10 within 90) + 15 per overdue task (at most 2).
+An account in the control group of a running experiment gets no upgrade outreach: its row says so
+(`held_out`) and readiness drops out of its attention (health, churn, tasks and renewal still count).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from django.db import connection
 from django.utils import timezone
 
 from accounts.models import LifecycleStage, Segment, Tenant
+from upgrades.experiments.models import CONTROL, ExperimentState
 
 PAGE_SIZE = 50
 FILTER_KEYS = ("csm", "segment", "territory", "tier", "stage", "q")
@@ -68,7 +71,8 @@ SELECT a.id, a.name, a.external_id, a.segment, a.territory, a.lifecycle_stage, a
        s.previous_readiness, l.current_period_end AS renews_at, l.status AS license_status, t.name AS tier_name,
        t.key AS tier_key, COALESCE(sig.n, 0) AS open_signals, COALESCE(tk.talk, 0) AS talk_requests,
        COALESCE(tk.other, 0) AS open_tasks, COALESCE(tk.overdue, 0) AS overdue_tasks, tk.next_due,
-       (COALESCE(s.readiness, 0) + (100 - COALESCE(s.health, 100)) / 2
+       (ho.account_id IS NOT NULL) AS held_out,
+       (CASE WHEN ho.account_id IS NULL THEN COALESCE(s.readiness, 0) ELSE 0 END + (100 - COALESCE(s.health, 100)) / 2
         + CASE WHEN COALESCE(jsonb_array_length(s.churn_flags), 0) > 0 THEN 30 ELSE 0 END
         + 20 * LEAST(COALESCE(sig.n, 0), 3) + 40 * COALESCE(tk.talk, 0) + 10 * LEAST(COALESCE(tk.other, 0), 3)
         + 15 * LEAST(COALESCE(tk.overdue, 0), 2)
@@ -85,6 +89,10 @@ LEFT JOIN (SELECT account_id, count(*) FILTER (WHERE kind = 'talk_request') AS t
                   count(*) FILTER (WHERE due_at < %(now)s) AS overdue, min(due_at) AS next_due
            FROM upgrades_consoletask WHERE tenant_id = %(tenant)s AND state = 'open' GROUP BY account_id) tk
        ON tk.account_id = a.id
+LEFT JOIN (SELECT DISTINCT ea.account_id FROM upgrades_experimentassignment ea
+           JOIN upgrades_experiment e ON e.id = ea.experiment_id AND e.tenant_id = ea.tenant_id
+           WHERE ea.tenant_id = %(tenant)s AND ea.arm = %(control)s AND e.state = %(running)s) ho
+       ON ho.account_id = a.id
 WHERE a.tenant_id = %(tenant)s {where}
 """
 
@@ -131,6 +139,7 @@ def worklist(
 ) -> WorklistPage:
     now = now or timezone.now()
     where, params = _where(filters, user_id=user_id)
+    params.update(control=CONTROL, running=str(ExperimentState.RUNNING))
     params.update(tenant=tenant.pk, now=now, soon=now + timedelta(days=45), later=now + timedelta(days=90))
     page = max(1, page)
     body = SQL.format(where=where)

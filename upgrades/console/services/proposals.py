@@ -19,18 +19,21 @@ from billing.selectors import current_discount_policy, get_license_for_account
 from billing.services.plan_changes import confirm_plan_change, quote_plan_change
 from catalog.models import Price
 from upgrades.console.models import OPEN_PROPOSAL_STATES, Proposal, ProposalKind, ProposalOption, ProposalState
+from upgrades.console.services.holdout import require_not_held_out
 from upgrades.console.services.options import OptionRequest, price_option
 from upgrades.console.services.renewals import renewal_outcomes
 from upgrades.rules.models import Signal, SignalState
 
 S = ProposalState
-ALLOWED: dict[str, set[str]] = {
-    S.DRAFT: {S.AWAITING_APPROVAL, S.READY, S.WITHDRAWN},
-    S.AWAITING_APPROVAL: {S.READY, S.WITHDRAWN},
-    S.READY: {S.SHARED, S.WITHDRAWN},
-    S.SHARED: {S.ACCEPTED, S.DECLINED, S.WITHDRAWN},
-    S.ACCEPTED: {S.FULFILLED},
+_NEXT = {
+    S.DRAFT: (S.AWAITING_APPROVAL, S.READY, S.WITHDRAWN),
+    S.AWAITING_APPROVAL: (S.READY, S.WITHDRAWN),
+    S.READY: (S.SHARED, S.WITHDRAWN),
+    S.SHARED: (S.ACCEPTED, S.DECLINED, S.WITHDRAWN),
+    S.ACCEPTED: (S.FULFILLED,),
 }
+# Plain strings (a TextChoices member is its value; typed as str for mypy without the Django plugin).
+ALLOWED: dict[str, set[str]] = {str(k): {str(t) for t in v} for k, v in _NEXT.items()}
 REFERENCE = "proposal:"
 
 
@@ -69,7 +72,7 @@ def build_proposal(
     options: Sequence[OptionRequest],
     title: str = "",
     intro: str = "",
-    kind: str = ProposalKind.UPGRADE,
+    kind: str = str(ProposalKind.UPGRADE),
     discount_percent: Decimal | None = None,
     outcomes: dict[str, Any] | None = None,
     now=None,
@@ -81,6 +84,7 @@ def build_proposal(
         raise InvalidInput("A proposal needs an option.", details={"options": ["Add at least one option."]})
     if kind not in ProposalKind.values:
         raise InvalidInput("Unknown kind.", details={"kind": ["upgrade or renewal."]})
+    require_not_held_out(tenant, account.pk, doing="make a proposal")
     license = get_license_for_account(tenant, account)
     if license is None:
         raise InvalidInput(
@@ -170,7 +174,7 @@ def build_proposal(
 
 def submit_proposal(tenant: Tenant, *, proposal: Proposal, actor: Actor) -> Proposal:
     """Draft -> ready, or -> awaiting approval when a discount is beyond policy (routed to the approver role)."""
-    to = S.AWAITING_APPROVAL if proposal.approval_needed and proposal.approved_at is None else S.READY
+    to = str(S.AWAITING_APPROVAL if proposal.approval_needed and proposal.approved_at is None else S.READY)
     return _transition(tenant, proposal, to, actor=actor)
 
 
@@ -191,27 +195,52 @@ def approve_proposal(tenant: Tenant, *, proposal: Proposal, membership: Membersh
     return _transition(
         tenant,
         proposal,
-        S.READY,
+        str(S.READY),
         actor=user,
         fields={"approved_by": user, "approved_at": timezone.now(), "approval_note": note[:300]},
     )
 
 
+def ramp_errors(options: Sequence[ProposalOption]) -> list[str]:
+    """Options whose price path is not flat. Stripe bills a term as one price with a coupon; a ramp (a
+    different discount or amount from year to year) needs a subscription schedule, which is not billed, so
+    such a path would show the customer charges nobody makes."""
+    errors = []
+    for option in options:
+        rows = option.price_path or []
+        renewals = {r["amount"] for r in rows if r.get("kind") == "renewal"}
+        percents = {str(r.get("percent")) for r in rows}
+        if len(renewals) > 1 or len(percents) > 1:
+            errors.append(
+                f"Option '{option.label or option.key}' ramps from year to year; only a flat price path "
+                "(the same discount every year) can be billed, so it cannot be shared."
+            )
+    return errors
+
+
 def share_proposal(tenant: Tenant, *, proposal: Proposal, actor: Actor) -> Proposal:
+    require_not_held_out(tenant, proposal.account_id, doing="share a proposal")
+    ramps = ramp_errors(list(ProposalOption.objects.for_tenant(tenant).filter(proposal=proposal).order_by("position")))
+    if ramps:
+        raise InvalidInput("price_path: " + " ".join(ramps), details={"price_path": ramps})
     if proposal.state == S.DRAFT:
         submit_proposal(tenant, proposal=proposal, actor=actor)
     if proposal.state == S.AWAITING_APPROVAL:
         raise Conflict("The discount beyond policy waits for approval.", code="approval_needed")
-    return _transition(tenant, proposal, S.SHARED, actor=actor, fields={"shared_at": timezone.now()})
+    return _transition(tenant, proposal, str(S.SHARED), actor=actor, fields={"shared_at": timezone.now()})
 
 
 def withdraw_proposal(tenant: Tenant, *, proposal: Proposal, actor: Actor) -> Proposal:
-    return _transition(tenant, proposal, S.WITHDRAWN, actor=actor, fields={"decided_at": timezone.now()})
+    return _transition(tenant, proposal, str(S.WITHDRAWN), actor=actor, fields={"decided_at": timezone.now()})
 
 
 def decline_proposal(tenant: Tenant, *, proposal: Proposal, actor: Actor, reason: str = "") -> Proposal:
     return _transition(
-        tenant, proposal, S.DECLINED, actor=actor, fields={"decided_at": timezone.now(), "decline_reason": reason[:300]}
+        tenant,
+        proposal,
+        str(S.DECLINED),
+        actor=actor,
+        fields={"decided_at": timezone.now(), "decline_reason": reason[:300]},
     )
 
 
@@ -249,7 +278,7 @@ def accept_proposal(tenant: Tenant, *, proposal: Proposal, option_key: str, acto
     return _transition(
         tenant,
         proposal,
-        S.ACCEPTED,
+        str(S.ACCEPTED),
         actor=actor,
         fields={"accepted_option": option, "plan_change": plan_change, "decided_at": timezone.now()},
     )
@@ -261,7 +290,7 @@ def fulfil_settled(tenant: Tenant, *, plan_change_id: int, reference: str) -> Pr
     proposal = Proposal.objects.for_tenant(tenant).filter(plan_change_id=plan_change_id, state=S.ACCEPTED).first()
     if proposal is None:
         return None
-    return _transition(tenant, proposal, S.FULFILLED, actor="billing")
+    return _transition(tenant, proposal, str(S.FULFILLED), actor="billing")
 
 
 def open_proposals(tenant: Tenant, account: CustomerAccount):

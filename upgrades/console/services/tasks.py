@@ -12,6 +12,7 @@ from accounts.errors import Conflict, InvalidInput, NotFound
 from accounts.models import Contact, CustomerAccount, Tenant, User
 from accounts.services import Actor, record_audit
 from upgrades.console.models import ConsoleTask, TaskKind, TaskState
+from upgrades.console.services.holdout import held_out_account_ids, require_not_held_out
 from upgrades.offers.models import Feedback, FeedbackKind
 from upgrades.rules.models import Signal, SignalState
 
@@ -29,11 +30,17 @@ def _create(tenant: Tenant, **fields) -> ConsoleTask:
 
 
 def tasks_from_signals(tenant: Tenant, *, now=None) -> int:
-    """One task per open signal that has none yet, assigned to the account's CSM."""
+    """One task per open signal that has none yet, assigned to the account's CSM. Accounts in a running
+    experiment's control group get none (a signal task suggests upgrade outreach); they get theirs when the
+    experiment stops, if the signal is still open."""
     now = now or timezone.now()
     taken = ConsoleTask.objects.for_tenant(tenant).filter(signal__isnull=False).values("signal_id")
     signals = (
-        Signal.objects.for_tenant(tenant).filter(state=SignalState.OPEN).exclude(pk__in=taken).select_related("account")
+        Signal.objects.for_tenant(tenant)
+        .filter(state=SignalState.OPEN)
+        .exclude(pk__in=taken)
+        .exclude(account_id__in=held_out_account_ids(tenant))
+        .select_related("account")
     )
     rows = [
         ConsoleTask(
@@ -117,11 +124,23 @@ def close_task(tenant: Tenant, *, task: ConsoleTask, actor: Actor, done: bool = 
     return task
 
 
-def record_csm_outreach(tenant: Tenant, *, contact: Contact, actor: User, note: str, task: ConsoleTask | None = None):
-    """Before a CSM reaches out: counted against the shared cap; a suppressed answer means don't."""
+def record_csm_outreach(
+    tenant: Tenant,
+    *,
+    contact: Contact,
+    actor: User,
+    note: str,
+    task: ConsoleTask | None = None,
+    upgrade: bool = True,
+):
+    """Before a CSM reaches out: counted against the shared cap; a suppressed answer means don't.
+    Upgrade outreach to an account in a running experiment's control group is refused (Conflict
+    held_out); a check-in that is not about an upgrade (`upgrade=False`) stays allowed."""
     from messaging.services.sending import record_outreach
 
     if contact.tenant_id != tenant.pk:
         raise NotFound("No such contact.")
+    if upgrade:
+        require_not_held_out(tenant, contact.account_id, doing="reach out about an upgrade")
     cause = f"console:task:{task.pk}" if task else f"console:contact:{contact.pk}:{timezone.now():%Y%m%d}"
     return record_outreach(tenant, contact=contact, cause=cause, actor=actor, note=note[:500])
