@@ -19,9 +19,9 @@ from django.http import Http404, HttpRequest, HttpResponse, HttpResponseForbidde
 from accounts.errors import NotFound
 from accounts.models import Capability
 
-READ = Capability.VIEW
-WORK = Capability.REVIEW_OFFERS
-PLAYBOOKS = Capability.EDIT_RULES
+READ: str = str(Capability.VIEW)
+WORK: str = str(Capability.REVIEW_OFFERS)
+PLAYBOOKS: str = str(Capability.EDIT_RULES)
 
 
 def can(request: HttpRequest, capability: str) -> bool:

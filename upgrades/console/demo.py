@@ -141,7 +141,12 @@ def seed_console_demo(tenant: Tenant) -> dict[str, Any]:
         try:
             if picked:
                 renewal = _propose(
-                    tenant, license=picked[0], actor=csm, title=RENEWAL_TITLE, kind=ProposalKind.RENEWAL, percent=None
+                    tenant,
+                    license=picked[0],
+                    actor=csm,
+                    title=RENEWAL_TITLE,
+                    kind=str(ProposalKind.RENEWAL),
+                    percent=None,
                 )
                 out["renewal"] = renewal.pk
             if len(picked) > 1:
@@ -151,7 +156,7 @@ def seed_console_demo(tenant: Tenant) -> dict[str, Any]:
                     license=picked[1],
                     actor=csm,
                     title=APPROVAL_TITLE,
-                    kind=ProposalKind.UPGRADE,
+                    kind=str(ProposalKind.UPGRADE),
                     percent=beyond,
                 )
                 out["awaiting_approval"] = pending.pk

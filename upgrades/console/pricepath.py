@@ -18,9 +18,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
-from billing.proration import add_interval
+from billing.proration import Interval, add_interval
 from catalog.pricing import apply_percent
 
 
@@ -92,6 +92,7 @@ def price_path(
     period (first purchase, interval change), so it is the term's first period; otherwise the renewals are."""
     if interval not in ("month", "year"):
         raise ValueError("interval must be month or year")
+    every = cast(Interval, interval)
     if renewal_list_amount < 0 or first_amount < 0:
         raise ValueError("amounts must not be negative")
     if not year_percents:
@@ -121,7 +122,7 @@ def price_path(
     while True:
         # From the billing anchor each time, as Stripe's billing_cycle_anchor (no month-end drift): a fresh
         # period is anchored today (31 Jan -> 28 Feb -> 31 Mar), a mid-period change keeps its renewal.
-        at = add_interval(first_at, interval, k + 1) if fresh_period else add_interval(renew_from, interval, k)
+        at = add_interval(first_at, every, k + 1) if fresh_period else add_interval(renew_from, every, k)
         if at >= term_ends_at:
             break
         year = (k + offset) // per_year + 1
