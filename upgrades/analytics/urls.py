@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from upgrades.analytics import views
+from upgrades.analytics import views, views_loop
 from upgrades.analytics.api import RevenueMetricsViewSet
 
 api_urlpatterns: list = [
@@ -11,5 +11,6 @@ api_urlpatterns: list = [
 urlpatterns: list = [
     path("analytics/", views.dashboard, name="analytics-dashboard"),
     path("analytics/board/", views.board, name="analytics-board"),
+    path("analytics/feedback/answer/", views_loop.answer, name="analytics-answer-feedback"),
     path("analytics/<slug:name>.csv", views.export_csv, name="analytics-csv"),
 ]
