@@ -55,6 +55,12 @@ FEEDBACK = (
     "packaging (tier, add-on or bundle) of the offer they answered; 'none' when the feedback answered no offer. "
     "Satisfaction, perceived value and friction are the mean of the 1-5 answers given (empty when none was)."
 )
+RULES_VS_LIVE = (
+    "Rule backtests next to live results, over the last 30 days: for each live rule, the accounts its backtest "
+    "says it would have fired for (replaying the rule on each day's usage) and how many of them upgraded within "
+    "the backtest's window, beside the accounts it actually fired a signal for and how many of those had an offer "
+    "built from the signal fulfilled."
+)
 SEGMENT = "The account's segment (small business, mid-market, enterprise; 'none' when unset)."
 TIER = "The tier of the account's licence at the start of the month (its new tier for new and reactivated accounts)."
 COHORT = "Signup month: the month of the account's first paid licence (first change with MRR above 0)."
@@ -84,6 +90,7 @@ ALL = {
     "trial_conversion": TRIAL_CONVERSION,
     "funnel": FUNNEL,
     "feedback": FEEDBACK,
+    "rules_vs_live": RULES_VS_LIVE,
     **FIELDS,
     **{f"group_{key}": text for key, text in GROUPS.items()},
 }

@@ -75,6 +75,20 @@ TABLES = {
         ],
         "feedback",
     ),
+    "rules": Table(
+        "rules",
+        "Rule backtests next to live results",
+        d.RULES_VS_LIVE,
+        [
+            ("rule", "Rule", d.RULES_VS_LIVE),
+            ("name", "Name", d.RULES_VS_LIVE),
+            ("predicted", "Backtest: would fire", d.RULES_VS_LIVE),
+            ("predicted_upgraded", "Backtest: then upgraded", d.RULES_VS_LIVE),
+            ("fired", "Live: fired", d.RULES_VS_LIVE),
+            ("fired_upgraded", "Live: led to an upgrade", d.RULES_VS_LIVE),
+        ],
+        "rules",
+    ),
 }
 
 
