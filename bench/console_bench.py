@@ -11,7 +11,9 @@ and page 40 of everyone's (offset pagination).
 
 from __future__ import annotations
 
+import os
 import statistics
+import sys
 import time
 
 TARGET_MS = 300.0
@@ -55,6 +57,15 @@ def seed(accounts: int):
             )
             for k, r in (("team", 20), ("business", 30))
         ]
+        from upgrades.rules.models import TriggerRule
+
+        rule = TriggerRule.objects.create(
+            tenant=tenant,
+            key="bench-near-limit",
+            name="Near limit",
+            condition={"all": []},
+            signal_kind="upgrade_opportunity",
+        )
         ids = [u.pk for u in users]
         with connection.cursor() as cur:
             cur.execute(
@@ -95,6 +106,15 @@ def seed(accounts: int):
                    FROM accounts_customeraccount WHERE tenant_id = %s AND id %% 33 = 0""",
                 [tenant.pk],
             )
+            cur.execute(
+                """INSERT INTO upgrades_signal (tenant_id, account_id, rule_id, kind, evidence, state, priority,
+                   target_kind, target_key, requires_csm_review, dedup_key, closed_by, closed_reason, reference,
+                   created_at, updated_at)
+                   SELECT tenant_id, id, %s, 'upgrade_opportunity', '{"sentence": "Near the limit"}', 'open', 50,
+                   'lowest_fit', '', false, 'bench:' || id, '', '', '', now(), now()
+                   FROM accounts_customeraccount WHERE tenant_id = %s AND id %% 20 = 0""",
+                [rule.pk, tenant.pk],
+            )
     return tenant, users[0], pm
 
 
@@ -129,7 +149,30 @@ def run(owner_url: str, *, accounts: int = 100_000) -> dict[str, float]:
         "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
     }
     with override_settings(STORAGES=storages):
-        return _measure(csm, pm, accounts)
+        out = _measure(csm, pm, accounts)
+    if os.environ.get("CONSOLE_EXPLAIN"):
+        explain(tenant)
+    return out
+
+
+def explain(tenant) -> None:
+    """EXPLAIN ANALYZE of everyone's worklist page (CONSOLE_EXPLAIN=1), as the app role, to stderr."""
+    from datetime import timedelta
+
+    from django.db import connection
+    from django.utils import timezone
+
+    from accounts.tenancy import tenant_context
+    from upgrades.console import worklist as wl
+
+    now = timezone.now()
+    where, params = wl._where(wl.WorklistFilters(csm="all"), user_id=None)
+    params.update(control="control", running="running", tenant=tenant.pk, now=now)
+    params.update(soon=now + timedelta(days=45), later=now + timedelta(days=90), limit=wl.PAGE_SIZE, offset=0)
+    sql = wl.SQL.format(where=where) + " ORDER BY attention DESC, a.id LIMIT %(limit)s OFFSET %(offset)s"
+    with tenant_context(tenant), connection.cursor() as cur:
+        cur.execute("EXPLAIN (ANALYZE, BUFFERS) " + sql, params)
+        print("\n".join(r[0] for r in cur.fetchall()), file=sys.stderr)
 
 
 def _measure(csm, pm, accounts: int) -> dict[str, float]:
