@@ -61,6 +61,11 @@ RULES_VS_LIVE = (
     "the backtest's window, beside the accounts it actually fired a signal for and how many of those had an offer "
     "built from the signal fulfilled."
 )
+ADOPTION = (
+    "Adoption of newly unlocked features: for each tier change settled in the last 180 days, the features the new "
+    "tier enables that the old one did not; their usage rollups (summed daily values of the features' meters) in "
+    "the 30 days from the settlement day against the 30 days before it. Adopted: accounts with any usage after."
+)
 SEGMENT = "The account's segment (small business, mid-market, enterprise; 'none' when unset)."
 TIER = "The tier of the account's licence at the start of the month (its new tier for new and reactivated accounts)."
 COHORT = "Signup month: the month of the account's first paid licence (first change with MRR above 0)."
@@ -90,6 +95,7 @@ ALL = {
     "trial_conversion": TRIAL_CONVERSION,
     "funnel": FUNNEL,
     "feedback": FEEDBACK,
+    "adoption": ADOPTION,
     "rules_vs_live": RULES_VS_LIVE,
     **FIELDS,
     **{f"group_{key}": text for key, text in GROUPS.items()},

@@ -10,14 +10,14 @@ from django.core.cache import cache
 from django.utils import timezone
 
 from accounts.models import Tenant
-from upgrades.analytics import funnel, rules_live
+from upgrades.analytics import adoption, funnel, rules_live
 from upgrades.analytics.services import revenue_report
 
 MONTHS = 12
 GROUPED_MONTHS = 3  # the by-segment, cohort and tier tables show the latest months
 GROUPED = ("segment", "cohort", "tier")
 TTL = 24 * 60 * 60  # a stale snapshot beats none; the beat task refreshes it every few minutes
-VERSION = 4
+VERSION = 5
 
 
 def cache_key(tenant_id: int) -> str:
@@ -40,6 +40,7 @@ def build_snapshot(tenant: Tenant, *, now=None) -> dict:
         "funnel": funnel.offer_funnel(tenant),
         "declines": funnel.declines_by_reason(tenant),
         "feedback": funnel.feedback_by_segment(tenant),
+        "adoption": adoption.feature_adoption(tenant, now=now),
         "rules": rules_live.rules_backtest_vs_live(tenant, now=now),
         "trials": funnel.trial_conversion(tenant),
         "time_to_upgrade": funnel.time_to_upgrade(tenant),

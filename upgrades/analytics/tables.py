@@ -75,6 +75,20 @@ TABLES = {
         ],
         "feedback",
     ),
+    "adoption": Table(
+        "adoption",
+        "Adoption of newly unlocked features after an upgrade",
+        d.ADOPTION,
+        [
+            ("feature", "Feature", d.ADOPTION),
+            ("upgrades", "Upgrades that unlocked it", d.ADOPTION),
+            ("adopted", "Used it after", d.ADOPTION),
+            ("used_before", "Used it before", d.ADOPTION),
+            ("usage_before", "Usage, 30 days before", d.ADOPTION),
+            ("usage_after", "Usage, 30 days after", d.ADOPTION),
+        ],
+        "adoption",
+    ),
     "rules": Table(
         "rules",
         "Rule backtests next to live results",

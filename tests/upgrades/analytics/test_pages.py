@@ -63,7 +63,9 @@ def test_page_reads_the_cached_snapshot_refreshed_by_the_task(world_a):
     assert fresh["built_at"] != stale["built_at"]
 
 
-@pytest.mark.parametrize("name", ["revenue", "segment", "cohort", "tier", "funnel", "declines", "feedback", "rules"])
+@pytest.mark.parametrize(
+    "name", ["revenue", "segment", "cohort", "tier", "funnel", "declines", "feedback", "adoption", "rules"]
+)
 def test_csv_equals_the_page(world_a, name):
     record(world_a, "2025-12-10", 1000)
     record(world_a, "2026-01-10", 2500, before=1000, tier="pro")
