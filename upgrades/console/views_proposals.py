@@ -13,6 +13,7 @@ from catalog.models import AddOn, GovernanceState, Tier
 from upgrades.console import document, forms, selectors
 from upgrades.console.access import READ, WORK, console_view
 from upgrades.console.services import proposals as services
+from upgrades.console.services.holdout import HELD_OUT_TEXT, is_held_out
 from upgrades.console.services.options import OptionRequest
 from upgrades.console.views import POST, base_context
 
@@ -26,6 +27,8 @@ def _builder_context(request: HttpRequest, account, form) -> dict:
         tiers=Tier.objects.for_tenant(tenant).filter(state=GovernanceState.PUBLISHED).order_by("name"),
         addons=AddOn.objects.for_tenant(tenant).filter(state=GovernanceState.PUBLISHED).order_by("name"),
         objections=selectors.objections(tenant),
+        held_out=is_held_out(tenant, account.pk),
+        held_out_text=HELD_OUT_TEXT,
     )
 
 

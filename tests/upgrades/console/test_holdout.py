@@ -99,6 +99,8 @@ def test_proposals_refused_for_a_control_with_a_clear_message(held):
     url = f"/console/accounts/{held.accounts['acct-1'].pk}/"
     page = client.get(url).content.decode()
     assert "no upgrade outreach" in page and "Build a proposal" not in page and "Start trial" not in page
+    builder = client.get(url + "proposals/new/").content.decode()
+    assert "no upgrade outreach while its experiment runs" in builder
     response = client.post(
         url + "proposals/new/", {"kind": "upgrade", "tier": "business", "interval": "year", "seats": 3, "term_years": 2}
     )
