@@ -74,6 +74,11 @@ EMAILS: list[dict[str, str]] = [
      "html_body": "<p>Hi {{ contact.first_name }},</p><p>You told us {{ offer.tier }} wasn't right for "
      "{{ account.name }}, and that's fine. If your needs change, the details are "
      '<a href="{{ offer.url }}">here</a>. We won\'t send more about it unless you ask.</p>'},
+    {"key": "feedback-answered", "purpose": "decline_follow_up", "name": "We changed what you told us about",
+     "subject": "You told us about {{ offer.tier }}: here is what changed",
+     "html_body": "<p>Hi {{ contact.first_name }},</p><p>When {{ account.name }} looked at {{ offer.tier }}, you "
+     "told us what didn't fit. We have changed it: {{ offer.title }}.</p><p>Thank you for telling us. Nothing "
+     "changes on your plan unless you choose to.</p>"},
     {"key": "payment-needed", "purpose": "payment_needed", "name": "Payment needed",
      "subject": "We couldn't take the payment for invoice {{ invoice.number }}",
      "html_body": "<p>Hi {{ contact.first_name }},</p><p>The payment of {{ invoice.amount }} for invoice "
