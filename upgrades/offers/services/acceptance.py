@@ -9,6 +9,10 @@ Invariants:
 - An offer is ACCEPTED with its plan change; it is FULFILLED only when billing says the plan change
   settled (`fulfil_offer`, from `billing.signals.plan_change_settled`), with `amount_charged` from
   the settled invoice. A failed payment leaves it accepted, showing the failure, with a retry path.
+- An account with no licence row holds the tenant's default free tier (recommendation/free.py) and buys
+  through billing's first-purchase path, as the plan-change API does from a free licence: billing's free
+  licence (no price, nothing billed, what the account already holds) is recorded when Stripe is first
+  asked, and the quote is a "new" subscription; the paid licence comes only when the payment settles.
 - Stripe is called outside database transactions; state moves only through
   `lifecycle.transition_offer`.
 """
@@ -20,7 +24,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from accounts.models import Tenant
@@ -28,9 +32,11 @@ from accounts.services import Actor, record_audit
 from billing import selectors as billing_selectors
 from billing.errors import BillingUnavailable
 from billing.models import License, PlanChange, PlanChangeState
+from billing.services.licenses import provision_license
 from billing.services.plan_changes import confirm_plan_change, quote_plan_change, retry_plan_change
 from billing.services.plan_changes.quoting import QUOTE_TTL
 from catalog.models import Price
+from catalog.selectors import get_default_tier
 from upgrades.offers.errors import Conflict, InvalidInput, OffersErrorCode, TierwiseError
 from upgrades.offers.models import Offer, OfferState
 from upgrades.offers.pricing import quote_from_plan_change
@@ -76,11 +82,31 @@ def _option(offer: Offer, option_key: str) -> dict[str, Any]:
     raise InvalidInput("Invalid acceptance.", details={"option": [f"No option {option_key!r}; choose one of: {keys}."]})
 
 
-def _license(tenant: Tenant, offer: Offer) -> License:
+def _license(tenant: Tenant, offer: Offer, *, actor: Actor) -> License:
+    """The licence the plan change starts from; for an account with none, billing's free licence (first purchase)."""
     license = billing_selectors.get_license_for_account(tenant, offer.account)
-    if license is None:
+    if license is not None:
+        return license
+    free = get_default_tier(tenant)
+    if free is None or (offer.holding or {}).get("license") is not None:
         raise Conflict("The account holds no licence to change.", code=OffersErrorCode.WRONG_STATE)
-    return license
+    try:
+        with transaction.atomic():
+            return provision_license(
+                tenant,
+                account=offer.account,
+                price=None,
+                tier=free,
+                seats=1,
+                actor=actor,
+                reason="Free tier recorded for a first purchase",
+                reference=f"offer:{offer.pk}",
+            )
+    except IntegrityError:  # a concurrent acceptance or open recorded it first
+        license = billing_selectors.get_license_for_account(tenant, offer.account)
+        if license is None:
+            raise
+        return license
 
 
 def _prices(tenant: Tenant, option: dict[str, Any]) -> tuple[Price, list[Price], int]:
@@ -128,8 +154,8 @@ def _reusable(offer: Offer, option: dict[str, Any]) -> PlanChange | None:
 
 
 def _ask_stripe(tenant: Tenant, *, offer: Offer, option: dict[str, Any], actor: Actor) -> PlanChange:
-    license = _license(tenant, offer)
     price, addon_prices, seats = _prices(tenant, option)
+    license = _license(tenant, offer, actor=actor)
     percent, explanation, years = _discount_term(option)
     return quote_plan_change(
         tenant,
