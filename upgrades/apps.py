@@ -35,8 +35,15 @@ class UpgradesConfig(AppConfig):
 
         register_customer_document_provider(KIND, PROVIDER)
         # Experiments assign accounts when the offer engine builds (offers never import experiments).
-        from upgrades.experiments.assignment import offer_hook, template_variant_for_offer
-        from upgrades.offers.services import building
+        from upgrades.experiments.assignment import (
+            channel_for_offer,
+            offer_hook,
+            template_variant_for_offer,
+            trial_days_for_offer,
+        )
+        from upgrades.offers.services import building, trials
 
         building.EXPERIMENT_HOOKS[:] = [offer_hook]
         offer_messages.OFFER_TEMPLATE_VARIANTS[:] = [template_variant_for_offer]
+        offer_messages.OFFER_CHANNELS[:] = [channel_for_offer]
+        trials.TRIAL_DAYS_HOOKS[:] = [trial_days_for_offer]

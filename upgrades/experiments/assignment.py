@@ -128,9 +128,10 @@ def offer_hook(tenant: Tenant, *, now: datetime):
     return arm
 
 
-def template_variant_for_offer(tenant: Tenant, *, offer) -> str | None:
-    """Registered in messages.OFFER_TEMPLATE_VARIANTS: the template variant of the arm the offer was built for
-    (its experiment's assignment, or the rolled-out winner); None when the arm names none."""
+def _arm_of_offer(tenant: Tenant, offer) -> dict:
+    """The arm the offer was built for (its experiment's assignment, or the rolled-out winner); {} if none."""
+    if not offer.variant:
+        return {}
     row = (
         ExperimentAssignment.objects.for_tenant(tenant).filter(account_id=offer.account_id, arm=offer.variant)
         .select_related("experiment").order_by("-assigned_at").first()
@@ -141,5 +142,27 @@ def template_variant_for_offer(tenant: Tenant, *, offer) -> str | None:
             Experiment.objects.for_tenant(tenant).filter(state=ExperimentState.ROLLED_OUT, winner=offer.variant).first()
         )
     if experiment is None:
+        return {}
+    return variant_of(experiment, offer.variant)
+
+
+def template_variant_for_offer(tenant: Tenant, *, offer) -> str | None:
+    """Registered in messages.OFFER_TEMPLATE_VARIANTS: the arm's template variant; None when it names none."""
+    return str(_arm_of_offer(tenant, offer).get("template_variant") or "") or None
+
+
+CHANNELS = ("email", "in_app")
+
+
+def channel_for_offer(tenant: Tenant, *, offer) -> str | None:
+    """Registered in messages.OFFER_CHANNELS: the channel the arm sends its offer through; None: email."""
+    channel = _arm_of_offer(tenant, offer).get("channel")
+    return channel if channel in CHANNELS else None
+
+
+def trial_days_for_offer(tenant: Tenant, *, offer) -> int | None:
+    """Registered in trials.TRIAL_DAYS_HOOKS: the arm's trial length (1..90 days); None: the usual length."""
+    days = _arm_of_offer(tenant, offer).get("trial_days")
+    if isinstance(days, bool) or not isinstance(days, int):
         return None
-    return str(variant_of(experiment, offer.variant).get("template_variant") or "") or None
+    return max(1, min(90, days))

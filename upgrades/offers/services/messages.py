@@ -71,6 +71,7 @@ class Due:
     # None: nothing to say after all (a midpoint without early wins).
     build: Callable[[], dict[str, Any] | None]
     variant: str | None = None  # a template variant to send (an experiment's arm); None: messaging picks
+    channel: str = "email"  # an experiment's arm may send its offer in-app instead (messaging's Channel values)
 
 
 # --- formatting and links ------------------------------------------------------------------------------
@@ -98,6 +99,19 @@ def _template_variant(tenant: Tenant, offer: Offer) -> str | None:
     if not offer.variant or not OFFER_TEMPLATE_VARIANTS:
         return None  # outside experiments: messaging picks among the live variants
     return OFFER_TEMPLATE_VARIANTS[0](tenant, offer=offer)
+
+
+# ... and `(tenant, offer) -> "email" | "in_app" | None`: an offer built for an arm with a channel is sent
+# through that channel only; None: email.
+OFFER_CHANNELS: list[Callable[..., str | None]] = []
+OFFER_CHANNEL_CHOICES = ("email", "in_app")
+
+
+def _channel(tenant: Tenant, offer: Offer) -> str:
+    if not offer.variant or not OFFER_CHANNELS:
+        return "email"
+    channel = OFFER_CHANNELS[0](tenant, offer=offer)
+    return channel if channel in OFFER_CHANNEL_CHOICES else "email"
 
 
 def offer_url(tenant: Tenant, offer: Offer) -> str:
@@ -200,7 +214,7 @@ def due_offer_messages(tenant: Tenant, *, now: datetime) -> list[Due]:
         build = cache(lambda o=offer: offer_context(tenant, o))
         if _in_window(offer.sent_at, now):
             due.append(Due(offer.account_id, "offer-sent", f"offer:{offer.pk}:sent", UPGRADE, build,
-                           _template_variant(tenant, offer)))  # fmt: skip
+                           _template_variant(tenant, offer), _channel(tenant, offer)))  # fmt: skip
         elif _in_window(offer.sent_at + REMINDER_AFTER, now) and offer.expires_at > now + timedelta(days=1):
             reminders.append(offer)
     went_out = _admitted_causes(tenant, [f"offer:{o.pk}:sent" for o in reminders])
@@ -208,7 +222,7 @@ def due_offer_messages(tenant: Tenant, *, now: datetime) -> list[Due]:
         if f"offer:{offer.pk}:sent" in went_out:  # never remind of an email the cap or consent stopped
             build = cache(lambda o=offer: offer_context(tenant, o))
             due.append(Due(offer.account_id, "offer-reminder", f"offer:{offer.pk}:reminder", UPGRADE, build,
-                           _template_variant(tenant, offer)))  # fmt: skip
+                           _template_variant(tenant, offer), _channel(tenant, offer)))  # fmt: skip
     return due
 
 
@@ -403,11 +417,12 @@ def send_due(tenant: Tenant, items: list[Due], *, now: datetime) -> int:
         todo = [c for c in contacts.get(item.account_id, []) if (c.pk, item.template_key, item.cause) not in done]
         if not todo:
             continue
-        if item.template_key not in live:
-            live[item.template_key] = bool(
-                messaging_selectors.live_templates(tenant, key=item.template_key, channel="email")
+        live_key = f"{item.template_key}:{item.channel}"
+        if live_key not in live:
+            live[live_key] = bool(
+                messaging_selectors.live_templates(tenant, key=item.template_key, channel=item.channel)
             )
-        if not live[item.template_key]:
+        if not live[live_key]:
             continue
         context = item.build()
         if context is None:
@@ -420,6 +435,7 @@ def send_due(tenant: Tenant, items: list[Due], *, now: datetime) -> int:
                 cause=item.cause,
                 context=context,
                 category=item.category,
+                channel=item.channel,
                 variant=item.variant,
                 now=now,
             )

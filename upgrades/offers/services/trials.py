@@ -19,6 +19,7 @@ Invariants:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -157,6 +158,22 @@ def trial_days(*, settings_days: int, target: Tier | AddOn, days: int | None) ->
     return settings_days or getattr(target, "default_trial_days", 0) or 14
 
 
+# Experiments (upgrades.experiments, a layer above: offers never import it) register
+# `(tenant, offer) -> days | None` here from upgrades.apps ready(): a trial started from an offer built for
+# an experiment's arm lasts the arm's `trial_days` (bounded 1..MAX_TRIAL_DAYS); None: the usual length.
+TRIAL_DAYS_HOOKS: list[Callable[..., int | None]] = []
+
+
+def _arm_days(tenant: Tenant, offer: Offer | None) -> int | None:
+    if offer is None or not offer.variant:
+        return None
+    for hook in TRIAL_DAYS_HOOKS:
+        days = hook(tenant, offer=offer)
+        if isinstance(days, int) and not isinstance(days, bool) and days > 0:
+            return min(days, MAX_TRIAL_DAYS)
+    return None
+
+
 def last_trial_in_window(
     tenant: Tenant, *, account: CustomerAccount, target_kind: str, target_key: str, window_days: int, now: datetime
 ) -> Trial | None:
@@ -221,6 +238,8 @@ def start_trial(
             code=OffersErrorCode.NO_LIVE_SETTINGS,
         )
     target = resolve_target(tenant, target_kind=target_kind, target_key=target_key)
+    if days is None:
+        days = _arm_days(tenant, offer)
     length = trial_days(settings_days=settings.trial_days, target=target, days=days)
 
     # Serialise starts for this account: a concurrent start waits here, then sees the first one's trial.
