@@ -13,6 +13,7 @@ from catalog import urls as catalog_urls
 from config import views
 from messaging import urls as messaging_urls
 from upgrades.analytics import urls as analytics_urls
+from upgrades.experiments import urls as experiments_urls
 from upgrades.offers import urls as offers_urls
 from upgrades.portal import urls as portal_urls
 from upgrades.rules import urls as rules_urls
@@ -36,6 +37,7 @@ api_v1 = [
     *offers_urls.api_urlpatterns,
     *portal_urls.api_urlpatterns,
     *analytics_urls.api_urlpatterns,
+    *experiments_urls.api_urlpatterns,
     *router.urls,
 ]
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from django.db.models import QuerySet
 
+from accounts.errors import NotFound
 from accounts.models import Tenant
-from upgrades.experiments.models import CONTROL, ExperimentAssignment, ExperimentState
+from upgrades.experiments.models import CONTROL, Experiment, ExperimentAssignment, ExperimentState
 
 
 def held_out_account_ids(tenant: Tenant) -> QuerySet:
@@ -27,3 +28,16 @@ def assignments_of(tenant: Tenant, account_id: int) -> list[ExperimentAssignment
     return list(
         ExperimentAssignment.objects.for_tenant(tenant).filter(account_id=account_id).select_related("experiment")
     )
+
+
+def list_experiments(tenant: Tenant) -> QuerySet:
+    """The tenant's experiments, newest first."""
+    return Experiment.objects.for_tenant(tenant).order_by("-created_at", "-id")
+
+
+def get_experiment_for_tenant(tenant: Tenant, experiment_id: int) -> Experiment:
+    """One of the tenant's experiments; another tenant's id is simply not found (404)."""
+    found = list_experiments(tenant).filter(pk=experiment_id).first()
+    if found is None:
+        raise NotFound("No such experiment.")
+    return found
