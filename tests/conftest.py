@@ -28,11 +28,17 @@ def no_tenant_left_behind() -> Iterator[None]:
     Requests reset it in their middleware; a test that calls a view, an authenticator or a command
     directly must not hand its tenant to the next test (or to the test database's teardown).
     """
+    from celery._state import _set_task_join_will_block
+
     from accounts.tenancy import activate_tenant
 
     activate_tenant(None)
+    # A test that runs a task's tracer in this process (eagerly) can leave Celery believing it is inside a
+    # worker, and then every later `result.get()` refuses to wait ("Never call result.get() within a task").
+    _set_task_join_will_block(False)
     yield
     activate_tenant(None)
+    _set_task_join_will_block(False)
 
 
 @dataclass
