@@ -65,17 +65,23 @@ class WorklistPage:
     pages: int = 1
 
 
+# PostgreSQL's names and SQLite's (the embedded default) for the few functions that differ.
+DIALECT = {
+    True: {"json_len": "jsonb_array_length", "least": "LEAST", "like": "ILIKE"},
+    False: {"json_len": "json_array_length", "least": "MIN", "like": "LIKE"},
+}
+
 SQL = """
 SELECT a.id, a.name, a.external_id, a.segment, a.territory, a.lifecycle_stage, a.assigned_csm_id,
-       s.readiness, s.health, COALESCE(jsonb_array_length(s.churn_flags), 0) AS churn_count,
+       s.readiness, s.health, COALESCE({json_len}(s.churn_flags), 0) AS churn_count,
        s.previous_readiness, l.current_period_end AS renews_at, l.status AS license_status, t.name AS tier_name,
        t.key AS tier_key, COALESCE(sig.n, 0) AS open_signals, COALESCE(tk.talk, 0) AS talk_requests,
        COALESCE(tk.other, 0) AS open_tasks, COALESCE(tk.overdue, 0) AS overdue_tasks, tk.next_due,
        (ho.account_id IS NOT NULL) AS held_out,
        (CASE WHEN ho.account_id IS NULL THEN COALESCE(s.readiness, 0) ELSE 0 END + (100 - COALESCE(s.health, 100)) / 2
-        + CASE WHEN COALESCE(jsonb_array_length(s.churn_flags), 0) > 0 THEN 30 ELSE 0 END
-        + 20 * LEAST(COALESCE(sig.n, 0), 3) + 40 * COALESCE(tk.talk, 0) + 10 * LEAST(COALESCE(tk.other, 0), 3)
-        + 15 * LEAST(COALESCE(tk.overdue, 0), 2)
+        + CASE WHEN COALESCE({json_len}(s.churn_flags), 0) > 0 THEN 30 ELSE 0 END
+        + 20 * {least}(COALESCE(sig.n, 0), 3) + 40 * COALESCE(tk.talk, 0) + 10 * {least}(COALESCE(tk.other, 0), 3)
+        + 15 * {least}(COALESCE(tk.overdue, 0), 2)
         + CASE WHEN l.current_period_end < %(soon)s THEN 25 WHEN l.current_period_end < %(later)s THEN 10 ELSE 0 END
        ) AS attention
 FROM accounts_customeraccount a
@@ -129,7 +135,8 @@ def _where(filters: WorklistFilters, *, user_id: int | None) -> tuple[str, dict[
         parts.append("t.key = %(tier)s")
         params["tier"] = filters.tier
     if filters.q:
-        parts.append("(a.name ILIKE %(q)s OR a.external_id ILIKE %(q)s)")
+        like = DIALECT[connection.vendor == "postgresql"]["like"]  # SQLite's LIKE ignores ASCII case already
+        parts.append(f"(a.name {like} %(q)s OR a.external_id {like} %(q)s)")
         params["q"] = f"%{filters.q.replace('%', '').replace('_', '')}%"
     return "".join(f" AND {p}" for p in parts), params
 
@@ -142,7 +149,7 @@ def worklist(
     params.update(control=CONTROL, running=str(ExperimentState.RUNNING))
     params.update(tenant=tenant.pk, now=now, soon=now + timedelta(days=45), later=now + timedelta(days=90))
     page = max(1, page)
-    body = SQL.format(where=where)
+    body = SQL.format(where=where, **DIALECT[connection.vendor == "postgresql"])
     with connection.cursor() as cur:
         cur.execute(COUNT_SQL.format(joins=TIER_JOINS if filters.tier else "", where=where), params)
         total = cur.fetchone()[0]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime
 
 from accounts.models import CustomerAccount
+from tests.services import require_postgres
 from tests.upgrades.rules.conftest import NOW, add_event, rollup
 from upgrades.rules import services
 from upgrades.rules.models import AccountScore, DirtyAccount
@@ -59,6 +60,7 @@ def test_last_weeks_factors_are_kept_through_the_week_and_roll_over_after_it(wor
 
 
 def test_a_mark_made_while_an_evaluation_runs_survives_it(world_a, cat_a):
+    require_postgres()  # the mark's upsert that moves marked_at forward is PostgreSQL's
     services.mark_accounts_dirty(world_a.tenant.pk, [world_a.account.pk, world_a.account.pk], now=NOW)
     services.mark_accounts_dirty(world_a.tenant.pk, [world_a.account.pk], now=NOW - DAY)  # never moves back
     assert DirtyAccount.objects.for_tenant(world_a.tenant).get().marked_at == NOW
