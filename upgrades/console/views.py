@@ -203,7 +203,7 @@ def grant_trial(request: HttpRequest, account_id: int) -> HttpResponse:
         require_not_held_out(tenant, account.pk, doing="start an upgrade trial")
         start_trial(tenant, account=account, actor=request.user, source="console", **form.cleaned_data)
     except TierwiseError as exc:
-        return HttpResponse(exc.message, status=getattr(exc, "status_code", 400) if exc.status_code != 500 else 400)
+        return HttpResponse(exc.message, status=400 if exc.status_code == 500 else exc.status_code)
     messages.success(request, "Trial started.")
     return redirect("console:account", account_id=account.pk)
 
