@@ -15,11 +15,12 @@ An account in the control group of a running experiment gets no upgrade outreach
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.db import connection
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 
 from accounts.models import LifecycleStage, Segment, Tenant
 from upgrades.experiments.models import CONTROL, ExperimentState
@@ -147,7 +148,8 @@ def worklist(
     now = now or timezone.now()
     where, params = _where(filters, user_id=user_id)
     params.update(control=CONTROL, running=str(ExperimentState.RUNNING))
-    params.update(tenant=tenant.pk, now=now, soon=now + timedelta(days=45), later=now + timedelta(days=90))
+    at = connection.ops.adapt_datetimefield_value  # as the backend stores them (SQLite: naive UTC text)
+    params.update(tenant=tenant.pk, now=at(now), soon=at(now + timedelta(days=45)), later=at(now + timedelta(days=90)))
     page = max(1, page)
     body = SQL.format(where=where, **DIALECT[connection.vendor == "postgresql"])
     with connection.cursor() as cur:
@@ -162,6 +164,9 @@ def worklist(
         cols = [c[0] for c in cur.description]
         rows = [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
     for row in rows:
+        for key in ("renews_at", "next_due"):  # SQLite hands raw timestamps back naive UTC (min(): as text)
+            value = parse_datetime(row[key]) if isinstance(row[key], str) else row[key]
+            row[key] = timezone.make_aware(value, UTC) if value and timezone.is_naive(value) else value
         row["overdue"] = bool(row["overdue_tasks"])
         row["renews_soon"] = bool(row["renews_at"] and row["renews_at"] < now + timedelta(days=45))
         prev = row["previous_readiness"]

@@ -13,7 +13,6 @@ from django.utils import timezone
 from accounts.errors import PermissionDenied
 from accounts.models import AuditEntry, Role
 from billing.proration import add_interval
-from tests.services import require_postgres
 from upgrades.console.models import ConsoleTask, Playbook, Proposal, ProposalState, TaskKind
 from upgrades.console.services import proposals as services
 from upgrades.console.services import tasks as task_services
@@ -122,7 +121,6 @@ def test_renewal_packet_pdf_has_every_number_the_page_shows(console):
 
 
 def test_worklist_orders_by_attention_and_defaults_to_mine(console):
-    require_postgres()  # the worklist is one raw PostgreSQL statement (SQLite: see the issue 17 note)
     world = console.world
     a1, a2, a3 = (console.accounts[k] for k in ("acct-1", "acct-2", "acct-3"))
     score(a1, readiness=40, health=90)
@@ -158,7 +156,6 @@ PAGES = ["/console/", "/console/proposals/", "/console/playbooks/"]
 
 
 def test_pages_per_role_and_tenant_walls(console, workspace_b):
-    require_postgres()  # the worklist is one raw PostgreSQL statement (SQLite: see the issue 17 note)
     world = console.world
     proposal = build(console, percent=Decimal("15"))
     services.submit_proposal(world.tenant, proposal=proposal, actor=world.staff[Role.CSM])
