@@ -4,7 +4,9 @@ Outcomes per assigned account, over `window_days` (30 or 90) from its assignment
 - converted: a licence change that raised MRR (`LicenseChange.mrr_after > mrr_before`) in the window,
   whether or not through an offer (controls who upgrade on their own count);
 - billed revenue: the sum of settled plan changes' `charged_amount` in the window (what Stripe charged,
-  net of discounts and of credits for unused time);
+  net of discounts and of credits for unused time), per currency (`PlanChange.currency`): amounts in
+  different currencies are never added, so each currency seen among the experiment's settled charges
+  gets its own revenue per assigned account and its own comparison vs control;
 - MRR gained: the sum of `mrr_after - mrr_before` of the licence changes in the window.
 Every assigned account counts (intention to treat), whatever happened to its offer.
 """
@@ -80,16 +82,16 @@ class ArmResult:
     key: str
     assigned: int = 0
     converted: int = 0
-    revenue: list[int] = field(default_factory=list)  # billed per assigned account
+    # Billed per assigned account, one list per currency (every assigned account has a value in each).
+    revenue: dict[str, list[int]] = field(default_factory=dict)
     mrr: list[int] = field(default_factory=list)
 
     @property
     def conversion(self) -> float:
         return self.converted / self.assigned if self.assigned else 0.0
 
-    @property
-    def revenue_per_account(self) -> float:
-        return sum(self.revenue) / self.assigned if self.assigned else 0.0
+    def revenue_per_account(self, currency: str) -> float:
+        return sum(self.revenue.get(currency, [])) / self.assigned if self.assigned else 0.0
 
     @property
     def mrr_per_account(self) -> float:
@@ -100,8 +102,9 @@ class ArmResult:
         return round(self.conversion * 100, 1)
 
     @property
-    def revenue_minor(self) -> int:
-        return round(self.revenue_per_account)
+    def revenue_minor(self) -> list[tuple[str, int]]:
+        """(currency, billed per assigned account in minor units of it), one pair per currency."""
+        return [(currency, round(self.revenue_per_account(currency))) for currency in sorted(self.revenue)]
 
     @property
     def mrr_minor(self) -> int:
@@ -109,10 +112,16 @@ class ArmResult:
 
 
 @dataclass(frozen=True)
+class RevenueLift:
+    currency: str
+    comparison: Comparison | None  # minor units of `currency` per assigned account; None: too few accounts
+
+
+@dataclass(frozen=True)
 class VariantVerdict:
     key: str
     conversion: Comparison | None
-    revenue: Comparison | None
+    revenue: list[RevenueLift]  # one per currency of Results.currencies, in that order
     verdict: str
 
 
@@ -120,6 +129,7 @@ class VariantVerdict:
 class Results:
     window_days: int
     arms: dict[str, ArmResult]
+    currencies: list[str]  # of the billed revenue: those of the settled charges, else the tenant's default
     comparisons: list[VariantVerdict]
     srm: SampleRatio | None
     matured: int  # accounts whose whole window has passed
@@ -137,12 +147,12 @@ def _outcomes(tenant: Tenant, rows: list[ExperimentAssignment], *, window: timed
         .values_list("account_id", "effective_at", "mrr_before", "mrr_after")
     ):  # fmt: skip
         changes[account_id].append((at, after - before))
-    for account_id, at, amount in (
+    for account_id, at, amount, currency in (
         PlanChange.objects.for_tenant(tenant)
         .filter(account_id__in=ids, state=PlanChangeState.SETTLED, settled_at__gte=start)
-        .values_list("account_id", "settled_at", "charged_amount")
+        .values_list("account_id", "settled_at", "charged_amount", "currency")
     ):  # fmt: skip
-        charges[account_id].append((at, amount or 0))
+        charges[account_id].append((at, amount or 0, (currency or "USD").upper()))
     return changes, charges
 
 
@@ -152,16 +162,31 @@ def results(tenant: Tenant, experiment: Experiment, *, window_days: int = 30, no
     rows = list(ExperimentAssignment.objects.for_tenant(tenant).filter(experiment=experiment))
     changes, charges = _outcomes(tenant, rows, window=window, now=now)
     arms = {key: ArmResult(key) for key in arm_shares(experiment)}
+    inside_windows = {
+        row.pk: [
+            (a, cur)
+            for at, a, cur in charges.get(row.account_id, [])
+            if row.assigned_at <= at < row.assigned_at + window
+        ]
+        for row in rows
+    }
+    # Only currencies actually charged in a window; with none, one row in the tenant's currency (zeros), as ever.
+    currencies = sorted({cur for billed in inside_windows.values() for _, cur in billed}) or [
+        (tenant.default_currency or "USD").upper()
+    ]
+    for arm in arms.values():
+        arm.revenue = {cur: [] for cur in currencies}
     matured = 0
     for row in rows:
-        arm = arms.setdefault(row.arm, ArmResult(row.arm))
+        arm = arms.setdefault(row.arm, ArmResult(row.arm, revenue={cur: [] for cur in currencies}))
         end = row.assigned_at + window
         matured += end <= now
         inside = [d for at, d in changes.get(row.account_id, []) if row.assigned_at <= at < end]
         arm.assigned += 1
         arm.converted += any(d > 0 for d in inside)
         arm.mrr.append(sum(inside))
-        arm.revenue.append(sum(a for at, a in charges.get(row.account_id, []) if row.assigned_at <= at < end))
+        for cur in currencies:
+            arm.revenue[cur].append(sum(a for a, c in inside_windows[row.pk] if c == cur))
     control = arms[CONTROL]
     alpha = float(experiment.alpha)
     comparisons = []
@@ -170,10 +195,11 @@ def results(tenant: Tenant, experiment: Experiment, *, window_days: int = 30, no
             continue
         conv = compare_conversion(converted=arm.converted, assigned=arm.assigned, control_converted=control.converted,
                                   control_assigned=control.assigned, alpha=alpha)  # fmt: skip
-        rev = compare_revenue(arm.revenue, control.revenue, alpha=alpha)
+        rev = [RevenueLift(cur, compare_revenue(arm.revenue[cur], control.revenue[cur], alpha=alpha))
+               for cur in currencies]  # fmt: skip
         comparisons.append(VariantVerdict(key, conv, rev, _verdict(key, conv)))
     srm = sample_ratio_mismatch({k: a.assigned for k, a in arms.items()}, arm_shares(experiment))
-    return Results(window_days, arms, comparisons, srm, matured, _overall(comparisons, srm))
+    return Results(window_days, arms, currencies, comparisons, srm, matured, _overall(comparisons, srm))
 
 
 def _verdict(key: str, conv: Comparison | None) -> str:

@@ -38,19 +38,40 @@ class LiftSerializer(serializers.Serializer):
     significant = serializers.BooleanField()
 
 
+class CurrencyRevenueSerializer(serializers.Serializer):
+    currency = serializers.CharField(help_text="ISO 4217 code of the settled charges counted here.")
+    revenue_per_account_minor = serializers.IntegerField(
+        help_text="Settled charges in this currency in the window per assigned account (minor units of it)."
+    )
+    revenue_lift = LiftSerializer(
+        allow_null=True,
+        help_text="Vs control, in minor units of this currency; null for control or too few accounts.",
+    )
+
+
 class ArmResultSerializer(serializers.Serializer):
     arm = serializers.CharField(help_text='A variant key, or "control" (held out: no offer, no outreach).')
     assigned = serializers.IntegerField()
     converted = serializers.IntegerField(help_text="Accounts whose MRR rose within the window.")
     conversion = serializers.FloatField(help_text="converted / assigned (a fraction).")
     billed_revenue_per_account = serializers.IntegerField(
-        help_text="Settled charges in the window per assigned account (minor units)."
+        allow_null=True,
+        help_text="Settled charges in the window per assigned account (minor units of `billed_revenue_currency`); "
+        "null when the experiment was charged in several currencies (see revenue_by_currency).",
+    )
+    billed_revenue_currency = serializers.CharField(
+        allow_null=True, help_text="Currency of billed_revenue_per_account and revenue_lift; null as above."
     )
     conversion_lift = LiftSerializer(
         allow_null=True, help_text="Conversion vs control (fraction points); null for control or too few accounts."
     )
     revenue_lift = LiftSerializer(
-        allow_null=True, help_text="Billed revenue per account vs control (minor units); null as above."
+        allow_null=True,
+        help_text="Billed revenue per account vs control (minor units); null for control, too few accounts or "
+        "several currencies.",
+    )
+    revenue_by_currency = CurrencyRevenueSerializer(
+        many=True, help_text="Billed revenue per currency, never summed across currencies; one item when single."
     )
     verdict = serializers.CharField(allow_null=True)
 
@@ -121,13 +142,19 @@ def present_experiment(
     found = results(tenant, experiment, window_days=window_days, now=now)
     verdicts = {c.key: c for c in found.comparisons}
     arms = []
+    single = found.currencies[0] if len(found.currencies) == 1 else None
     for key, arm in found.arms.items():
         v = verdicts.get(key)
+        lifts = {r.currency: r.comparison for r in v.revenue} if v else {}
+        by_currency = [{"currency": cur, "revenue_per_account_minor": minor, "revenue_lift": _lift(lifts.get(cur))}
+                       for cur, minor in arm.revenue_minor]  # fmt: skip
         arms.append({
             "arm": key, "assigned": arm.assigned, "converted": arm.converted, "conversion": arm.conversion,
-            "billed_revenue_per_account": arm.revenue_minor,
-            "conversion_lift": _lift(v.conversion) if v else None, "revenue_lift": _lift(v.revenue) if v else None,
-            "verdict": v.verdict if v else None,
+            "billed_revenue_per_account": by_currency[0]["revenue_per_account_minor"] if single else None,
+            "billed_revenue_currency": single,
+            "conversion_lift": _lift(v.conversion) if v else None,
+            "revenue_lift": by_currency[0]["revenue_lift"] if single else None,
+            "revenue_by_currency": by_currency, "verdict": v.verdict if v else None,
         })  # fmt: skip
     arms.sort(key=lambda a: (a["arm"] != CONTROL, a["arm"]))
     srm = found.srm

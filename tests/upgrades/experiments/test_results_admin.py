@@ -66,13 +66,15 @@ def test_results_match_hand_worked_numbers(world_a):
     out = results(world_a.tenant, experiment, window_days=30, now=NOW)
     b, c = out.arms["b"], out.arms[CONTROL]
     assert (b.assigned, b.converted, c.assigned, c.converted) == (10, 4, 10, 1)
-    assert b.revenue_per_account == 1_600 and c.revenue_per_account == 400  # 4 x 4,000 / 10 and 4,000 / 10
+    assert out.currencies == ["USD"]
+    assert b.revenue_per_account("USD") == 1_600 and c.revenue_per_account("USD") == 400  # 4 x 4,000 / 10, 4,000 / 10
     assert b.mrr_per_account == 2_000 and c.mrr_per_account == 500
     comparison = out.comparisons[0]
     assert abs(comparison.conversion.estimate - 0.3) < 1e-12
     se = (0.4 * 0.6 / 10 + 0.1 * 0.9 / 10) ** 0.5
     assert abs(comparison.conversion.low - (0.3 - 1.959964 * se)) < 1e-5
-    assert comparison.revenue.estimate == 1_200
+    [revenue] = comparison.revenue
+    assert revenue.currency == "USD" and revenue.comparison.estimate == 1_200
     assert out.verdict.startswith("Not yet significant") and out.srm is not None and not out.srm.mismatch
     assert results(world_a.tenant, experiment, window_days=90, now=NOW).arms[CONTROL].converted == 2
 
