@@ -85,9 +85,10 @@ def test_an_open_offer_already_made_is_returned_not_doubled(ew):
     assert offers[0].pk == earlier.pk and offers[1].pk != earlier.pk
     assert Offer.objects.for_tenant(ew.tenant).count() == 2
     assert OfferEvent.objects.filter(offer_id=earlier.pk, note="built").count() == 1
-    # as one by one: the signal whose target already had an open offer is not marked acted on by it
-    assert Signal.objects.get(pk=signals[0].pk).state == SignalState.OPEN
-    assert Signal.objects.get(pk=signals[1].pk).state == SignalState.ACTED_ON
+    # the signal whose target already had an open offer is answered by it, not left open to be queued again
+    answered, made = (Signal.objects.get(pk=s.pk) for s in signals)
+    assert (answered.state, answered.reference) == (SignalState.ACTED_ON, f"offer:{earlier.pk}")
+    assert (made.state, made.reference) == (SignalState.ACTED_ON, f"offer:{offers[1].pk}")
 
 
 def test_an_existing_draft_is_refreshed_and_released(ew):

@@ -207,7 +207,7 @@ def _build(tenant: Tenant, *, account: CustomerAccount, actor: Actor, signal: Si
     if decision is not None and decision.apply(fields):
         return None  # a control of an experiment: recorded there, never written or sent
     offer, created = _write(tenant, account=account, rec=rec, fields=fields, actor=actor, now=now)
-    if signal is not None and created:
+    if signal is not None:  # made now or already open for this target: either way the offer answers it
         from upgrades.rules.services import mark_signal_acted_on
 
         mark_signal_acted_on(tenant, signal=signal, reference=f"offer:{offer.pk}")
@@ -250,9 +250,9 @@ def build_offers_for_signals(
     the batch; the offers are written in one INSERT ... ON CONFLICT DO NOTHING under the partial unique
     constraint (the arbitrated write: an open offer that already exists, from another worker or an
     earlier build, is read back and returned, a draft refreshed), released in bulk, and their signals
-    marked acted on in one statement. A signal with nothing to offer (top tier, no fitting option, no
-    licence) is dismissed by the engine with the reason "nothing to offer", so the sweep stops queuing
-    it. Another tenant's signal ids are simply not found.
+    marked acted on in one statement (a signal answered by an offer already open too, so the sweep stops
+    queuing it). A signal with nothing to offer (top tier, no fitting option, no licence) is dismissed by
+    the engine with the reason "nothing to offer". Another tenant's signal ids are simply not found.
     """
     from upgrades.offers.pricing import PricingBatch
     from upgrades.offers.services.building_batch import write_offers
@@ -299,8 +299,9 @@ def build_offers_for_signals(
         written = write_offers(tenant, planned=planned, actor=actor, now=now)
         drafts = [offer for offer, _ in written if offer.state == OfferState.DRAFT]
         released = {o.pk: o for o in release_offers(tenant, offers=drafts, actor=actor, now=now)} if drafts else {}
-        acted = {signal.pk: f"offer:{offer.pk}" for (signal, _, _), (offer, created) in zip(planned, written,
-                 strict=True) if created}  # fmt: skip
+        # A signal whose target already has an open offer is answered by that offer (not left open and
+        # queued again by the sweep).
+        acted = {signal.pk: f"offer:{offer.pk}" for (signal, _, _), (offer, _) in zip(planned, written, strict=True)}
         if acted:
             mark_signals_acted_on(tenant, signal_ids_to_reference=acted)
         if nothing:
