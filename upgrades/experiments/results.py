@@ -152,7 +152,7 @@ def _outcomes(tenant: Tenant, rows: list[ExperimentAssignment], *, window: timed
         .filter(account_id__in=ids, state=PlanChangeState.SETTLED, settled_at__gte=start)
         .values_list("account_id", "settled_at", "charged_amount", "currency")
     ):  # fmt: skip
-        charges[account_id].append((at, amount or 0, (currency or "USD").upper()))
+        charges[account_id].append((at, amount or 0, currency.upper()))
     return changes, charges
 
 
@@ -161,7 +161,6 @@ def results(tenant: Tenant, experiment: Experiment, *, window_days: int = 30, no
     window = timedelta(days=window_days)
     rows = list(ExperimentAssignment.objects.for_tenant(tenant).filter(experiment=experiment))
     changes, charges = _outcomes(tenant, rows, window=window, now=now)
-    arms = {key: ArmResult(key) for key in arm_shares(experiment)}
     inside_windows = {
         row.pk: [
             (a, cur)
@@ -174,11 +173,14 @@ def results(tenant: Tenant, experiment: Experiment, *, window_days: int = 30, no
     currencies = sorted({cur for billed in inside_windows.values() for _, cur in billed}) or [
         (tenant.default_currency or "USD").upper()
     ]
-    for arm in arms.values():
-        arm.revenue = {cur: [] for cur in currencies}
+
+    def new_arm(key: str) -> ArmResult:
+        return ArmResult(key, revenue={cur: [] for cur in currencies})
+
+    arms = {key: new_arm(key) for key in arm_shares(experiment)}
     matured = 0
     for row in rows:
-        arm = arms.setdefault(row.arm, ArmResult(row.arm, revenue={cur: [] for cur in currencies}))
+        arm = arms.setdefault(row.arm, new_arm(row.arm))
         end = row.assigned_at + window
         matured += end <= now
         inside = [d for at, d in changes.get(row.account_id, []) if row.assigned_at <= at < end]

@@ -206,7 +206,7 @@ def _build(tenant: Tenant, *, account: CustomerAccount, actor: Actor, signal: Si
     fields = _snapshot(tenant, lic=lic, rec=rec, settings=settings, signal=signal, variant=variant, now=now)
     if decision is not None and decision.apply(fields):
         return None  # a control of an experiment: recorded there, never written or sent
-    offer, created = _write(tenant, account=account, rec=rec, fields=fields, actor=actor, now=now)
+    offer, _ = _write(tenant, account=account, rec=rec, fields=fields, actor=actor, now=now)
     if signal is not None:  # made now or already open for this target: either way the offer answers it
         from upgrades.rules.services import mark_signal_acted_on
 
