@@ -9,6 +9,14 @@ from config.settings import *  # noqa: E402,F403
 from config.settings import DATABASES, REDIS_URL  # noqa: E402
 
 DATABASES["default"]["CONN_MAX_AGE"] = 0  # live-server threads must not hold the test DB open
+if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
+    # A file, not Django's shared in-memory database: with memory, the live server's thread shares the test's
+    # one connection, and a request still arriving (a stand-in webhook, a browser's fetch) as a test ends runs
+    # on it during the flush ("pop from empty list", "database table is locked"). A file gives each thread
+    # its own connection, as on PostgreSQL. One per process, removed by Django after the run.
+    import tempfile
+
+    DATABASES["default"]["TEST"] = {"NAME": os.path.join(tempfile.gettempdir(), f"tierwise-test-{os.getpid()}.sqlite3")}
 SECURE_SSL_REDIRECT = False
 # The suite connects as the postgres superuser (RLS tests make their own unprivileged role).
 TIERWISE_ALLOW_PRIVILEGED_DB_ROLE = True
