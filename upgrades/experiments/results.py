@@ -7,7 +7,8 @@ Outcomes per assigned account, over `window_days` (30 or 90) from its assignment
   net of discounts and of credits for unused time), per currency (`PlanChange.currency`): amounts in
   different currencies are never added, so each currency seen among the experiment's settled charges
   gets its own revenue per assigned account and its own comparison vs control;
-- MRR gained: the sum of `mrr_after - mrr_before` of the licence changes in the window.
+- MRR gained: the sum of `mrr_after - mrr_before` of the licence changes in the window, per currency
+  (`LicenseChange.currency`) likewise.
 Every assigned account counts (intention to treat), whatever happened to its offer.
 """
 
@@ -84,7 +85,8 @@ class ArmResult:
     converted: int = 0
     # Billed per assigned account, one list per currency (every assigned account has a value in each).
     revenue: dict[str, list[int]] = field(default_factory=dict)
-    mrr: list[int] = field(default_factory=list)
+    # MRR gained per assigned account, one list per currency, likewise.
+    mrr: dict[str, list[int]] = field(default_factory=dict)
 
     @property
     def conversion(self) -> float:
@@ -93,9 +95,8 @@ class ArmResult:
     def revenue_per_account(self, currency: str) -> float:
         return sum(self.revenue.get(currency, [])) / self.assigned if self.assigned else 0.0
 
-    @property
-    def mrr_per_account(self) -> float:
-        return sum(self.mrr) / self.assigned if self.assigned else 0.0
+    def mrr_per_account(self, currency: str) -> float:
+        return sum(self.mrr.get(currency, [])) / self.assigned if self.assigned else 0.0
 
     @property
     def conversion_percent(self) -> float:
@@ -107,8 +108,9 @@ class ArmResult:
         return [(currency, round(self.revenue_per_account(currency))) for currency in sorted(self.revenue)]
 
     @property
-    def mrr_minor(self) -> int:
-        return round(self.mrr_per_account)
+    def mrr_minor(self) -> list[tuple[str, int]]:
+        """(currency, MRR gained per assigned account in minor units of it), one pair per currency."""
+        return [(currency, round(self.mrr_per_account(currency))) for currency in sorted(self.mrr)]
 
 
 @dataclass(frozen=True)
@@ -130,6 +132,7 @@ class Results:
     window_days: int
     arms: dict[str, ArmResult]
     currencies: list[str]  # of the billed revenue: those of the settled charges, else the tenant's default
+    mrr_currencies: list[str]  # of the MRR gained: those of the licence changes, else the tenant's default
     comparisons: list[VariantVerdict]
     srm: SampleRatio | None
     matured: int  # accounts whose whole window has passed
@@ -142,11 +145,11 @@ def _outcomes(tenant: Tenant, rows: list[ExperimentAssignment], *, window: timed
     ids = [r.account_id for r in rows]
     start = min(r.assigned_at for r in rows)
     changes, charges = defaultdict(list), defaultdict(list)
-    for account_id, at, before, after in (
+    for account_id, at, before, after, currency in (
         LicenseChange.objects.for_tenant(tenant).filter(account_id__in=ids, effective_at__gte=start)
-        .values_list("account_id", "effective_at", "mrr_before", "mrr_after")
+        .values_list("account_id", "effective_at", "mrr_before", "mrr_after", "currency")
     ):  # fmt: skip
-        changes[account_id].append((at, after - before))
+        changes[account_id].append((at, after - before, currency.upper()))
     for account_id, at, amount, currency in (
         PlanChange.objects.for_tenant(tenant)
         .filter(account_id__in=ids, state=PlanChangeState.SETTLED, settled_at__gte=start)
@@ -161,34 +164,35 @@ def results(tenant: Tenant, experiment: Experiment, *, window_days: int = 30, no
     window = timedelta(days=window_days)
     rows = list(ExperimentAssignment.objects.for_tenant(tenant).filter(experiment=experiment))
     changes, charges = _outcomes(tenant, rows, window=window, now=now)
-    inside_windows = {
-        row.pk: [
-            (a, cur)
-            for at, a, cur in charges.get(row.account_id, [])
-            if row.assigned_at <= at < row.assigned_at + window
-        ]
-        for row in rows
-    }
-    # Only currencies actually charged in a window; with none, one row in the tenant's currency (zeros), as ever.
-    currencies = sorted({cur for billed in inside_windows.values() for _, cur in billed}) or [
-        (tenant.default_currency or "USD").upper()
-    ]
+
+    def in_window(row: ExperimentAssignment, found: dict) -> list[tuple[int, str]]:
+        return [(amount, cur) for at, amount, cur in found.get(row.account_id, [])
+                if row.assigned_at <= at < row.assigned_at + window]  # fmt: skip
+
+    billed = {row.pk: in_window(row, charges) for row in rows}
+    gained = {row.pk: in_window(row, changes) for row in rows}
+    # Only currencies actually seen in a window; with none, one row in the tenant's currency (zeros), as ever.
+    fallback = [(tenant.default_currency or "USD").upper()]
+    currencies = sorted({cur for found in billed.values() for _, cur in found}) or fallback
+    mrr_currencies = sorted({cur for found in gained.values() for _, cur in found}) or fallback
 
     def new_arm(key: str) -> ArmResult:
-        return ArmResult(key, revenue={cur: [] for cur in currencies})
+        return ArmResult(key, revenue={cur: [] for cur in currencies}, mrr={cur: [] for cur in mrr_currencies})
+
+    def per_currency(found: list[tuple[int, str]], cur: str) -> int:
+        return sum(amount for amount, c in found if c == cur)
 
     arms = {key: new_arm(key) for key in arm_shares(experiment)}
     matured = 0
     for row in rows:
         arm = arms.setdefault(row.arm, new_arm(row.arm))
-        end = row.assigned_at + window
-        matured += end <= now
-        inside = [d for at, d in changes.get(row.account_id, []) if row.assigned_at <= at < end]
+        matured += row.assigned_at + window <= now
         arm.assigned += 1
-        arm.converted += any(d > 0 for d in inside)
-        arm.mrr.append(sum(inside))
+        arm.converted += any(d > 0 for d, _ in gained[row.pk])
+        for cur in mrr_currencies:
+            arm.mrr[cur].append(per_currency(gained[row.pk], cur))
         for cur in currencies:
-            arm.revenue[cur].append(sum(a for a, c in inside_windows[row.pk] if c == cur))
+            arm.revenue[cur].append(per_currency(billed[row.pk], cur))
     control = arms[CONTROL]
     alpha = float(experiment.alpha)
     comparisons = []
@@ -201,7 +205,7 @@ def results(tenant: Tenant, experiment: Experiment, *, window_days: int = 30, no
                for cur in currencies]  # fmt: skip
         comparisons.append(VariantVerdict(key, conv, rev, _verdict(key, conv)))
     srm = sample_ratio_mismatch({k: a.assigned for k, a in arms.items()}, arm_shares(experiment))
-    return Results(window_days, arms, currencies, comparisons, srm, matured, _overall(comparisons, srm))
+    return Results(window_days, arms, currencies, mrr_currencies, comparisons, srm, matured, _overall(comparisons, srm))
 
 
 def _verdict(key: str, conv: Comparison | None) -> str:

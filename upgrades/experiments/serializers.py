@@ -49,6 +49,14 @@ class CurrencyRevenueSerializer(serializers.Serializer):
     )
 
 
+class CurrencyMrrSerializer(serializers.Serializer):
+    currency = serializers.CharField(help_text="ISO 4217 code of the licence changes counted here.")
+    mrr_gained_per_account_minor = serializers.IntegerField(
+        help_text="MRR after minus before of the licence changes in this currency in the window, per assigned "
+        "account (minor units of it; negative when downgrades outweigh upgrades)."
+    )
+
+
 class ArmResultSerializer(serializers.Serializer):
     arm = serializers.CharField(help_text='A variant key, or "control" (held out: no offer, no outreach).')
     assigned = serializers.IntegerField()
@@ -72,6 +80,15 @@ class ArmResultSerializer(serializers.Serializer):
     )
     revenue_by_currency = CurrencyRevenueSerializer(
         many=True, help_text="Billed revenue per currency, never summed across currencies; one item when single."
+    )
+    mrr_gained_per_account = serializers.IntegerField(
+        allow_null=True,
+        help_text="MRR gained in the window per assigned account (minor units of `mrr_gained_currency`); null when "
+        "the licence changes were in several currencies (see mrr_gained_by_currency).",
+    )
+    mrr_gained_currency = serializers.CharField(allow_null=True, help_text="Currency of mrr_gained_per_account.")
+    mrr_gained_by_currency = CurrencyMrrSerializer(
+        many=True, help_text="MRR gained per currency, never summed across currencies; one item when single."
     )
     verdict = serializers.CharField(allow_null=True)
 
@@ -143,18 +160,23 @@ def present_experiment(
     verdicts = {c.key: c for c in found.comparisons}
     arms = []
     single = found.currencies[0] if len(found.currencies) == 1 else None
+    single_mrr = found.mrr_currencies[0] if len(found.mrr_currencies) == 1 else None
     for key, arm in found.arms.items():
         v = verdicts.get(key)
         lifts = {r.currency: r.comparison for r in v.revenue} if v else {}
         by_currency = [{"currency": cur, "revenue_per_account_minor": minor, "revenue_lift": _lift(lifts.get(cur))}
                        for cur, minor in arm.revenue_minor]  # fmt: skip
+        mrr = [{"currency": cur, "mrr_gained_per_account_minor": minor} for cur, minor in arm.mrr_minor]
         arms.append({
             "arm": key, "assigned": arm.assigned, "converted": arm.converted, "conversion": arm.conversion,
             "billed_revenue_per_account": by_currency[0]["revenue_per_account_minor"] if single else None,
             "billed_revenue_currency": single,
             "conversion_lift": _lift(v.conversion) if v else None,
             "revenue_lift": by_currency[0]["revenue_lift"] if single else None,
-            "revenue_by_currency": by_currency, "verdict": v.verdict if v else None,
+            "revenue_by_currency": by_currency,
+            "mrr_gained_per_account": mrr[0]["mrr_gained_per_account_minor"] if single_mrr else None,
+            "mrr_gained_currency": single_mrr, "mrr_gained_by_currency": mrr,
+            "verdict": v.verdict if v else None,
         })  # fmt: skip
     arms.sort(key=lambda a: (a["arm"] != CONTROL, a["arm"]))
     srm = found.srm

@@ -48,6 +48,8 @@ def test_detail_shows_arms_state_plan_and_results(world_a):
     assert (control["assigned"], control["converted"], control["conversion"]) == (40, 2, 0.05)
     assert (b["assigned"], b["converted"], b["conversion"]) == (40, 12, 0.3)
     assert control["billed_revenue_per_account"] == 100 and b["billed_revenue_per_account"] == 600
+    assert (control["mrr_gained_per_account"], b["mrr_gained_per_account"]) == (100, 600)
+    assert b["mrr_gained_currency"] == "USD"
     assert control["conversion_lift"] is None and control["verdict"] is None
     lift = b["conversion_lift"]
     assert lift["estimate"] == pytest.approx(0.25) and lift["low"] < 0.25 < lift["high"] and lift["significant"]

@@ -68,7 +68,7 @@ def test_results_match_hand_worked_numbers(world_a):
     assert (b.assigned, b.converted, c.assigned, c.converted) == (10, 4, 10, 1)
     assert out.currencies == ["USD"]
     assert b.revenue_per_account("USD") == 1_600 and c.revenue_per_account("USD") == 400  # 4 x 4,000 / 10, 4,000 / 10
-    assert b.mrr_per_account == 2_000 and c.mrr_per_account == 500
+    assert b.mrr_minor == [("USD", 2_000)] and c.mrr_minor == [("USD", 500)]
     comparison = out.comparisons[0]
     assert abs(comparison.conversion.estimate - 0.3) < 1e-12
     se = (0.4 * 0.6 / 10 + 0.1 * 0.9 / 10) ** 0.5

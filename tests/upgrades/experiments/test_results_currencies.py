@@ -1,4 +1,4 @@
-"""Issue 18: billed revenue is per currency. Charges in USD and EUR are reported, compared and shown
+"""Issue 18: billed revenue and MRR gained are per currency. Charges in USD and EUR are reported, compared and shown
 separately (minor units of each, with the code beside), never added together; the API answers within its schema."""
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from schemathesis.specs.openapi.checks import content_type_conformance, response
 
 from accounts import services
 from accounts.models import Role
-from billing.models import PlanChange, PlanChangeState
+from billing.models import LicenseChange, PlanChange, PlanChangeState
 from catalog.models import Price
 from tests.upgrades.experiments.test_results_admin import NOW, _assign, _experiment
 from tests.usage.factories import give_license, make_catalog
@@ -52,6 +52,12 @@ def mixed(world_a):
     _charge(world_a.tenant, catalog, treated[3], (1_000, "USD"), (2_000, "EUR"))
     _charge(world_a.tenant, catalog, treated[4], (99_999, "EUR"), after_days=45)
     _charge(world_a.tenant, catalog, controls[0], (2_000, "USD"))
+    # MRR: treated gain 3,000 USD and 1,500 EUR a month in all; a control gains 1,000 USD, another loses 500 EUR.
+    for row, gained, currency in ((treated[0], 3_000, "USD"), (treated[2], 1_500, "EUR"),
+                                  (controls[0], 1_000, "USD"), (controls[1], -500, "EUR")):  # fmt: skip
+        LicenseChange.objects.create(tenant=world_a.tenant, account=row.account, kind="upgrade", actor_label="t",
+                                     mrr_before=2_000, mrr_after=2_000 + gained, currency=currency,
+                                     effective_at=row.assigned_at + dt.timedelta(days=5))  # fmt: skip
     return experiment
 
 
@@ -66,6 +72,15 @@ def test_revenue_in_two_currencies_is_reported_per_currency_and_never_summed(wor
     lifts = {r.currency: r.comparison.estimate for r in comparison.revenue}
     assert lifts == {"EUR": 500, "USD": 700}
     assert results(world_a.tenant, mixed, window_days=90, now=NOW).arms["b"].revenue_minor[0] == ("EUR", 10_500)
+
+
+def test_mrr_gained_in_two_currencies_is_reported_per_currency_and_never_summed(world_a, mixed):
+    out = results(world_a.tenant, mixed, window_days=30, now=NOW)
+    b, c = out.arms["b"], out.arms[CONTROL]
+    assert out.mrr_currencies == ["EUR", "USD"]
+    assert b.mrr_minor == [("EUR", 150), ("USD", 300)]  # not 450 of anything
+    assert c.mrr_minor == [("EUR", -50), ("USD", 100)]
+    assert (b.converted, c.converted) == (2, 1)  # a fall in MRR is no conversion
 
 
 def test_the_api_reports_each_currency_within_its_schema(world_a, mixed):
@@ -100,6 +115,11 @@ def test_the_api_reports_each_currency_within_its_schema(world_a, mixed):
         ("EUR", 0, None),
         ("USD", 200, None),
     ]
+    assert b["mrr_gained_per_account"] is None and b["mrr_gained_currency"] is None
+    assert [(r["currency"], r["mrr_gained_per_account_minor"]) for r in b["mrr_gained_by_currency"]] == [
+        ("EUR", 150),
+        ("USD", 300),
+    ]
 
 
 def test_the_results_page_shows_each_currency_with_its_code(world_a, mixed):
@@ -109,3 +129,4 @@ def test_the_results_page_shows_each_currency_with_its_code(world_a, mixed):
     assert "€0.00 EUR" in text and "$2.00 USD" in text  # the controls
     assert "$7.00" in text and "€5.00 (" in text  # lifts, each in its own currency
     assert "14.00" not in text  # 5.00 EUR + 9.00 USD is never shown
+    assert "€1.50 EUR" in text and "$3.00 USD" in text and "4.50" not in text  # MRR gained, likewise
