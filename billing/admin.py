@@ -429,7 +429,7 @@ class StripeSettingsForm(forms.ModelForm):
 
     class Meta:
         model = StripeAccount
-        fields = ["downgrade_prorated_credit"]
+        fields = ["publishable_key", "downgrade_prorated_credit"]
 
     def clean(self):
         cleaned = super().clean()
@@ -448,7 +448,7 @@ class StripeAccountAdmin(TenantScopedAdmin):
     audit_admin_edits = False  # the service audits, naming what changed and never the secrets
 
     def get_fields(self, request: HttpRequest, obj: Any = None):
-        return ["secret_key", "webhook_secret", "downgrade_prorated_credit", *self.readonly_fields]
+        return ["secret_key", "webhook_secret", "publishable_key", "downgrade_prorated_credit", *self.readonly_fields]
 
     @admin.display(description="Webhook endpoint to give Stripe")
     def webhook_url(self, obj: StripeAccount) -> str:
@@ -473,6 +473,7 @@ class StripeAccountAdmin(TenantScopedAdmin):
             actor=request.user,
             secret_key=form.cleaned_data.get("secret_key"),
             webhook_secret=form.cleaned_data.get("webhook_secret"),
+            publishable_key=form.cleaned_data.get("publishable_key"),
             downgrade_prorated_credit=form.cleaned_data.get("downgrade_prorated_credit"),
         )
         obj.pk = saved.pk

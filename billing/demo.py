@@ -122,8 +122,14 @@ def seed_tenant_billing(tenant: Tenant, *, seed: int, stripe_on: bool, showcase:
     gateway: StripeGateway | None = None
     if stripe_on:
         api_key, secret = f"sk_test_demo_{tenant.slug}", f"whsec_demo_{tenant.slug}_signing"
-        if not StripeAccount.objects.for_tenant(tenant).exists():
-            save_stripe_keys(tenant, actor="demo-seed", secret_key=api_key, webhook_secret=secret)
+        # The stand-in's publishable key of sk_test_X is pk_test_X (the portal's card entry uses it).
+        publishable = f"pk_test_demo_{tenant.slug}"
+        stored = StripeAccount.objects.for_tenant(tenant).first()
+        if stored is None:
+            save_stripe_keys(tenant, actor="demo-seed", secret_key=api_key, webhook_secret=secret,
+                             publishable_key=publishable)  # fmt: skip
+        elif not stored.publishable_key:
+            save_stripe_keys(tenant, actor="demo-seed", publishable_key=publishable)
         _register_webhook(tenant, api_key=api_key, secret=secret)
         gateway = stripe_for(tenant)
         sync_stripe_catalog(tenant, gateway=gateway)

@@ -294,6 +294,10 @@ class StripeAccount(TenantOwned):
     webhook_secret_encrypted = models.TextField(blank=True, editable=False)
     secret_key_hint = models.CharField(max_length=16, blank=True, editable=False)
     webhook_secret_hint = models.CharField(max_length=16, blank=True, editable=False)
+    # Not a secret (Stripe.js in the customer's browser carries it): the portal's card entry needs it.
+    publishable_key = models.CharField(
+        max_length=255, blank=True, help_text="pk_live_… or pk_test_…, for card entry in the customer portal."
+    )
     downgrade_prorated_credit = models.BooleanField(
         default=False, help_text="Apply downgrades at once with a prorated credit instead of at the period end."
     )

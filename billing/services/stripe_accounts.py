@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from django.db import transaction
 
 from accounts.models import Tenant
@@ -12,6 +14,8 @@ from billing.errors import BillingErrorCode, InvalidInput
 from billing.models import StripeAccount
 from billing.stripe_client import StripeGateway, gateway_for
 
+PUBLISHABLE_KEY = re.compile(r"pk_[A-Za-z0-9_]{1,250}")
+
 
 @transaction.atomic
 def save_stripe_keys(
@@ -20,6 +24,7 @@ def save_stripe_keys(
     actor: Actor,
     secret_key: str | None = None,
     webhook_secret: str | None = None,
+    publishable_key: str | None = None,
     downgrade_prorated_credit: bool | None = None,
 ) -> StripeAccount:
     """Store (or replace) the tenant's keys. Empty values keep the stored secret; nothing is ever shown back."""
@@ -28,6 +33,9 @@ def save_stripe_keys(
         errors["secret_key"] = ["A Stripe secret key starts with sk_ (or rk_ for a restricted key)."]
     if webhook_secret and not webhook_secret.startswith("whsec_"):
         errors["webhook_secret"] = ["A webhook signing secret starts with whsec_."]
+    publishable_key = (publishable_key or "").strip()
+    if publishable_key and not PUBLISHABLE_KEY.fullmatch(publishable_key):
+        errors["publishable_key"] = ["A Stripe publishable key starts with pk_."]
     if errors:
         raise InvalidInput("Invalid Stripe keys.", details=errors)
     account, _ = StripeAccount.objects.select_for_update().get_or_create(tenant=tenant)
@@ -40,6 +48,9 @@ def save_stripe_keys(
         account.webhook_secret_encrypted = crypto.encrypt_secret(webhook_secret.strip())
         account.webhook_secret_hint = crypto.hint(webhook_secret.strip())
         changed.append("webhook_secret")
+    if publishable_key and publishable_key != account.publishable_key:
+        account.publishable_key = publishable_key
+        changed.append("publishable_key")
     if downgrade_prorated_credit is not None and downgrade_prorated_credit != account.downgrade_prorated_credit:
         account.downgrade_prorated_credit = downgrade_prorated_credit
         changed.append("downgrade_prorated_credit")

@@ -8,8 +8,10 @@ import os
 from pathlib import Path
 
 from aiohttp import web
+from localstripe import server as ls_server
 
 from devtools.stripe_standin import core, events
+from devtools.stripe_standin.api_browser import stripe_js
 from devtools.stripe_standin.api_catalog import (
     create_coupon,
     create_price,
@@ -58,6 +60,8 @@ from devtools.stripe_standin.scoping import (
 
 def build_app() -> web.Application:
     app = web.Application(middlewares=[delay_middleware, errors_middleware, persist_middleware, idempotency_middleware])
+    # Stripe.js in the customer's browser calls from the page's origin: CORS headers, as Stripe sends.
+    app.on_response_prepare.append(ls_server.add_cors_headers)
     r = app.router
     r.add_post("/v1/customers", create_customer)
     r.add_get("/v1/customers/{id}", retrieve_customer)
@@ -90,6 +94,7 @@ def build_app() -> web.Application:
     r.add_get("/_standin/webhooks/holds", list_webhook_holds)
     r.add_post("/_standin/delays", set_delay)
     r.add_get("/_standin/delays", list_delays)
+    r.add_get("/js.stripe.com/v3/", stripe_js)
     r.add_get("/_standin/health", lambda request: web.json_response({"ok": True}))
     r.add_route("*", "/{tail:.*}", localstripe_fallback)
     return app

@@ -13,12 +13,12 @@ from localstripe import resources as ls
 from localstripe import server as ls_server
 from localstripe.errors import UserError
 
+from devtools.stripe_standin.api_browser import account_from_browser_or_server, after_browser_call
 from devtools.stripe_standin.core import (
     DELAYS,
     STATE,
     StripeHTTPError,
     _save,
-    account_of,
     as_bool,
     as_int,
     customer_of,
@@ -180,7 +180,7 @@ async def localstripe_fallback(request: web.Request) -> web.StreamResponse:
     """
     parts = request.path.strip("/").split("/")
     if parts[0] == "v1":
-        account = account_of(request)
+        account = await account_from_browser_or_server(request)
         collection = parts[1] if len(parts) > 1 else ""
         obj_id = parts[2] if len(parts) > 2 else ""
         if collection == "customers" and obj_id:
@@ -190,6 +190,9 @@ async def localstripe_fallback(request: web.Request) -> web.StreamResponse:
                 scoped_object(account, collection, obj_id)
                 if request.method == "POST":
                     check_references(account, await form(request))
+                    response = await _dispatch_to_localstripe(request)
+                    after_browser_call(account, request.path, response)
+                    return response
             elif request.method == "GET":
                 return scoped_list(account, collection, dict(await form(request)), request.path)
             elif request.method == "POST":
@@ -216,7 +219,11 @@ async def _dispatch_to_localstripe(request: web.Request) -> web.StreamResponse:
     handler = match.handler
     for middleware in reversed(ls_server.app.middlewares):
         handler = partial(middleware, handler=handler)
-    return await handler(request)
+    response = await handler(request)
+    # The swapped match belongs to localstripe's app, whose response hooks never run here: CORS headers (for
+    # Stripe.js in a customer's browser) are added now.
+    await ls_server.add_cors_headers(request, response)
+    return response
 
 
 @web.middleware

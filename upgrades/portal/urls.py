@@ -2,7 +2,7 @@
 
 from django.urls import URLPattern, URLResolver, path, re_path
 
-from upgrades.portal import staff, views, views_proposals
+from upgrades.portal import staff, views, views_card, views_proposals
 from upgrades.portal.api import PortalSessionViewSet
 
 REF = r"[0-9a-f]{24}"
@@ -14,6 +14,7 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("compare", views.compare, name="compare"),
     path("talk", views.talk, name="talk"),
     path("feedback", views.feedback, name="feedback"),
+    path("card", views_card.card, name="card"),
     path("sign-out", views.sign_out, name="sign-out"),
     re_path(r"^staff/open/(?P<external_id>[A-Za-z0-9_.:@\-]{1,128})$", staff.open_as, name="staff-open"),
     re_path(r"^l/(?P<signed>[A-Za-z0-9_\-:]{20,200})$", views.open_link, name="link"),

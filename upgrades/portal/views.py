@@ -2,21 +2,16 @@
 
 from __future__ import annotations
 
-import secrets
-import zoneinfo
-from collections.abc import Callable
-from dataclasses import dataclass
-from functools import wraps
 from typing import Any
-from urllib.parse import urlsplit
 
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import redirect, render
+from django.shortcuts import redirect
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST
 
 from accounts.errors import TierwiseError
-from accounts.models import Contact, CustomerAccount, Tenant
+from billing.models import PlanChange
+from billing.services.cards import card_entry, payment_authentication
 from catalog.money import to_major, to_minor
 from upgrades.offers.models import DeclineReason, Offer, OfferState
 from upgrades.offers.pricing import compute_roi
@@ -25,9 +20,8 @@ from upgrades.offers.services.declines import decline_offer
 from upgrades.offers.services.trials import start_trial
 from upgrades.offers.services.trials_wins import trial_next_steps, trial_progress
 from upgrades.portal import selectors, services, tokens
-from upgrades.portal.models import PortalSession
+from upgrades.portal.pages import ACTOR, Portal, _page, brand_of, portal_view
 
-ACTOR = "customer (portal)"
 # ROI inputs that are money (minor units in the value model): shown and typed in major units.
 MONEY_INPUTS = {"amount", "hourly_cost", "cost_per_incident"}
 INPUT_LABELS = {
@@ -39,74 +33,6 @@ INPUT_LABELS = {
     "per_month": "Incidents a month",
     "cost_per_incident": "Cost of one incident",
 }
-
-
-@dataclass
-class Portal:
-    tenant: Tenant
-    account: CustomerAccount
-    contact: Contact | None
-    link: PortalSession
-    nonce: str
-    brand: dict[str, str]
-
-
-def _brand(tenant: Tenant) -> dict[str, str]:
-    settings = tokens.get_portal_settings(tenant)
-    return {
-        "name": tenant.name,
-        "logo_url": settings.logo_url if settings else "",
-        "colour": settings.brand_colour if settings else "#1d4ed8",
-    }
-
-
-def csp(nonce: str, brand: dict[str, str] | None = None) -> str:
-    img = "'self' data:"
-    logo = (brand or {}).get("logo_url") or ""
-    if logo:
-        parts = urlsplit(logo)
-        img += f" {parts.scheme}://{parts.netloc}"
-    return (
-        "default-src 'none'; script-src 'self'; "
-        f"style-src 'self' 'nonce-{nonce}'; img-src {img}; connect-src 'self'; font-src 'self'; "
-        "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
-    )
-
-
-def _with_csp(response: HttpResponse, nonce: str, brand: dict[str, str] | None = None) -> HttpResponse:
-    response["Content-Security-Policy"] = csp(nonce, brand)
-    response["Cache-Control"] = "no-store"
-    response["Referrer-Policy"] = "same-origin"  # "no-referrer" makes form posts Origin: null (CSRF refuses)
-    return response
-
-
-def _page(request: HttpRequest, template: str, context: dict[str, Any], *, status: int = 200) -> HttpResponse:
-    portal: Portal | None = getattr(request, "portal", None)
-    nonce = portal.nonce if portal else secrets.token_urlsafe(16)
-    default = portal.brand if portal else {"name": "Your portal", "logo_url": "", "colour": "#1d4ed8"}
-    brand = context.pop("brand", None) or default
-    response = render(request, template, {"portal": portal, "nonce": nonce, "brand": brand, **context}, status=status)
-    return _with_csp(response, nonce, brand)
-
-
-def portal_view(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
-    """Loads the session's link (its tenant activated) or answers the 'session ended' page."""
-
-    @wraps(view)
-    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        link = tokens.load_session_link(request.session.get(tokens.SESSION_KEY))
-        if link is None:
-            request.session.pop(tokens.SESSION_KEY, None)
-            return _page(request, "portal/ended.html", {"reason": "ended"}, status=403)
-        tenant = link.tenant
-        timezone.activate(zoneinfo.ZoneInfo(tenant.time_zone or "UTC"))
-        request.portal = Portal(  # type: ignore[attr-defined]
-            tenant, link.account, link.contact, link, secrets.token_urlsafe(16), _brand(tenant)
-        )
-        with selectors.money_locale(selectors.locale_for(tenant, link.contact)):
-            return view(request, *args, **kwargs)
-
-    return wrapper
 
 
 # --- links ------------------------------------------------------------------------------------
@@ -126,7 +52,7 @@ def open_link(request: HttpRequest, signed: str) -> HttpResponse:
         peeked = tokens.peek_link(signed)
         if peeked.status != "ok" or peeked.link is None:
             return _link_refused(request, signed, peeked)
-        return _page(request, "portal/open.html", {"signed": signed, "brand": _brand(peeked.link.tenant)})
+        return _page(request, "portal/open.html", {"signed": signed, "brand": brand_of(peeked.link.tenant)})
     result = tokens.exchange_link(signed)
     if result.status != "ok" or result.link is None:
         return _link_refused(request, signed, result)
@@ -158,7 +84,10 @@ def sign_out(request: HttpRequest) -> HttpResponse:
 @portal_view
 def home(request: HttpRequest) -> HttpResponse:
     p: Portal = request.portal  # type: ignore[attr-defined]
-    return _page(request, "portal/plan.html", selectors.plan_page(p.tenant, p.account))
+    context = selectors.plan_page(p.tenant, p.account)
+    context["card_entry"] = context.get("license") is not None and card_entry(p.tenant) is not None
+    context["card_saved"] = request.GET.get("card") == "saved"
+    return _page(request, "portal/plan.html", context)
 
 
 @portal_view
@@ -308,8 +237,24 @@ def offer_status(request: HttpRequest, ref: str) -> HttpResponse:
     ctx["settled"] = offer.state == OfferState.FULFILLED
     ctx["failed"] = pc is not None and pc.state in ("failed", "canceled")
     ctx["charged"] = selectors.money(offer.amount_charged, offer.currency) if offer.amount_charged is not None else ""
+    ctx.update(_card_context(p, pc if ctx["failed"] else None))
     template = "portal/_status.html" if request.headers.get("HX-Request") else "portal/status.html"
-    return _page(request, template, ctx)
+    return _page(request, template, ctx, stripe=ctx["card_entry"])
+
+
+def _card_context(p: Portal, failed: PlanChange | None) -> dict[str, Any]:
+    """For a failed payment: another card (Stripe.js), and the bank's 3-D Secure step when it holds the payment."""
+    entry = card_entry(p.tenant)
+    secret = None
+    if entry is not None and failed is not None:
+        try:
+            secret = payment_authentication(p.tenant, plan_change=failed)
+        except TierwiseError:
+            secret = None  # Stripe unreachable: the page still offers another card and a retry
+    return {
+        "card_entry": entry,
+        "authentication_secret": secret,
+    }
 
 
 @portal_view

@@ -13,7 +13,7 @@ from accounts.errors import TierwiseError
 from upgrades.offers.documents import CustomerDocument, CustomerDocumentProvider, customer_document_provider
 from upgrades.offers.models import DeclineReason
 from upgrades.portal import selectors
-from upgrades.portal.views import Portal, _page, portal_view
+from upgrades.portal.pages import Portal, _page, portal_view
 
 KIND = "proposal"
 
