@@ -217,6 +217,8 @@ def apply_row_level_security(using: str = "default", *, app_role: str | None = N
 
 
 def on_post_migrate(sender: Any, using: str = "default", **kwargs: Any) -> None:
+    if kwargs.get("plan") is None:
+        return  # `flush` (every transactional test's teardown) empties tables; their policies are untouched
     if uses_rls(connections[using]):
         tables = apply_row_level_security(using)
         logger.info("row-level security on %d tenant tables", len(tables))

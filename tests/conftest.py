@@ -16,9 +16,11 @@ from rest_framework.test import APIClient
 
 from accounts import services
 from accounts.models import Contact, CustomerAccount, Membership, Role, Tenant, User
+from tests import fast_flush
 from tests.services import celery_worker, chromium_path, require_postgres, require_redis
 
 ROOT = Path(__file__).resolve().parent.parent
+fast_flush.install()
 
 
 @pytest.fixture(autouse=True)
