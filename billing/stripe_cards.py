@@ -28,9 +28,8 @@ class SetupIntent:
 
 def stripe_js_url() -> str:
     """Where the portal loads Stripe.js from: Stripe's, or the configured stand-in's own in development."""
-    configured = getattr(settings, "STRIPE_JS_URL", "")
-    if configured:
-        return configured
+    if settings.STRIPE_JS_URL:
+        return settings.STRIPE_JS_URL
     base = (settings.STRIPE_API_BASE or "").rstrip("/")
     return f"{base}/js.stripe.com/v3/" if base else "https://js.stripe.com/v3/"
 

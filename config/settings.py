@@ -286,6 +286,8 @@ CELERY_BEAT_SCHEDULE["usage-retry-cache-invalidations"] = {
 
 # --- Stripe --------------------------------------------------------------------------
 STRIPE_API_BASE = env.str("STRIPE_API_BASE", default="")
+# Where the portal loads Stripe.js; empty: Stripe's own, or the stand-in's (STRIPE_API_BASE/js.stripe.com/v3/).
+STRIPE_JS_URL = env.str("STRIPE_JS_URL", default="")
 # Fernet keys (comma separated, newest first) for tenant secrets at rest; see README.
 TIERWISE_ENCRYPTION_KEYS = env.list("TIERWISE_ENCRYPTION_KEYS", default=[])
 
