@@ -32,7 +32,7 @@ from billing.models import (
     StripeWebhookEvent,
 )
 from billing.services import licenses as license_services
-from billing.services.stripe_accounts import save_stripe_keys
+from billing.services.stripe_accounts import PUBLISHABLE_KEY, save_stripe_keys
 from catalog.admin_display import EMPTY, local_date, money_cell, money_text, parse_instant
 from catalog.templatetags.catalog_money import percent
 
@@ -430,6 +430,12 @@ class StripeSettingsForm(forms.ModelForm):
     class Meta:
         model = StripeAccount
         fields = ["publishable_key", "downgrade_prorated_credit"]
+
+    def clean_publishable_key(self) -> str:
+        key = (self.cleaned_data.get("publishable_key") or "").strip()
+        if key and not PUBLISHABLE_KEY.fullmatch(key):
+            raise forms.ValidationError("A Stripe publishable key starts with pk_ (pk_live_… or pk_test_…).")
+        return key
 
     def clean(self):
         cleaned = super().clean()

@@ -94,6 +94,20 @@ def test_stripe_keys_are_write_only_in_the_admin(rows):
     assert a.staff_client("csm").get(admin_url(own["stripe"])).status_code in (302, 403)  # owners only
 
 
+def test_the_publishable_key_is_checked_and_shown_back_since_it_is_not_a_secret(rows):
+    a, own, _ = rows
+    client = a.staff_client("owner")
+    wrong = client.post(admin_url(own["stripe"]), {"publishable_key": "sk_live_oops"})
+    assert wrong.status_code == 200 and "A Stripe publishable key starts with pk_" in wrong.content.decode()
+    own["stripe"].refresh_from_db()
+    assert own["stripe"].publishable_key == ""
+    saved = client.post(admin_url(own["stripe"]), {"publishable_key": "pk_test_tenanta123"})
+    assert saved.status_code == 302
+    own["stripe"].refresh_from_db()
+    assert own["stripe"].publishable_key == "pk_test_tenanta123"
+    assert "pk_test_tenanta123" in client.get(admin_url(own["stripe"])).content.decode()
+
+
 def test_revoke_and_restore_actions_need_a_reason_and_the_billing_capability(rows):
     a, own, foreign = rows
     changelist = admin_url(License, "changelist")
