@@ -239,7 +239,7 @@ class ApiKeyAdmin(TenantScopedAdmin):
 
 class ContactInline(TenantScopedInline):
     model = Contact
-    fields = ["email", "name", "role", "marketing_consent"]
+    fields = ["email", "name", "role", "locale", "marketing_consent"]
     edit_capability = Capability.EDIT_ACCOUNTS
 
 

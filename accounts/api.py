@@ -21,6 +21,13 @@ class ContactSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
     role = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")
     marketing_consent = serializers.BooleanField(required=False, default=False)
+    locale = serializers.CharField(
+        max_length=16,
+        required=False,
+        allow_blank=True,
+        default="",
+        help_text="How the portal writes money for this person: en_GB, de_DE, fr_FR…; empty: the tenant's locale.",
+    )
     created_at = serializers.DateTimeField(read_only=True)
 
 

@@ -307,6 +307,12 @@ class Contact(TenantOwned):
     name = models.CharField(max_length=200, blank=True)
     role = models.CharField(max_length=100, blank=True)
     marketing_consent = models.BooleanField(default=False)
+    locale = models.CharField(
+        max_length=16,
+        blank=True,
+        validators=[_validate_locale],
+        help_text="How the portal writes money for this person (en_GB, de_DE…); empty: the tenant's.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -310,6 +310,7 @@ def create_contact(
     name: str = "",
     role: str = "",
     marketing_consent: bool = False,
+    locale: str = "",
 ) -> Contact:
     contact = Contact(
         tenant=tenant,
@@ -318,6 +319,7 @@ def create_contact(
         name=name,
         role=role,
         marketing_consent=marketing_consent,
+        locale=locale.strip(),
     )
     try:
         contact.full_clean(validate_constraints=False)

@@ -88,6 +88,13 @@ def test_contacts_nested_under_account(world_a):
     assert {c["email"] for c in listed["results"]} == {"buyer@customer.test", "cto@customer.test"}
     dup = api.post("/api/v1/accounts/acct-1/contacts", {"email": "cto@customer.test"}, format="json")
     assert dup.status_code == 409
+    german = api.post("/api/v1/accounts/acct-1/contacts", {"email": "cfo@customer.test", "locale": "de_DE"},
+                      format="json")  # fmt: skip
+    assert german.status_code == 201 and german.json()["locale"] == "de_DE"
+    wrong = api.post("/api/v1/accounts/acct-1/contacts", {"email": "coo@customer.test", "locale": "xx_nope"},
+                     format="json")  # fmt: skip
+    assert wrong.status_code == 400 and "locale" in wrong.json()["error"]["details"]
+    assert not world_a.account.contacts.filter(email="coo@customer.test").exists()
 
 
 @pytest.mark.parametrize(

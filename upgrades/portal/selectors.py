@@ -41,9 +41,9 @@ _MONEY_LOCALE: ContextVar[str | None] = ContextVar("portal_money_locale", defaul
 
 
 def locale_for(tenant: Tenant, contact: Contact | None) -> str | None:
-    """The contact's locale when they have one (a `locale` on the contact, if the model gives it one),
-    else the tenant's (`Tenant.locale`), else None (catalog.money falls back to the language)."""
-    own = getattr(contact, "locale", "") if contact is not None else ""
+    """The contact's locale when they have one (`Contact.locale`), else the tenant's (`Tenant.locale`), else None
+    (catalog.money falls back to the language)."""
+    own = contact.locale if contact is not None else ""
     if own:
         tenant_free = Tenant(locale=own)  # validated the same way as a tenant's
         chosen = tenant_locale(tenant_free)

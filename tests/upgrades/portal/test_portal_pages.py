@@ -307,10 +307,10 @@ def test_money_is_written_in_the_tenants_locale_and_a_contacts_own_locale_wins(w
     german = client.get("/portal/compare").content.decode()
     assert re.search(r"\d[\d.]*,\d\d\xa0\$", german) and not re.search(r"\$\d[\d,]*\.\d\d", german)
     assert held.license.price.currency == "USD"
-    # A contact's own locale (when the contact model carries one) is preferred over the tenant's.
-    contact = Contact(tenant=world_a.tenant, account=world_a.account, email="x@y.test")
-    contact.locale = "fr_FR"  # type: ignore[attr-defined]
-    assert selectors.locale_for(world_a.tenant, contact) == "fr_FR"
-    contact.locale = "xx_nope"  # type: ignore[attr-defined]
-    assert selectors.locale_for(world_a.tenant, contact) == "de_DE"
+    # A contact's own locale (Contact.locale) is preferred over the tenant's: in the portal of a session for them.
+    Contact.objects.filter(pk=world_a.contact.pk).update(locale="fr_FR")
+    french = _session(world_a, contact=world_a.contact).get("/portal/compare").content.decode()
+    assert re.search(r"\d[\d\u202f\xa0]*,\d\d\xa0\$US", french) and not re.search(r"\d[\d.]*,\d\d\xa0\$[^U]", french)
+    contact = Contact(tenant=world_a.tenant, account=world_a.account, email="x@y.test", locale="xx_nope")
+    assert selectors.locale_for(world_a.tenant, contact) == "de_DE"  # an unknown stored locale falls back
     assert selectors.locale_for(world_a.tenant, None) == "de_DE"
