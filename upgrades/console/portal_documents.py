@@ -10,7 +10,7 @@ from accounts.models import Contact, CustomerAccount, Tenant
 from billing.models import PlanChange
 from upgrades.console.models import Proposal, ProposalState
 from upgrades.console.selectors import proposal_options, shared_proposals
-from upgrades.console.services.proposals import accept_proposal, decline_proposal
+from upgrades.console.services.proposals import accept_proposal, decline_proposal, retry_proposal_payment
 from upgrades.offers.documents import CustomerDocument, DocumentOption, PathRow
 from upgrades.offers.models import DeclineReason
 
@@ -80,6 +80,7 @@ def _document(tenant: Tenant, proposal: Proposal) -> CustomerDocument:
         accepted_option=accepted,
         charged_amount=pc.charged_amount if pc is not None and proposal.state == ProposalState.FULFILLED else None,
         failure_message=(pc.failure_message or "") if pc is not None and state == "failed" else "",
+        plan_change_id=pc.pk if pc is not None else None,
     )
 
 
@@ -118,6 +119,12 @@ class ProposalDocuments:
             tenant, proposal=proposal, actor=ACTOR, reason=f"{label}: {text.strip()}" if text.strip() else label
         )
         return _document(tenant, declined)
+
+    def retry_payment(
+        self, tenant: Tenant, account: CustomerAccount, ref: str, contact: Contact | None
+    ) -> CustomerDocument:
+        proposal = _find(tenant, account, ref)
+        return _document(tenant, retry_proposal_payment(tenant, proposal=proposal, actor=ACTOR))
 
 
 PROVIDER = ProposalDocuments()

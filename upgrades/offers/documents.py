@@ -53,6 +53,7 @@ class CustomerDocument:
     accepted_option: str = ""
     charged_amount: int | None = None
     failure_message: str = ""
+    plan_change_id: int | None = None  # billing's PlanChange for the accepted option (its payment), if any
 
 
 class CustomerDocumentProvider(Protocol):
@@ -66,6 +67,10 @@ class CustomerDocumentProvider(Protocol):
 
     def decline(
         self, tenant: Tenant, account: CustomerAccount, ref: str, reason: str, text: str, contact: Contact | None
+    ) -> CustomerDocument: ...
+
+    def retry_payment(
+        self, tenant: Tenant, account: CustomerAccount, ref: str, contact: Contact | None
     ) -> CustomerDocument: ...
 
 

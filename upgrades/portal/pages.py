@@ -12,15 +12,18 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import wraps
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.urls import reverse
 from django.utils import timezone
 
+from accounts.errors import TierwiseError
 from accounts.models import Contact, CustomerAccount, Tenant
-from billing.services.cards import CardEntry
+from billing.models import PlanChange
+from billing.services.cards import CardEntry, card_entry, payment_authentication
 from upgrades.portal import selectors, tokens
 from upgrades.portal.models import PortalSession
 
@@ -113,3 +116,21 @@ def portal_view(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse
             return view(request, *args, **kwargs)
 
     return wrapper
+
+
+def card_context(p: Portal, failed: PlanChange | None, *, kind: str, ref: str) -> dict[str, Any]:
+    """For a failed payment of an offer or a proposal (`kind`): another card (Stripe.js), the same card again,
+    and the bank's 3-D Secure step when it holds the payment."""
+    entry = card_entry(p.tenant)
+    secret = None
+    if entry is not None and failed is not None:
+        try:
+            secret = payment_authentication(p.tenant, plan_change=failed)
+        except TierwiseError:
+            secret = None  # Stripe unreachable: the page still offers another card and a retry
+    return {
+        "card_entry": entry,
+        "authentication_secret": secret,
+        "retry_url": reverse(f"portal:{kind}-retry", kwargs={"ref": ref}),
+        "card_url": f"{reverse('portal:card')}?{urlencode({kind: ref})}",
+    }

@@ -31,6 +31,7 @@ urlpatterns: list[URLPattern | URLResolver] = [
     re_path(rf"^proposals/(?P<ref>{REF})/accept$", views_proposals.proposal_accept, name="proposal-accept"),
     re_path(rf"^proposals/(?P<ref>{REF})/status$", views_proposals.proposal_status, name="proposal-status"),
     re_path(rf"^proposals/(?P<ref>{REF})/decline$", views_proposals.proposal_decline, name="proposal-decline"),
+    re_path(rf"^proposals/(?P<ref>{REF})/retry$", views_proposals.proposal_retry, name="proposal-retry"),
 ]
 
 api_urlpatterns: list[URLPattern | URLResolver] = [

@@ -10,8 +10,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST
 
 from accounts.errors import TierwiseError
-from billing.models import PlanChange
-from billing.services.cards import card_entry, payment_authentication
+from billing.services.cards import card_entry
 from catalog.money import to_major, to_minor
 from upgrades.offers.models import DeclineReason, Offer, OfferState
 from upgrades.offers.pricing import compute_roi
@@ -20,7 +19,7 @@ from upgrades.offers.services.declines import decline_offer
 from upgrades.offers.services.trials import start_trial
 from upgrades.offers.services.trials_wins import trial_next_steps, trial_progress
 from upgrades.portal import selectors, services, tokens
-from upgrades.portal.pages import ACTOR, Portal, _page, brand_of, portal_view
+from upgrades.portal.pages import ACTOR, Portal, _page, brand_of, card_context, portal_view
 
 # ROI inputs that are money (minor units in the value model): shown and typed in major units.
 MONEY_INPUTS = {"amount", "hourly_cost", "cost_per_incident"}
@@ -237,24 +236,9 @@ def offer_status(request: HttpRequest, ref: str) -> HttpResponse:
     ctx["settled"] = offer.state == OfferState.FULFILLED
     ctx["failed"] = pc is not None and pc.state in ("failed", "canceled")
     ctx["charged"] = selectors.money(offer.amount_charged, offer.currency) if offer.amount_charged is not None else ""
-    ctx.update(_card_context(p, pc if ctx["failed"] else None))
+    ctx.update(card_context(p, pc if ctx["failed"] else None, kind="offer", ref=ref))
     template = "portal/_status.html" if request.headers.get("HX-Request") else "portal/status.html"
     return _page(request, template, ctx, stripe=ctx["card_entry"])
-
-
-def _card_context(p: Portal, failed: PlanChange | None) -> dict[str, Any]:
-    """For a failed payment: another card (Stripe.js), and the bank's 3-D Secure step when it holds the payment."""
-    entry = card_entry(p.tenant)
-    secret = None
-    if entry is not None and failed is not None:
-        try:
-            secret = payment_authentication(p.tenant, plan_change=failed)
-        except TierwiseError:
-            secret = None  # Stripe unreachable: the page still offers another card and a retry
-    return {
-        "card_entry": entry,
-        "authentication_secret": secret,
-    }
 
 
 @portal_view

@@ -10,10 +10,11 @@ from django.shortcuts import redirect
 from django.views.decorators.http import require_http_methods, require_POST
 
 from accounts.errors import TierwiseError
+from billing.models import PlanChange
 from upgrades.offers.documents import CustomerDocument, CustomerDocumentProvider, customer_document_provider
 from upgrades.offers.models import DeclineReason
 from upgrades.portal import selectors
-from upgrades.portal.pages import Portal, _page, portal_view
+from upgrades.portal.pages import Portal, _page, card_context, portal_view
 
 KIND = "proposal"
 
@@ -102,8 +103,27 @@ def proposal_status(request: HttpRequest, ref: str) -> HttpResponse:
     if doc.state not in ("accepted", "settled", "failed"):
         return redirect("portal:proposal", ref=ref)
     ctx = _context(p, doc)
+    ctx.update(card_context(p, failed_plan_change(p, doc), kind="proposal", ref=ref))
     template = "portal/_proposal_status.html" if request.headers.get("HX-Request") else "portal/proposal_status.html"
-    return _page(request, template, ctx)
+    return _page(request, template, ctx, stripe=ctx["card_entry"])
+
+
+def failed_plan_change(p: Portal, doc: CustomerDocument) -> PlanChange | None:
+    if doc.state != "failed" or doc.plan_change_id is None:
+        return None
+    return PlanChange.objects.for_tenant(p.tenant).filter(pk=doc.plan_change_id, account=p.account).first()
+
+
+@portal_view
+@require_POST
+def proposal_retry(request: HttpRequest, ref: str) -> HttpResponse:
+    p: Portal = request.portal  # type: ignore[attr-defined]
+    _get(p, ref)  # another account's proposal: 404
+    try:
+        _provider().retry_payment(p.tenant, p.account, ref, p.contact)
+    except TierwiseError:
+        pass  # the status page says where it stands
+    return redirect("portal:proposal-status", ref=ref)
 
 
 @portal_view

@@ -132,6 +132,8 @@ def test_another_accounts_or_tenants_proposal_is_404_and_unlisted(workspace_a, w
     option = shared.options.first()
     assert other.post(f"/portal/proposals/{ref}/accept", {"option": option.key}).status_code == 404
     assert other.post(f"/portal/proposals/{ref}/decline", {"reason": "not_now"}).status_code == 404
+    assert other.post(f"/portal/proposals/{ref}/retry").status_code == 404
+    assert other.get(f"/portal/card?proposal={ref}").status_code == 404
     # Tenant B's own account (same external id) never sees tenant A's proposal.
     bee = _session(workspace_b.world.tenant, workspace_b.world.account)
     assert bee.get(f"/portal/proposals/{ref}").status_code == 404
@@ -258,3 +260,11 @@ def test_a_declined_card_says_so_and_the_plan_stays(world_a, standin, live_serve
     assert billed.refresh().tier.key == "team"
     proposal.refresh_from_db()
     assert proposal.state == ProposalState.ACCEPTED
+    assert b"Try again with the same card" in page.content and f"/portal/proposals/{ref}/retry".encode() in page.content
+
+    # The customer fixed their card with their bank: the same invoice is paid, once, and the proposal settles.
+    standin.set_card(billed.license.stripe_customer_id, "4242424242424242")
+    assert client.post(f"/portal/proposals/{ref}/retry").status_code == 302
+    done = wait_for(lambda: Proposal.objects.filter(pk=proposal.pk, state=ProposalState.FULFILLED).first(), timeout=40)
+    assert done is not None and billed.refresh().tier.key == "business"
+    assert AuditEntry.objects.filter(tenant=world_a.tenant, action="proposal.payment_retried").count() == 1

@@ -14,9 +14,9 @@ from django.utils import timezone
 from accounts.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from accounts.models import CustomerAccount, Membership, Role, Tenant, User
 from accounts.services import Actor, record_audit
-from billing.models import License
+from billing.models import License, PlanChange, PlanChangeState
 from billing.selectors import current_discount_policy, get_license_for_account
-from billing.services.plan_changes import confirm_plan_change, quote_plan_change
+from billing.services.plan_changes import confirm_plan_change, quote_plan_change, retry_plan_change
 from catalog.models import Price
 from upgrades.console.models import OPEN_PROPOSAL_STATES, Proposal, ProposalKind, ProposalOption, ProposalState
 from upgrades.console.services.holdout import require_not_held_out
@@ -282,6 +282,28 @@ def accept_proposal(tenant: Tenant, *, proposal: Proposal, option_key: str, acto
         actor=actor,
         fields={"accepted_option": option, "plan_change": plan_change, "decided_at": timezone.now()},
     )
+
+
+def retry_proposal_payment(tenant: Tenant, *, proposal: Proposal, actor: Actor) -> Proposal:
+    """After a failed payment (the customer fixed or changed their card): pay the same invoice again, never twice.
+
+    A change Stripe discarded (its quote expired) is not retried here: the amounts may have moved, so the
+    account manager makes a fresh proposal.
+    """
+    proposal = Proposal.objects.for_tenant(tenant).get(pk=proposal.pk)
+    pc = PlanChange.objects.for_tenant(tenant).filter(pk=proposal.plan_change_id).first()
+    if proposal.state != S.ACCEPTED or pc is None:
+        raise Conflict(
+            "This proposal has no payment to retry.", code="invalid_state", details={"state": proposal.state}
+        )
+    if pc.state != PlanChangeState.FAILED:
+        return proposal  # in flight or settled: nothing to do
+    if pc.failure_code == "quote_expired":
+        raise Conflict("This price can no longer be charged; your account manager will send a fresh proposal.",
+                       code="quote_expired")  # fmt: skip
+    retry_plan_change(tenant, plan_change=pc, actor=actor)
+    record_audit(tenant, actor=actor, action="proposal.payment_retried", obj=proposal, after={"plan_change": pc.pk})
+    return proposal
 
 
 def fulfil_settled(tenant: Tenant, *, plan_change_id: int, reference: str) -> Proposal | None:
