@@ -17,10 +17,12 @@ class UpgradesConfig(AppConfig):
         from accounts import rls
 
         rls.register_tenant_lookup("upgrades.PortalSession", "token_hash")
+        from upgrades.offers import documents
         from upgrades.offers.services import messages as offer_messages
-        from upgrades.portal.tokens import offer_link
+        from upgrades.portal.tokens import document_link, offer_link
 
         offer_messages.OFFER_LINK_BUILDERS[:] = [offer_link]
+        documents.DOCUMENT_LINK_BUILDERS[:] = [document_link]
         # Ingest marks accounts dirty for the trigger rules (usage never imports upgrades).
         receivers.connect()
         # A settled plan change fulfils the offer that asked for it (billing never imports upgrades).

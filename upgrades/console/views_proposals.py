@@ -106,8 +106,7 @@ def proposal_list(request: HttpRequest) -> HttpResponse:
     )
 
 
-@console_view(READ)
-def proposal_view(request: HttpRequest, proposal_id: int) -> HttpResponse:
+def _proposal_page(request: HttpRequest, proposal_id: int, **extra: object) -> HttpResponse:
     tenant = request.tenant  # type: ignore[attr-defined]
     proposal = selectors.get_proposal(tenant, proposal_id)
     return TemplateResponse(
@@ -119,8 +118,14 @@ def proposal_view(request: HttpRequest, proposal_id: int) -> HttpResponse:
             options=selectors.proposal_options(tenant, proposal),
             can_approve=services.can_approve(request.membership, proposal),  # type: ignore[attr-defined]
             approval_form=forms.ApprovalForm(),
+            **extra,
         ),
     )
+
+
+@console_view(READ)
+def proposal_view(request: HttpRequest, proposal_id: int) -> HttpResponse:
+    return _proposal_page(request, proposal_id)
 
 
 def _act(request: HttpRequest, proposal_id: int, action: str) -> HttpResponse:
@@ -149,6 +154,18 @@ def proposal_approve(request: HttpRequest, proposal_id: int) -> HttpResponse:
 @console_view(WORK, methods=POST)
 def proposal_share(request: HttpRequest, proposal_id: int) -> HttpResponse:
     return _act(request, proposal_id, "share")
+
+
+@console_view(WORK, methods=POST)
+def proposal_link(request: HttpRequest, proposal_id: int) -> HttpResponse:
+    """A fresh single-use link for the customer (POST: making one is an action, audited)."""
+    tenant = request.tenant  # type: ignore[attr-defined]
+    proposal = selectors.get_proposal(tenant, proposal_id)
+    try:
+        url = services.customer_link(tenant, proposal=proposal, actor=request.user)
+    except TierwiseError as exc:
+        return HttpResponse(exc.message, status=exc.status_code)
+    return _proposal_page(request, proposal_id, customer_link=url)
 
 
 @console_view(WORK, methods=POST)

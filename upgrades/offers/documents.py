@@ -88,3 +88,22 @@ def customer_document_provider(kind: str) -> CustomerDocumentProvider | None:
 def customer_documents(tenant: Tenant, account: CustomerAccount, kind: str) -> list[CustomerDocument]:
     provider = _PROVIDERS.get(kind)
     return provider.list_for_account(tenant, account) if provider else []
+
+
+class DocumentLinkBuilder(Protocol):
+    def __call__(
+        self, tenant: Tenant, *, account: CustomerAccount, kind: str, ref: str, contact: Contact | None, actor: Any
+    ) -> str: ...
+
+
+# The portal registers how a signed link to one document is made (upgrades.apps); the console calls it.
+DOCUMENT_LINK_BUILDERS: list[DocumentLinkBuilder] = []
+
+
+def document_link(
+    tenant: Tenant, *, account: CustomerAccount, kind: str, ref: str, contact: Contact | None, actor: Any
+) -> str:
+    """A signed, single-use, expiring link that opens the account's portal on this document."""
+    if not DOCUMENT_LINK_BUILDERS:
+        raise RuntimeError("No portal is installed to make document links.")
+    return DOCUMENT_LINK_BUILDERS[0](tenant, account=account, kind=kind, ref=ref, contact=contact, actor=actor)

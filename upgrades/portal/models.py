@@ -12,6 +12,7 @@ class PortalLinkKind(models.TextChoices):
     SESSION = "session", "Portal session (API)"
     OFFER = "offer", "Link to one offer (email)"
     FRESH = "fresh", "Fresh link (asked for from an expired one)"
+    DOCUMENT = "document", "Link to one proposal (made by staff)"
     STAFF = "staff", "Opened by staff"
 
 
@@ -25,6 +26,7 @@ class PortalSession(TenantOwned):
     contact = models.ForeignKey("accounts.Contact", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     offer = models.ForeignKey("upgrades.Offer", null=True, blank=True, on_delete=models.CASCADE, related_name="+")
     kind = models.CharField(max_length=8, choices=PortalLinkKind.choices, default=PortalLinkKind.SESSION)
+    landing = models.CharField(max_length=200, blank=True, help_text="The portal page the link opens on.")
     token_hash = models.CharField(max_length=64, unique=True, editable=False)
     return_url = models.URLField(max_length=2000, blank=True)
     created_by_label = models.CharField(max_length=200, blank=True)

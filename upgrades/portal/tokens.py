@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 
 from django.conf import settings as django_settings
 from django.core import signing
+from django.urls import reverse
 from django.utils import timezone
 
 from accounts.errors import InvalidInput
@@ -34,6 +35,7 @@ SALT = "tierwise.portal.link"
 SESSION_TTL = timedelta(hours=1)
 LINK_TTL = timedelta(hours=1)  # an API session link must be used within the hour
 EMAIL_LINK_MAX = timedelta(days=30)
+DOCUMENT_LINK_TTL = timedelta(days=7)  # a link staff send to one proposal
 SESSION_KEY = "tierwise_portal"
 
 
@@ -76,6 +78,7 @@ def _create(
     expires_at: datetime,
     contact: Contact | None = None,
     offer: Offer | None = None,
+    landing: str = "",
     return_url: str = "",
     actor: Actor = None,
     now: datetime,
@@ -86,6 +89,7 @@ def _create(
         account=account,
         contact=contact,
         offer=offer,
+        landing=landing,
         kind=kind,
         token_hash=hash_token(token),
         return_url=return_url,
@@ -138,6 +142,27 @@ def offer_link(tenant: Tenant, *, offer: Offer, contact: Contact | None = None, 
         expires_at=max(expires_at, now + LINK_TTL),
         now=now,
     )
+    return url
+
+
+def document_link(
+    tenant: Tenant,
+    *,
+    account: CustomerAccount,
+    kind: str,
+    ref: str,
+    contact: Contact | None = None,
+    actor: Actor = None,
+    now: datetime | None = None,
+) -> str:
+    """A signed single-use link that opens the account's portal on one document (a proposal), for staff to send;
+    valid for DOCUMENT_LINK_TTL. Registered with upgrades.offers.documents (the console may not import the portal)."""
+    now = now or timezone.now()
+    if contact is not None and contact.account_id != account.pk:
+        raise InvalidInput("Invalid link.", details={"contact": ["Not a contact of this account."]})
+    _, url = _create(tenant, account=account, kind=str(PortalLinkKind.DOCUMENT), contact=contact,
+                     landing=reverse(f"portal:{kind}", kwargs={"ref": ref}), actor=actor,
+                     expires_at=now + DOCUMENT_LINK_TTL, now=now)  # fmt: skip
     return url
 
 

@@ -61,6 +61,8 @@ def open_link(request: HttpRequest, signed: str) -> HttpResponse:
     request.session.set_expiry(int(tokens.SESSION_TTL.total_seconds()))
     if link.offer is not None:
         return redirect("portal:offer", ref=selectors.ref_for("offer", link.offer))
+    if link.landing.startswith("/portal/"):  # a document link (made by us, never from the request)
+        return redirect(link.landing)
     return redirect("portal:home")
 
 

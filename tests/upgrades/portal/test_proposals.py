@@ -152,6 +152,33 @@ def test_another_accounts_or_tenants_proposal_is_404_and_unlisted(workspace_a, w
 
 
 @pytest.mark.django_db
+def test_a_csm_makes_a_single_use_link_that_opens_the_proposal_in_the_portal(workspace_a, workspace_b, shared):
+    world = workspace_a.world
+    url = f"/console/proposals/{shared.pk}/link/"
+    csm = world.staff_client(Role.CSM)
+    assert csm.get(url).status_code == 405  # making a link is an action: never on a GET
+    made = csm.post(url)
+    assert made.status_code == 200
+    link = made.context["customer_link"]
+    assert link.startswith("http") and "/portal/l/" in link and proposal_ref(shared) not in link  # opaque
+    assert AuditEntry.objects.filter(tenant=world.tenant, action="proposal.link_made").count() == 1
+
+    customer = Client()
+    assert b"Open the portal" in customer.get(_path(link)).content  # a mail scanner's GET uses nothing
+    opened = customer.post(_path(link))
+    assert opened.status_code == 302 and opened["Location"] == f"/portal/proposals/{proposal_ref(shared)}"
+    assert b"Business for Alpha" in customer.get(opened["Location"]).content
+    assert Client().post(_path(link)).status_code != 302  # single use
+
+    # Roles and walls: an analyst may not make links, another tenant's staff gets a 404, a draft has none.
+    assert world.staff_client(Role.ANALYST).post(url).status_code == 403
+    assert workspace_b.world.staff_client(Role.CSM).post(url).status_code == 404
+    draft = services.build_proposal(world.tenant, account=world.account, actor=world.staff[Role.CSM],
+                                    options=[OptionRequest(tier="business", interval="year", seats=3)])  # fmt: skip
+    assert csm.post(f"/console/proposals/{draft.pk}/link/").status_code == 409
+
+
+@pytest.mark.django_db
 def test_posts_need_the_csrf_token(workspace_a, shared):
     world = workspace_a.world
     client = _session(world.tenant, world.account, enforce_csrf=True)

@@ -22,6 +22,7 @@ from upgrades.console.models import OPEN_PROPOSAL_STATES, Proposal, ProposalKind
 from upgrades.console.services.holdout import require_not_held_out
 from upgrades.console.services.options import OptionRequest, price_option
 from upgrades.console.services.renewals import renewal_outcomes
+from upgrades.offers.documents import document_link
 from upgrades.rules.models import Signal, SignalState
 
 S = ProposalState
@@ -282,6 +283,23 @@ def accept_proposal(tenant: Tenant, *, proposal: Proposal, option_key: str, acto
         actor=actor,
         fields={"accepted_option": option, "plan_change": plan_change, "decided_at": timezone.now()},
     )
+
+
+def customer_link(tenant: Tenant, *, proposal: Proposal, actor: Actor) -> str:
+    """A signed, single-use link (7 days) that opens the customer's portal on this shared proposal, for the CSM to
+    send; made for the account's first contact. Audited; every call makes a new link."""
+    from upgrades.console.portal_documents import KIND, proposal_ref  # it imports this module: not at the top
+
+    proposal = Proposal.objects.for_tenant(tenant).select_related("account").get(pk=proposal.pk)
+    if proposal.state != S.SHARED:
+        raise Conflict("Share the proposal first: only a shared proposal opens in the portal.", code="invalid_state",
+                       details={"state": proposal.state})  # fmt: skip
+    contact = proposal.account.contacts.order_by("pk").first()
+    url = document_link(tenant, account=proposal.account, kind=KIND, ref=proposal_ref(proposal), contact=contact,
+                        actor=actor)  # fmt: skip
+    record_audit(tenant, actor=actor, action="proposal.link_made", obj=proposal,
+                 after={"contact": contact.email if contact else ""})  # fmt: skip
+    return url
 
 
 def retry_proposal_payment(tenant: Tenant, *, proposal: Proposal, actor: Actor) -> Proposal:
