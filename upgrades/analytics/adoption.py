@@ -1,5 +1,6 @@
-"""Adoption of newly unlocked features after an upgrade: for each settled tier change, the features the new tier
-enables that the old one did not, and their usage rollups in the days after the change against the days before."""
+"""Adoption of newly unlocked features after an upgrade: for each settled plan change, the features the new tier
+and add-ons enable that the old tier and add-ons did not (a tier upgrade, an add-on bought, or both), and their
+usage rollups in the days after the change against the days before."""
 
 from __future__ import annotations
 
@@ -18,11 +19,16 @@ DAYS = 30  # the windows before and after the change
 LOOKBACK_DAYS = 180  # plan changes settled this recently
 
 
-def _unlocked(tenant: Tenant, from_tier, to_tier, memo: dict) -> list[str]:
-    key = (getattr(from_tier, "pk", None), to_tier.pk)
+def _unlocked(tenant: Tenant, change: PlanChange, memo: dict) -> list[str]:
+    from_tier = change.from_price.tier if change.from_price is not None else None
+    to_tier = change.target_price.tier
+    from_addons = sorted(change.from_addons.all(), key=lambda a: a.pk)
+    to_addons = sorted({p.addon.pk: p.addon for p in change.target_addon_prices.all() if p.addon}.values(),
+                       key=lambda a: a.pk)  # fmt: skip
+    key = (getattr(from_tier, "pk", None), tuple(a.pk for a in from_addons), to_tier.pk, tuple(a.pk for a in to_addons))
     if key not in memo:
-        before = entitlements_for(tenant, tier=from_tier) if from_tier is not None else {}
-        after = entitlements_for(tenant, tier=to_tier)
+        before = entitlements_for(tenant, tier=from_tier, addons=from_addons) if from_tier or from_addons else {}
+        after = entitlements_for(tenant, tier=to_tier, addons=to_addons)
         memo[key] = sorted(k for k, ent in after.items() if ent.enabled and not (k in before and before[k].enabled))
     return memo[key]
 
@@ -40,19 +46,21 @@ def feature_adoption(tenant: Tenant, *, days: int = DAYS, now: datetime.datetime
             target_price__tier__isnull=False,
         )
         .select_related("from_price__tier", "target_price__tier")
+        .prefetch_related("from_addons", "target_addon_prices__addon")
         .order_by("settled_at", "pk")
     )
     memo: dict = {}
     rows: dict[str, dict] = {}
     for change in changes:
-        to_tier = change.target_price.tier
-        from_tier = change.from_price.tier if change.from_price is not None else None
-        unlocked = _unlocked(tenant, from_tier, to_tier, memo)
+        unlocked = _unlocked(tenant, change, memo)
         if not unlocked:
             continue
+        products = {change.target_price.tier.product_id} | {
+            p.addon.product_id for p in change.target_addon_prices.all() if p.addon
+        }
         meters = dict(
             Meter.objects.filter(
-                tenant=tenant, feature__product_id=to_tier.product_id, feature__key__in=unlocked
+                tenant=tenant, feature__product_id__in=products, feature__key__in=unlocked
             ).values_list("pk", "feature__key")
         )
         settled_day = change.settled_at.date()
