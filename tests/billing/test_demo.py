@@ -12,7 +12,7 @@ from django.utils.dateparse import parse_datetime
 from accounts.demo import seed_tenant
 from accounts.models import AuditEntry
 from billing.demo import seed_billing
-from billing.models import License, LicenseGrant, PlanChange, PlanChangeState
+from billing.models import License, LicenseGrant, PlanChange, PlanChangeState, StripeAccount
 from catalog.demo import seed_catalogs
 
 
@@ -74,5 +74,9 @@ def test_with_the_stand_in_the_seed_subscribes_paid_licences_and_settles_a_showc
     assert paid.exists() and not paid.filter(stripe_subscription_id="").exists()
     upgrade = PlanChange.objects.get(tenant=demo.tenant, reference="demo-upgrade")
     assert upgrade.state == PlanChangeState.SETTLED and upgrade.stripe_invoice_id and upgrade.charge_mismatch == {}
+    # The portal's card entry works in the demo: the stand-in's publishable key of the tenant's secret key.
+    assert StripeAccount.objects.get(tenant=demo.tenant).publishable_key == f"pk_test_demo_{demo.tenant.slug}"
+    StripeAccount.objects.filter(tenant=demo.tenant).update(publishable_key="")  # a user cleared it
     seed(accounts=20)
     assert PlanChange.objects.filter(reference="demo-upgrade").count() == 1
+    assert StripeAccount.objects.get(tenant=demo.tenant).publishable_key == f"pk_test_demo_{demo.tenant.slug}"
