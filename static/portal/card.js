@@ -9,21 +9,20 @@
     box.hidden = !text;
   }
 
-  function stripeFor(el) {
-    if (typeof window.Stripe !== "function") return null;
-    return window.Stripe(el.dataset.publishableKey);
+  // Stripe.js for the element's publishable key; null (and the control disabled, the reason said) if it did not load.
+  function stripeFor(el, error, control, what) {
+    if (typeof window.Stripe === "function") return window.Stripe(el.dataset.publishableKey);
+    say(error, "The secure " + what + " could not load. Check your connection and reload the page.");
+    control.disabled = true;
+    return null;
   }
 
   // The "Save this card" form: mount the card element, confirm the SetupIntent, then post its id.
   function cardForm(form) {
     var error = form.querySelector("[data-card-error]");
     var button = form.querySelector("button[type=submit]");
-    var stripe = stripeFor(form);
-    if (!stripe) {
-      say(error, "The secure card form could not load. Check your connection and reload the page.");
-      button.disabled = true;
-      return;
-    }
+    var stripe = stripeFor(form, error, button, "card form");
+    if (!stripe) return;
     var card = stripe.elements().create("card");
     card.mount(form.querySelector("[data-card-element]"));
     form.addEventListener("submit", function (event) {
@@ -49,12 +48,8 @@
   function authenticateButton(button) {
     var form = button.closest("form");
     var error = form.querySelector("[data-card-error]");
-    var stripe = stripeFor(button);
-    if (!stripe) {
-      say(error, "The secure payment step could not load. Check your connection and reload the page.");
-      button.disabled = true;
-      return;
-    }
+    var stripe = stripeFor(button, error, button, "payment step");
+    if (!stripe) return;
     button.addEventListener("click", function (event) {
       event.preventDefault();
       button.disabled = true;
