@@ -33,9 +33,10 @@ def _delete_what_is_there(self, style, tables, *, reset_sequences=False, allow_c
             return _truncate_all(self, style, tables, reset_sequences=reset_sequences, allow_cascade=allow_cascade)
         # On disk (a partitioned table: its partitions): a big table is truncated, since deleted rows stay on
         # its pages until a vacuum and every later scan would read them.
-        cursor.execute(
-            "SELECT t, (SELECT coalesce(sum(pg_relation_size(p.relid)), 0)"
-            " FROM pg_partition_tree(quote_ident(t)::regclass) p) FROM unnest(%s::text[]) AS t",
+        cursor.execute(  # pg_partition_tree lists nothing for a table that is not partitioned
+            "SELECT t, pg_relation_size(quote_ident(t)::regclass) + (SELECT coalesce(sum(pg_relation_size(p.relid)), 0)"
+            " FROM pg_partition_tree(quote_ident(t)::regclass) p WHERE p.relid <> quote_ident(t)::regclass)"
+            " FROM unnest(%s::text[]) AS t",
             [list(tables)],
         )
         big = [t for t, size in cursor.fetchall() if size > BIG_BYTES and t not in KEPT]
