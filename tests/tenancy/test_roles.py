@@ -105,9 +105,9 @@ def test_migrate_with_database_owner_url_leaves_a_new_app_role_able_to_work(two_
                 assert cursor.fetchall() == [(a.tenant.pk,)]
                 cursor.execute(
                     "INSERT INTO accounts_contact"
-                    " (tenant_id, account_id, email, name, role, marketing_consent, created_at)"
-                    " SELECT tenant_id, id, 'new@customer.test', 'New', '', false, now() FROM accounts_customeraccount "
-                    "RETURNING id"
+                    " (tenant_id, account_id, email, name, role, marketing_consent, locale, created_at)"
+                    " SELECT tenant_id, id, 'new@customer.test', 'New', '', false, '', now()"
+                    " FROM accounts_customeraccount RETURNING id"
                 )
                 assert cursor.fetchone()[0] > 0  # tables and their identity sequences are granted
                 cursor.execute(
