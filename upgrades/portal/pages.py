@@ -131,6 +131,7 @@ def card_context(p: Portal, failed: PlanChange | None, *, kind: str, ref: str) -
     return {
         "card_entry": entry,
         "authentication_secret": secret,
+        "no_card": failed is not None and failed.failure_code == "payment_method_required",
         "retry_url": reverse(f"portal:{kind}-retry", kwargs={"ref": ref}),
         "card_url": f"{reverse('portal:card')}?{urlencode({kind: ref})}",
     }
