@@ -23,7 +23,7 @@ from tests.usage.factories import event, give_license, make_catalog
 from usage.models import Event
 from usage.partitions import ensure_event_partitions, partition_name
 
-from .conftest import APP_PASSWORD, APP_ROLE, database_url, superuser_sql
+from .conftest import APP_PASSWORD, APP_ROLE, SUITE_USER, database_url, superuser_sql
 
 pytestmark = [pytest.mark.integration]
 
@@ -167,7 +167,7 @@ def test_the_app_role_adds_a_months_event_partition_through_the_owner_with_row_l
                 "WHERE relname = %s",
                 [name],
             )
-            assert cursor.fetchone() == (True, True, "postgres")
+            assert cursor.fetchone() == (True, True, SUITE_USER[0])  # the owner's, not the app role's
             cursor.execute("SELECT qual FROM pg_policies WHERE tablename = %s AND policyname = 'tw_tenant'", [name])
             assert cursor.fetchone() == ("(tenant_id = tw_current_tenant())",)
     finally:

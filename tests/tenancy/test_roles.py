@@ -15,7 +15,7 @@ from django.db import connection
 from accounts import rls
 from tests.services import require_postgres
 
-from .conftest import APP_PASSWORD, APP_ROLE, database_url, drop_role, ensure_role, superuser_sql
+from .conftest import APP_PASSWORD, APP_ROLE, SUITE_USER, database_url, drop_role, ensure_role, superuser_sql
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db]
 ROOT = Path(__file__).resolve().parents[2]
@@ -40,7 +40,7 @@ STARTS = "import config.wsgi; print('started')"
 
 
 def test_outside_debug_the_app_refuses_to_start_as_a_superuser(app_role):
-    result = run(STARTS, DATABASE_URL=database_url(user="postgres"))
+    result = run(STARTS, DATABASE_URL=database_url(user=SUITE_USER[0], password=SUITE_USER[1]))
     assert result.returncode != 0
     assert "Refusing to run" in result.stderr and "is a superuser" in result.stderr, result.stderr[-2000:]
 
@@ -49,7 +49,7 @@ def test_outside_debug_the_app_refuses_to_start_as_a_member_of_the_tables_owner(
     superuser_sql(
         "DROP ROLE IF EXISTS tw_rls_owner_member",
         "CREATE ROLE tw_rls_owner_member LOGIN NOSUPERUSER NOBYPASSRLS PASSWORD 'pw'",
-        "GRANT postgres TO tw_rls_owner_member",  # postgres owns the tables
+        f'GRANT "{SUITE_USER[0]}" TO tw_rls_owner_member',  # the suite's user owns the tables
     )
     try:
         result = run(STARTS, DATABASE_URL=database_url(user="tw_rls_owner_member", password="pw"))
@@ -62,13 +62,13 @@ def test_outside_debug_the_app_refuses_to_start_as_a_member_of_the_tables_owner(
         )
         assert worker.returncode != 0 and "Refusing to run" in worker.stdout + worker.stderr
     finally:
-        superuser_sql("REVOKE postgres FROM tw_rls_owner_member", "DROP ROLE tw_rls_owner_member")
+        superuser_sql(f'REVOKE "{SUITE_USER[0]}" FROM tw_rls_owner_member', "DROP ROLE tw_rls_owner_member")
 
 
 def test_outside_debug_the_app_starts_as_the_unprivileged_app_role_and_in_debug_as_anyone(app_role):
     result = run(STARTS, DATABASE_URL=database_url(user=APP_ROLE, password=APP_PASSWORD))
     assert result.returncode == 0 and "started" in result.stdout, result.stderr[-2000:]
-    debug = run(STARTS, DATABASE_URL=database_url(user="postgres"), DEBUG="1")
+    debug = run(STARTS, DATABASE_URL=database_url(user=SUITE_USER[0], password=SUITE_USER[1]), DEBUG="1")
     assert debug.returncode == 0, debug.stderr[-2000:]
 
 
@@ -90,7 +90,7 @@ def test_migrate_with_database_owner_url_leaves_a_new_app_role_able_to_work(two_
         result = run(
             ["manage.py", "migrate", "--noinput"],
             DATABASE_URL=app_url,
-            DATABASE_OWNER_URL=database_url(user="postgres"),
+            DATABASE_OWNER_URL=database_url(user=SUITE_USER[0], password=SUITE_USER[1]),
         )
         assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
 
