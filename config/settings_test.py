@@ -33,4 +33,10 @@ STORAGES = {
 CELERY_TASK_ALWAYS_EAGER = os.environ.get("CELERY_TASK_ALWAYS_EAGER", "1") == "1"
 if not REDIS_URL:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+else:
+    # One key prefix per test run, inherited by the workers the run starts (they get this environment). A fresh
+    # test database hands out the same tenant ids again, and an earlier run's cached entitlement answers
+    # (keyed by tenant id and external id; a rolled-back test never invalidates what it cached) must not be
+    # read as this run's. Nobody's Redis database is flushed.
+    CACHES["default"]["KEY_PREFIX"] = os.environ.setdefault("TIERWISE_TEST_CACHE_PREFIX", f"test-{os.getpid()}")
 LOGGING_CONFIG = None
