@@ -98,10 +98,12 @@ def finish_card_setup(tenant: Tenant, *, account: CustomerAccount, setup_intent_
 
 
 def payment_authentication(tenant: Tenant, *, plan_change: PlanChange) -> str | None:
-    """The client secret for Stripe.js to authenticate a payment the bank held (3-D Secure); None if none."""
+    """The client secret for Stripe.js to authenticate a payment the bank held (3-D Secure); None if none.
+
+    Only for a page that takes cards (the caller has the tenant's `card_entry`)."""
     if plan_change.state != PlanChangeState.FAILED or plan_change.failure_code != "authentication_required":
         return None
-    if not plan_change.stripe_invoice_id or card_entry(tenant) is None:
+    if not plan_change.stripe_invoice_id:
         return None
     with stripe_errors_translated():
         return stripe_cards.payment_awaiting_authentication(stripe_for(tenant), plan_change.stripe_invoice_id)

@@ -83,6 +83,11 @@ def account_offers(tenant: Tenant, account: CustomerAccount) -> list[Offer]:
     )
 
 
+def payment_failed(offer: Offer) -> bool:
+    """The offer's plan change failed (or Stripe discarded it): the customer may pay again."""
+    return offer.plan_change is not None and offer.plan_change.state in ("failed", "canceled")
+
+
 def get_offer(tenant: Tenant, account: CustomerAccount, ref: str) -> Offer:
     for offer in account_offers(tenant, account):
         if ref_for("offer", offer) == ref:

@@ -236,7 +236,7 @@ def offer_status(request: HttpRequest, ref: str) -> HttpResponse:
     ctx = _offer_context(p, offer)
     pc = offer.plan_change
     ctx["settled"] = offer.state == OfferState.FULFILLED
-    ctx["failed"] = pc is not None and pc.state in ("failed", "canceled")
+    ctx["failed"] = selectors.payment_failed(offer)
     ctx["charged"] = selectors.money(offer.amount_charged, offer.currency) if offer.amount_charged is not None else ""
     ctx.update(card_context(p, pc if ctx["failed"] else None, kind="offer", ref=ref))
     template = "portal/_status.html" if request.headers.get("HX-Request") else "portal/status.html"

@@ -52,8 +52,7 @@ def _failed_payment(p: Portal, data: Any) -> FailedPayment | None:
     status_url = reverse(f"portal:{kind}-status", kwargs={"ref": ref})
     if kind == "offer":
         offer = selectors.get_offer(p.tenant, p.account, ref)
-        pc = offer.plan_change
-        if offer.state != OfferState.ACCEPTED or pc is None or pc.state not in ("failed", "canceled"):
+        if offer.state != OfferState.ACCEPTED or not selectors.payment_failed(offer):
             return None
         retry = partial(retry_offer_payment, p.tenant, offer=offer, actor=ACTOR)
         return FailedPayment(kind, ref, offer.target_key.title(), retry, status_url)
