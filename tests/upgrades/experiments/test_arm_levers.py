@@ -8,7 +8,7 @@ from accounts.models import Contact
 from messaging.models import Message
 from tests.messaging.conftest import live_template
 from tests.upgrades.experiments.test_engine import _signals, ew, running  # noqa: F401 (ew is a fixture)
-from upgrades.experiments.buckets import CONTROL
+from upgrades.experiments.buckets import CONTROL, arm_for_bucket, bucket_of
 from upgrades.experiments.models import ExperimentAssignment
 from upgrades.offers.services.building import build_offers_for_signals
 from upgrades.offers.services.messages import due_offer_messages, send_due_for_tenant
@@ -18,9 +18,21 @@ pytestmark = pytest.mark.django_db
 
 
 def _treated_offers(ew, variant: dict, n: int = 6):  # noqa: F811
-    running(ew.tenant, variants=[{"key": "b", "weight": 1, **variant}], control_percent=20)
-    offers = build_offers_for_signals(ew.tenant, signal_ids=[s.pk for s in _signals(ew, n)])
-    assert offers and all(o.variant == "b" for o in offers)
+    """Offers for `n` accounts the experiment treats, and one it holds out: the bucket is a hash of the ids,
+    so accounts are made until there are enough of each (a fixed number could all fall in the control)."""
+    experiment = running(ew.tenant, variants=[{"key": "b", "weight": 1, **variant}], control_percent=20)
+    treated, held_out, made = [], [], 0
+    while len(treated) < n or not held_out:
+        (signal,) = _signals(ew, 1, prefix=f"t{made}-")
+        made += 1
+        arm = arm_for_bucket(experiment, bucket_of(ew.tenant.pk, experiment.pk, signal.account_id))
+        if arm == CONTROL:
+            held_out.append(signal)
+        elif len(treated) < n:
+            treated.append(signal)
+    offers = build_offers_for_signals(ew.tenant, signal_ids=[s.pk for s in treated + held_out])
+    assert len(offers) == n and all(o.variant == "b" for o in offers)
+    assert {o.signal_id for o in offers} == {s.pk for s in treated}  # the held-out account got none
     return offers
 
 

@@ -33,10 +33,10 @@ def running(tenant, **fields) -> Experiment:
     return Experiment.objects.create(tenant=tenant, name="Copy test", state=ExperimentState.RUNNING, **fields)
 
 
-def _signals(ew, n):
+def _signals(ew, n, prefix="x"):
     out = []
     for i in range(n):
-        account = ew.account(f"x{i}")
+        account = ew.account(f"{prefix}{i}")
         ew.licence(account)
         ew.growing(account, start=1_000, step=200)
         out.append(ew.signal(account))
