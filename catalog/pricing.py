@@ -61,6 +61,13 @@ def apply_percent(amount: int, percent: Decimal) -> int:
     return round_half_up(amount * percent_to_basis(percent), BASIS)
 
 
+def discount_on_lines(amounts: Iterable[int], percent: Decimal) -> int:
+    """What a percent discount takes off an invoice of these lines: each line's share rounded once, then
+    added up. Stripe discounts every line of an invoice and rounds each (`discount_amounts`), so one
+    rounding on the sum could differ from the charge by a minor unit per line."""
+    return sum(apply_percent(amount, percent) for amount in amounts)
+
+
 # --- Computed prices --------------------------------------------------------------------
 
 

@@ -23,6 +23,7 @@ from catalog.pricing import (
     basis_to_percent,
     describe_policy,
     discount_for,
+    discount_on_lines,
     effective_monthly,
     parse_term_rules,
     parse_volume_rules,
@@ -498,3 +499,12 @@ def test_describe_policy_is_empty_without_a_policy_or_any_non_zero_rule():
         "2-year commitment: 10 % off. 3-year commitment: 15 % off. 50–199 seats: 5 % off. "
         "200+ seats: 12.5 % off. Never more than 19.99 % in total."
     )
+
+
+def test_a_discount_on_several_lines_is_each_lines_share_rounded_then_added():
+    # Stripe discounts each invoice line: 12.5 % of 297.00 and of 5.00 round up on their own (37.13 + 0.63).
+    assert discount_on_lines([29_700, 500], Decimal("12.5")) == 3_776
+    assert apply_percent(30_200, Decimal("12.5")) == 3_775  # once on the sum: a unit less
+    # a credit line rounds away from zero like a charge; no lines, nothing off
+    assert discount_on_lines([-29_700, 500], Decimal("12.5")) == -3_713 + 63
+    assert discount_on_lines([], Decimal("50")) == 0

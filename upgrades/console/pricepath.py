@@ -4,8 +4,8 @@ Pure: no database, no clock. The first row is what accepting costs today (the qu
 by billing's own proration); then one row per renewal from `renew_from`, every `interval`, until the
 term ends. Each renewal is the list amount less the discount for that year of the term (`year_percents`,
 one per year; a flat multi-year deal has the same percent every year, which is what one Stripe price with
-a coupon invoices). Amounts are integer minor units; discounts are rounded once per invoice, half up, as
-catalog.pricing.apply_percent (and the Stripe stand-in) round them.
+a coupon invoices). Amounts are integer minor units; a renewal's discount is rounded half up once per
+invoice line and added up, as Stripe (and its stand-in) discount an invoice (catalog.pricing.discount_on_lines).
 
 Term: a change that starts a fresh period today (a first purchase or an interval change) commits
 `term_years` from today; a mid-period change on the same interval commits the rest of the current period
@@ -21,7 +21,7 @@ from decimal import Decimal
 from typing import Any, cast
 
 from billing.proration import Interval, add_interval
-from catalog.pricing import apply_percent
+from catalog.pricing import discount_on_lines
 
 
 @dataclass(frozen=True)
@@ -82,18 +82,20 @@ def price_path(
     first_list_amount: int | None = None,
     renew_from: datetime,
     interval: str,
-    renewal_list_amount: int,
+    renewal_lines: Sequence[int],
     year_percents: Sequence[Decimal | str | int],
     term_ends_at: datetime,
     fresh_period: bool,
 ) -> PricePath:
-    """Every invoice from today to `term_ends_at` (exclusive). `year_percents[k]` is the discount in year
+    """Every invoice from today to `term_ends_at` (exclusive). `renewal_lines` are a renewal invoice's line
+    amounts before discount (the tier's and each add-on's). `year_percents[k]` is the discount in year
     k+1 of the term; years past the list use its last entry. `fresh_period`: today's charge starts a new
     period (first purchase, interval change), so it is the term's first period; otherwise the renewals are."""
     if interval not in ("month", "year"):
         raise ValueError("interval must be month or year")
     every = cast(Interval, interval)
-    if renewal_list_amount < 0 or first_amount < 0:
+    renewal_list_amount = sum(renewal_lines)
+    if any(line < 0 for line in renewal_lines) or first_amount < 0:
         raise ValueError("amounts must not be negative")
     if not year_percents:
         raise ValueError("year_percents must name at least one year")
@@ -127,7 +129,7 @@ def price_path(
             break
         year = (k + offset) // per_year + 1
         percent = percents[min(year, len(percents)) - 1]
-        off = apply_percent(renewal_list_amount, percent)
+        off = discount_on_lines(renewal_lines, percent)
         rows.append(
             PathRow(
                 n=len(rows) + 1,

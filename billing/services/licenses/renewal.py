@@ -26,7 +26,7 @@ from billing.services.licenses.records import (
     license_state,
     record_change,
 )
-from catalog.pricing import apply_percent
+from catalog.pricing import discount_on_lines
 
 # --- Multi-year terms -------------------------------------------------------------------------------
 
@@ -40,7 +40,7 @@ def expected_renewal_total(license: License, *, discount_percent: Decimal) -> in
     (Stripe discounts each invoice line and rounds each once)."""
     totals = [interval_total(license.price, license.seats)] if license.price is not None else []
     totals += [interval_total(p, license.seats) for p in license_addon_prices(license.tenant, license)]
-    return sum(t - apply_percent(t, discount_percent) if discount_percent else t for t in totals)
+    return sum(totals) - discount_on_lines(totals, discount_percent)
 
 
 def _apply_renewal_discount(

@@ -25,7 +25,7 @@ def test_flat_three_year_annual_from_today():
         first_list_amount=237_000,
         renew_from=at(2027, 3, 15),
         interval="year",
-        renewal_list_amount=237_000,
+        renewal_lines=[237_000],
         year_percents=["10"],
         term_ends_at=ends,
         fresh_period=True,
@@ -52,7 +52,7 @@ def test_mid_period_upgrade_two_year_term_with_stub_and_half_up_rounding():
         first_amount=12_345,
         renew_from=renew,
         interval="year",
-        renewal_list_amount=33_333,
+        renewal_lines=[33_333],
         year_percents=[Decimal("5"), Decimal("10")],
         term_ends_at=ends,
         fresh_period=False,
@@ -75,7 +75,7 @@ def test_monthly_one_year_term_clamps_month_ends_from_the_anchor():
         first_amount=8_700,
         renew_from=at(2026, 2, 28),
         interval="month",
-        renewal_list_amount=8_700,
+        renewal_lines=[8_700],
         year_percents=["0"],
         term_ends_at=ends,
         fresh_period=True,
@@ -89,13 +89,31 @@ def test_monthly_one_year_term_clamps_month_ends_from_the_anchor():
     assert {r.year for r in path.rows} == {1}
 
 
+def test_a_renewals_discount_is_rounded_per_line_as_stripe_discounts_the_invoice():
+    # 297.00 + 5.00 a month at 12.5 %: 37.125 -> 37.13 and 0.625 -> 0.63 is 37.76 off (12.5 % of the sum,
+    # rounded once, would be 37.75): the path shows what Stripe will charge, 264.24 a month.
+    today = at(2026, 1, 1)
+    path = price_path(
+        first_at=today,
+        first_amount=26_424,
+        renew_from=at(2026, 2, 1),
+        interval="month",
+        renewal_lines=[29_700, 500],
+        year_percents=["12.5"],
+        term_ends_at=at(2026, 4, 1),
+        fresh_period=True,
+    )
+    renewals = [r for r in path.rows if r.kind == "renewal"]
+    assert [(r.list_amount, r.discount_amount, r.amount) for r in renewals] == [(30_200, 3_776, 26_424)] * 2
+
+
 @pytest.mark.parametrize(
     "kwargs",
     [
         {"interval": "week"},
         {"year_percents": []},
         {"year_percents": ["120"]},
-        {"renewal_list_amount": -1},
+        {"renewal_lines": [100, -1]},
     ],
 )
 def test_invalid_inputs_are_refused(kwargs):
@@ -104,7 +122,7 @@ def test_invalid_inputs_are_refused(kwargs):
         "first_amount": 100,
         "renew_from": at(2027, 1, 1),
         "interval": "year",
-        "renewal_list_amount": 100,
+        "renewal_lines": [100],
         "year_percents": ["0"],
         "term_ends_at": at(2028, 1, 1),
         "fresh_period": True,

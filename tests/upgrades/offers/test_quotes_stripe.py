@@ -3,11 +3,14 @@ change at the same second, and Stripe's stored preview reads back as the same qu
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import pytest
 from django.utils import timezone
 
 from billing.services import plan_changes
-from catalog.models import Price
+from catalog.models import DiscountPolicy, GovernanceState, Price
+from catalog.pricing import apply_percent
 from tests.billing import conftest as billing_fixtures
 from tests.billing.helpers import billed_license
 from tests.upgrades.offers.conftest import make_live_settings
@@ -49,3 +52,37 @@ def test_every_options_estimate_equals_stripes_preview_of_the_same_change(world_
         assert estimate["next_renewal_amount"] == stripe["next_renewal_amount"]
         assert stripe["source"] == "stripe" and stripe["plan_change"] == plan_change.pk
         assert stripe["next_renewal_at"][:10] == estimate["next_renewal_at"][:10]
+
+
+def test_a_discounted_option_of_several_lines_is_rounded_per_line_as_stripe_charges_it(world_a, standin):
+    """12.5 % of Business (3 seats) and SSO: each line's half-unit rounds up on its own, so the discount on
+    the lines is one unit more than 12.5 % of their sum. Shown, quoted and charged are all the per-line one."""
+    billed = billed_license(world_a.tenant, world_a.account, standin, days_into_period=10)
+    DiscountPolicy.objects.create(tenant=world_a.tenant, key="standard", name="Standard", cap_percent=Decimal("20"),
+                                  state=GovernanceState.PUBLISHED, published_at=timezone.now())  # fmt: skip
+    settings_row = make_live_settings(world_a.tenant, discount_variants=[{"key": "odd", "percent": "12.5"}])
+    now = timezone.now().replace(microsecond=0)
+    rec = recommendation(billed.catalog, "business", anchor=None, addons=("sso",), kind="tier")
+    pricing = price_offer(world_a.tenant, license=billed.license, recommendation=rec, settings=settings_row,
+                          variant="odd", now=now)  # fmt: skip
+    monthly = next(o for o in pricing.options if o["interval"] == "month")
+    lines = [line["amount"] for line in monthly["lines"]]
+    assert len(lines) == 2 and monthly["discount"]["percent"] == "12.50"
+    per_line = sum(apply_percent(a, Decimal("12.5")) for a in lines)
+    assert per_line == apply_percent(sum(lines), Decimal("12.5")) + 1  # the case where the two roundings differ
+    assert monthly["discount"]["amount"] == per_line and monthly["amount"] == sum(lines) - per_line
+
+    estimate = estimate_quote(license=billed.license, option=monthly, now=now)
+    prices = {p.pk: p for p in Price.objects.filter(pk__in=monthly["price_ids"])}
+    plan_change = plan_changes.quote_plan_change(
+        world_a.tenant,
+        license=billed.license,
+        target_price=prices[monthly["price_ids"][0]],
+        seats=monthly["seats"],
+        addon_prices=[prices[i] for i in monthly["price_ids"][1:]],
+        at=now,
+        discount_percent=Decimal("12.5"),
+    )
+    stripe = quote_from_plan_change(plan_change)
+    assert estimate["amount_due_now"] == plan_change.quote_amount_due == stripe["amount_due_now"]
+    assert estimate["next_renewal_amount"] == stripe["next_renewal_amount"] == monthly["amount"]  # shown = charged

@@ -13,7 +13,7 @@ from accounts.models import CustomerAccount, Tenant
 from billing.models import License
 from billing.selectors import current_discount_policy, latest_addon_prices, latest_tier_price
 from catalog.models import AddOn, GovernanceState, Tier
-from catalog.pricing import apply_percent, discount_for, total_for_seats
+from catalog.pricing import discount_for, discount_on_lines, total_for_seats
 from upgrades.console.pricepath import price_path, term_end
 from upgrades.offers.pricing import compute_roi, estimate_quote
 from upgrades.offers.selectors import get_live_settings
@@ -108,7 +108,7 @@ def price_option(
         if percent == policy_discount.percent
         else f"{percent.normalize():f} % agreed by the account team (policy: {policy_discount.percent.normalize():f} %)"
     )
-    amount = list_amount - apply_percent(list_amount, percent)
+    amount = list_amount - discount_on_lines(lines, percent)  # per line, as Stripe discounts the invoice
     key = (
         f"{tier.key}-{req.interval}"
         + (f"-{req.term_years}y" if req.term_years > 1 else "")
@@ -152,7 +152,7 @@ def price_option(
         first_list_amount=max(first_list, quote["amount_due_now"]),
         renew_from=renew_from,
         interval=req.interval,
-        renewal_list_amount=list_amount,
+        renewal_lines=lines,
         year_percents=[percent],
         term_ends_at=ends,
         fresh_period=fresh,

@@ -2,7 +2,8 @@
 
 Invariants:
 - Every amount is integer minor units, computed by catalog/pricing.py (`total_for_seats`,
-  `annual_saving`, `effective_monthly`, `discount_for`, `apply_percent`): one rounding place.
+  `annual_saving`, `effective_monthly`, `discount_for`, `discount_on_lines`): one rounding place; a
+  discount is rounded per line, as Stripe takes it off each invoice line.
 - Discounts come only from the tenant's DiscountPolicy (`discount_for`, with its explanation). An
   OfferSettings discount variant adds to it only up to the policy cap; what it asks beyond the cap
   is never applied without a recorded approval (`within_policy` False, the offer waits).
@@ -24,9 +25,9 @@ from catalog.models import DiscountPolicy, GovernanceState, Price
 from catalog.pricing import (
     BASIS,
     annual_saving,
-    apply_percent,
     basis_to_percent,
     discount_for,
+    discount_on_lines,
     effective_monthly,
     parse_term_rules,
     percent_to_basis,
@@ -77,18 +78,19 @@ def offer_discount(
     *,
     term_years: int,
     seats: int,
-    list_amount: int,
+    line_amounts: Sequence[int],
     variant: Variant | None = None,
     approved: bool = False,
 ) -> dict[str, Any] | None:
-    """The discount on one option: the policy's own (term, volume), plus the variant up to the cap.
+    """The discount on one option (its lines' amounts): the policy's own (term, volume), plus the variant up
+    to the cap. The amount is taken off line by line, as Stripe discounts the invoice (`discount_on_lines`).
 
     Returns None when nothing is taken off and nothing is asked. `percent` and `amount` are what is
     applied; `requested_percent` what policy plus variant ask; `within_policy` False when that is
     above the cap (the offer then waits for an approval; only `approved=True`, i.e. a recorded
     approval, applies the part above the cap).
     """
-    found = discount_for(policy, term_years=term_years, seats=seats, list_amount=list_amount)
+    found = discount_for(policy, term_years=term_years, seats=seats, list_amount=sum(line_amounts))
     policy_basis = percent_to_basis(found.percent)
     cap_basis = percent_to_basis(policy.cap_percent) if policy is not None else 0
     variant_basis = variant.basis if variant is not None else 0
@@ -115,7 +117,7 @@ def offer_discount(
     explanation = "; ".join(reasons) + "." if reasons else "No discount."
     return {
         "percent": _pct(applied),
-        "amount": apply_percent(list_amount, basis_to_percent(applied)),
+        "amount": discount_on_lines(line_amounts, basis_to_percent(applied)),
         "explanation": explanation,
         "within_policy": within,
         "variant": variant.key if variant is not None else "",
@@ -233,7 +235,12 @@ def build_option(
     lines = price_lines(prices, seats=seats)
     list_amount = sum(line["amount"] for line in lines)
     discount = offer_discount(
-        policy, term_years=term_years, seats=seats, list_amount=list_amount, variant=variant, approved=approved
+        policy,
+        term_years=term_years,
+        seats=seats,
+        line_amounts=[line["amount"] for line in lines],
+        variant=variant,
+        approved=approved,
     )
     amount = list_amount - (discount["amount"] if discount else 0)
     monthly_equivalent = amount if interval == "month" else effective_monthly(amount)

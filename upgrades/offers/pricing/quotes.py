@@ -12,7 +12,8 @@ the same rules as billing's quote (quoting.py), so the estimate is what Stripe w
   price from the period end (unless the tenant's Stripe settings prorate downgrades);
 - a licence without a Stripe subscription (free) starts one: the full first period from now;
 - the licence's current renewal discount (a Stripe coupon) comes off each line, as Stripe does;
-  an option's own discount (from policy) comes off the new price's charges, rounded once.
+  an option's own discount (from policy) comes off each of the new price's charges (rounded per line,
+  as Stripe does: catalog.pricing.discount_on_lines).
 A credit larger than the charges is not refunded: it lowers the next renewal.
 
 `quote_from_plan_change` shows billing's stored Stripe preview in the same shape (source "stripe").
@@ -31,7 +32,7 @@ from billing.proration import Interval, PriceLine, ProrationLine, add_interval, 
 from billing.selectors import license_addon_prices, stripe_account_for
 from billing.services.licenses import compute_mrr
 from catalog.models import Price
-from catalog.pricing import apply_percent, total_for_seats
+from catalog.pricing import discount_on_lines, total_for_seats
 from upgrades.offers.errors import InvalidInput, OffersErrorCode
 
 Item = tuple[Price | None, PriceLine | None]
@@ -273,13 +274,13 @@ def _discount_lines(
     at: datetime,
     end: datetime,
 ) -> list[dict[str, Any]]:
-    """The discounts, each its own line: the offer's on the new price (once, on the charges' sum) and the
-    licence's coupon per line (as Stripe takes it off each line) where the offer's does not replace it."""
+    """The discounts, each its own line: the offer's on the new price's charges and the licence's coupon
+    where the offer's does not replace it, both taken off line by line as Stripe does."""
     out = []
     charges = [line["amount"] for line, kind in zip(lines, kinds, strict=True) if kind == "charge"]
     credits = [line["amount"] for line, kind in zip(lines, kinds, strict=True) if kind == "credit"]
     if own_percent is not None and charges:
-        amount = apply_percent(sum(charges), own_percent)
+        amount = discount_on_lines(charges, own_percent)
         if amount:
             explanation = str((own or {}).get("explanation") or "").rstrip(".")
             out.append(
@@ -293,7 +294,7 @@ def _discount_lines(
             )
     if coupon:
         on = credits if own_percent is not None else credits + charges
-        amount = sum(apply_percent(a, coupon) for a in on)
+        amount = discount_on_lines(on, coupon)
         if amount:
             what = "the credit" if own_percent is not None else "this change"
             out.append(
@@ -303,12 +304,9 @@ def _discount_lines(
 
 
 def _renewal_amount(totals: list[int], *, coupon: Decimal, own_percent: Decimal | None) -> int:
-    if own_percent is not None:
-        whole = sum(totals)
-        return whole - apply_percent(whole, own_percent)
-    if coupon:
-        return sum(t - apply_percent(t, coupon) for t in totals)
-    return sum(totals)
+    """The next regular invoice: its lines less the discount in force (the offer's replaces the coupon)."""
+    percent = own_percent if own_percent is not None else coupon
+    return sum(totals) - discount_on_lines(totals, percent) if percent else sum(totals)
 
 
 # --- Stripe's preview, as billing stored it -----------------------------------------------------
