@@ -180,8 +180,9 @@ def load_account_data(
                 "assigned_csm": acc.assigned_csm.email if acc.assigned_csm_id else "",
             }
             if lic is not None and lic.status in ENTITLED_STATUSES:
-                data.seats, data.period_end, data.commitment_end, data.interval = (
+                data.seats, data.period_start, data.period_end, data.commitment_end, data.interval = (
                     lic.seats,
+                    lic.current_period_start,
                     lic.current_period_end,
                     lic.commitment_ends_at,
                     lic.interval,

@@ -5,7 +5,8 @@
   every condition reads only rollups up to that day and events up to that instant, so nothing
   from after the replayed day is seen (no look-ahead). Limits are the ones each account held that
   day: an account whose licence changed in the window is replayed with its limits from the
-  LicenseChange history (upgrades.rules.history); the others held today's throughout.
+  LicenseChange history (upgrades.rules.history); the others held today's throughout. A billing-
+  period meter counts each replayed day from the licence period in force then (conditions.periods).
 - Suggestions: for every limited meter, utilisation thresholds and K-of-N windows are scored on
   the tenant's history by how well they separated accounts that upgraded within 30 days of a
   replayed day from those that did not (precision, recall, F1; pandas), best first.
@@ -210,7 +211,7 @@ def suggest_rules(
     """Utilisation rules that best separated upgraders from the rest in the tenant's history, and a note."""
     now = now or timezone.now()
     ctx = eval_context(tenant, now)
-    meters = [m for m in ctx.catalog.meters.values() if m.window != "billing_period"]
+    meters = list(ctx.catalog.meters.values())
     upgrades = _upgrades(tenant, since=now - DAY * days, until=now)
     if len(upgrades) < 3:
         return [], (

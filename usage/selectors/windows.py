@@ -21,6 +21,19 @@ def _day_start(day: datetime.date) -> datetime.datetime:
     return datetime.datetime(day.year, day.month, day.day, tzinfo=UTC)
 
 
+def billing_period_days(
+    billing_period: tuple | None, *, now: datetime.datetime
+) -> tuple[datetime.date, datetime.date] | None:
+    """(first day, day after the last) of the licence's billing period if it is in force at `now`,
+    else None (the meter then counts by calendar month). The first day is the UTC day the period
+    started, counted whole; the day it ends belongs to the next period."""
+    if billing_period is None or not billing_period[0] <= now < billing_period[1]:
+        return None
+    start, end = billing_period
+    first = start.astimezone(UTC).date()
+    return first, max(end.astimezone(UTC).date(), first + datetime.timedelta(days=1))
+
+
 def meter_window(
     *, window: str, window_days: int | None, billing_period: tuple | None, now: datetime.datetime
 ) -> tuple[datetime.date, datetime.date, datetime.datetime, datetime.datetime]:
@@ -30,12 +43,10 @@ def meter_window(
         first = today - datetime.timedelta(days=max(window_days or 1, 1) - 1)
         after = today + datetime.timedelta(days=1)
         return first, after, _day_start(first), _day_start(after)
-    if window == MeterWindow.BILLING_PERIOD and billing_period is not None and billing_period[0] <= now:
-        start, end = billing_period
-        if end > now:
-            first = start.astimezone(UTC).date()
-            after = max(end.astimezone(UTC).date(), first + datetime.timedelta(days=1))
-            return first, after, start, end
+    if window == MeterWindow.BILLING_PERIOD:
+        days = billing_period_days(billing_period, now=now)
+        if days is not None and billing_period is not None:
+            return days[0], days[1], billing_period[0], billing_period[1]
     first = today.replace(day=1)
     after = datetime.date(first.year + first.month // 12, first.month % 12 + 1, 1)
     return first, after, _day_start(first), _day_start(after)

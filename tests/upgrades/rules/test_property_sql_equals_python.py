@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from accounts.models import CustomerAccount, Tenant
 from billing.models import License, LicenseGrant
+from catalog.models import MeterWindow
 from tests.upgrades.rules.conftest import NOW, add_event
 from tests.usage.factories import give_license, make_catalog
 from upgrades.rules.conditions import EvalContext, parse_condition
@@ -21,6 +22,8 @@ from usage.models import Event, UsageDistinctValue, UsageRollup
 
 DAY = datetime.timedelta(days=1)
 METERS = ["api_calls", "storage", "active_users"]
+ORIGINAL_WINDOWS = {"api_calls": MeterWindow.CALENDAR_MONTH, "storage": MeterWindow.CALENDAR_MONTH,
+                    "active_users": MeterWindow.ROLLING_DAYS}  # tests.usage.factories.make_catalog  # fmt: skip
 ZONES = ["UTC", "America/New_York", "Asia/Kolkata", "Pacific/Auckland"]
 
 
@@ -83,6 +86,8 @@ account_data = st.fixed_dictionaries(
         "seats": st.integers(1, 50),
         "status": st.sampled_from(["active", "canceled", "trialing"]),
         "period_end_hours": st.integers(-48, 24 * 25),
+        # Billing-period meters: a period that began up to 45 days ago (or, oddly, later today).
+        "period_start_hours": st.integers(-24 * 45, 12),
         "commitment_hours": st.none() | st.integers(-48, 24 * 25),
         "trial_hours": st.none() | st.integers(-24, 24 * 12),
     }
@@ -104,8 +109,12 @@ def setup(world_a):
     return world_a.tenant, catalog, accounts
 
 
+def _meters(catalog) -> dict:
+    return {"api_calls": catalog.api_meter, "storage": catalog.storage_meter, "active_users": catalog.users_meter}
+
+
 def _write(tenant: Tenant, catalog, accounts, drawn: list[dict], now: datetime.datetime) -> None:
-    meters = {"api_calls": catalog.api_meter, "storage": catalog.storage_meter, "active_users": catalog.users_meter}
+    meters = _meters(catalog)
     for model in (UsageRollup, UsageDistinctValue, AccountLimit, LicenseGrant):
         model.objects.for_tenant(tenant).delete()
     Event.objects.for_tenant(tenant).delete()
@@ -139,6 +148,7 @@ def _write(tenant: Tenant, catalog, accounts, drawn: list[dict], now: datetime.d
         if lic is not None:
             lic.seats, lic.status = data["seats"], data["status"]
             lic.interval = "year" if data["seats"] % 2 else "month"
+            lic.current_period_start = now + datetime.timedelta(hours=data["period_start_hours"], minutes=7)
             lic.current_period_end = now + datetime.timedelta(hours=data["period_end_hours"])
             lic.commitment_ends_at = (
                 now + datetime.timedelta(hours=data["commitment_hours"])
@@ -164,11 +174,15 @@ def _write(tenant: Tenant, catalog, accounts, drawn: list[dict], now: datetime.d
     minutes=st.integers(0, 24 * 60 - 1),
     # Mid-month, and early in a month: K-of-N windows then span two calendar months.
     day=st.sampled_from([datetime.date(2026, 11, 20), datetime.date(2026, 12, 1), datetime.date(2026, 12, 3)]),
+    billed=st.sets(st.sampled_from(METERS)),  # meters whose window is the licence's billing period
 )
 def test_compiled_sql_matches_exactly_the_accounts_the_python_evaluator_matches(
-    setup, condition, drawn, zone, minutes, day
+    setup, condition, drawn, zone, minutes, day, billed
 ):
     tenant, catalog, accounts = setup
+    for key, meter in _meters(catalog).items():
+        meter.window = MeterWindow.BILLING_PERIOD if key in billed else ORIGINAL_WINDOWS[key]
+        meter.save(update_fields=["window"])
     tenant.time_zone = zone
     tenant.save(update_fields=["time_zone"])
     now = datetime.datetime(day.year, day.month, day.day, tzinfo=datetime.UTC) + datetime.timedelta(minutes=minutes)

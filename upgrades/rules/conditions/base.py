@@ -10,7 +10,8 @@ Numbers are compared in integers on both sides (`used * 100 >= percent * limit`)
 evaluators cannot disagree by rounding. Windows:
 - meter conditions read daily rollups, which are UTC days (usage's own windows; the limits an
   account sees in its entitlements are computed over the same days): "today" is the UTC day of
-  `now`, "the last N days" the N rollup days ending today;
+  `now`, "the last N days" the N rollup days ending today; a billing-period meter counts from the
+  start of the account's licence period in force on each day (`periods`);
 - event conditions read raw event times and use the tenant's day edges: "in the last N days"
   starts at local midnight N-1 days before the tenant's today and ends at `now`.
 Nothing after `now` is ever read (the backtest replays with past `now`s).
@@ -79,6 +80,7 @@ class AccountData:
     distinct: dict[int, dict[datetime.date, set[str]]] = field(default_factory=dict)  # unique-count meters
     limits: dict[int, int] = field(default_factory=dict)  # meter id -> finite, positive effective limit
     seats: int | None = None  # seats bought on an entitled licence
+    period_start: datetime.datetime | None = None  # entitled licence's current period start
     period_end: datetime.datetime | None = None  # entitled licence's current period end
     commitment_end: datetime.datetime | None = None
     interval: str = ""  # entitled licence's billing interval (month / year)

@@ -1,5 +1,9 @@
 # ruff: noqa: S608  -- compiled SQL: every value is a bound parameter; only model table names are inlined.
-"""Conditions over metered usage: utilisation vs the effective limit, seats, value, growth, fall."""
+"""Conditions over metered usage: utilisation vs the effective limit, seats, value, growth, fall.
+
+Utilisation counts a meter over its window as usage does: calendar month, rolling N days, or the
+billing period of the account's licence (`periods`: from the period start in force on each day).
+"""
 
 from __future__ import annotations
 
@@ -18,6 +22,7 @@ from upgrades.rules.conditions.base import (
     SqlQuery,
     register,
 )
+from upgrades.rules.conditions.periods import REACH, period_first_day, sql_period_first_day
 from upgrades.rules.conditions.tables import tables
 
 DAY = datetime.timedelta(days=1)
@@ -25,10 +30,27 @@ ENTITLED = ("active", "trialing", "past_due")  # usage.selectors.ENTITLED_STATUS
 
 
 def window_start(meter: MeterInfo, day: datetime.date) -> datetime.date:
-    """First day of the meter's window as it stood at the end of `day` (calendar month or rolling days)."""
+    """First day of the meter's window as it stood at the end of `day` (calendar month or rolling days;
+    a billing-period meter without a period in force counts by calendar month, as usage's windows do)."""
     if meter.window == MeterWindow.ROLLING_DAYS:
         return day - DAY * ((meter.window_days or 1) - 1)
     return day.replace(day=1)
+
+
+def account_window_start(meter: MeterInfo, data: AccountData, day: datetime.date, ctx: EvalContext) -> datetime.date:
+    """window_start for one account: a billing-period meter starts at the account's period in force on `day`."""
+    if meter.window == MeterWindow.BILLING_PERIOD:
+        first = period_first_day(data, day, ctx)
+        if first is not None:
+            return first
+    return window_start(meter, day)
+
+
+def sql_window_start(q: SqlQuery, meter: MeterInfo, day: datetime.date) -> str:
+    """account_window_start in SQL (a billing-period meter reads the licence row `lic`)."""
+    if meter.window == MeterWindow.BILLING_PERIOD:
+        return f"COALESCE({sql_period_first_day(q, day)}, {q.day(window_start(meter, day))})"
+    return q.day(window_start(meter, day))
 
 
 def py_aggregate(meter: MeterInfo, data: AccountData, first: datetime.date, last: datetime.date) -> int:
@@ -45,9 +67,10 @@ def py_aggregate(meter: MeterInfo, data: AccountData, first: datetime.date, last
     return max(numbers) if meter.aggregation == Aggregation.MAX else sum(numbers)
 
 
-def sql_aggregate(q: SqlQuery, meter: MeterInfo, first: datetime.date, last: datetime.date) -> str:
-    """The same number in SQL, over the rows `r` of the meter's rollup (or distinct-value) table."""
-    inside = f"r.day >= {q.day(first)} AND r.day <= {q.day(last)}"
+def sql_aggregate(q: SqlQuery, meter: MeterInfo, first: datetime.date | str, last: datetime.date) -> str:
+    """The same number in SQL, over the rows `r` of the meter's rollup (or distinct-value) table.
+    `first` is a day, or SQL for one (`sql_window_start`, rendered just before this call)."""
+    inside = f"r.day >= {first if isinstance(first, str) else q.day(first)} AND r.day <= {q.day(last)}"
     if q.vendor == "postgresql":  # FILTER skips the rows outside the window without evaluating a CASE per aggregate
         if meter.aggregation == Aggregation.UNIQUE_COUNT:
             return f"COUNT(DISTINCT r.value) FILTER (WHERE {inside})"
@@ -62,6 +85,14 @@ def sql_aggregate(q: SqlQuery, meter: MeterInfo, first: datetime.date, last: dat
 def rollup_table(meter: MeterInfo) -> str:
     t = tables()
     return t.distinct if meter.aggregation == Aggregation.UNIQUE_COUNT else t.rollup
+
+
+def _licence_join(q: SqlQuery, *, outer: bool) -> str:
+    """The account's entitled licence as `lic` (usage's plans read seats and the billing period only from one)."""
+    statuses = ", ".join(q.p(s) for s in ENTITLED)
+    sql = (f"{'LEFT ' if outer else ''}JOIN {tables().license} lic ON lic.tenant_id = r.tenant_id "
+           f"AND lic.account_id = r.account_id AND lic.status IN ({statuses})")  # fmt: skip
+    return sql if q.account_ids is None else f"{sql} AND {q.among('lic.account_id')}"
 
 
 class _MeterCondition(Condition):
@@ -91,10 +122,7 @@ class MeterUtilisation(_MeterCondition):
     @classmethod
     def from_json(cls, data: dict[str, Any], catalog: RuleCatalog, path: str) -> Condition:
         f = Fields(data, path, {"meter", "percent", "days", "min_days"})
-        meter = f.meter("meter", catalog)
-        if meter is not None and meter.window == MeterWindow.BILLING_PERIOD:
-            f.fail("meter", f"{meter.name} counts per billing period; utilisation rules need a calendar-month or "
-                   "rolling window meter.")  # fmt: skip
+        f.meter("meter", catalog)
         percent = f.integer("percent", lo=1, hi=1000, what="The threshold (percent of the limit)")
         days = f.integer("days", lo=1, hi=31, default=1, what="The number of days")
         min_days = f.integer("min_days", lo=1, hi=31, default=1, what="The number of days over the threshold")
@@ -104,16 +132,20 @@ class MeterUtilisation(_MeterCondition):
         return cls(meter=data["meter"], percent=percent, days=days, min_days=min_days)
 
     def describe(self, catalog: RuleCatalog) -> str:
-        name = self.info(catalog).name
+        meter = self.info(catalog)
+        per_period = meter.window == MeterWindow.BILLING_PERIOD
         if self.days == 1:
-            return f"{name} at >= {self.percent}% of the limit now"
-        return f"{name} at >= {self.percent}% of the limit on {self.min_days} of the last {self.days} days"
+            return f"{meter.name} at >= {self.percent}% of the limit {'this billing period' if per_period else 'now'}"
+        text = f"{meter.name} at >= {self.percent}% of the limit on {self.min_days} of the last {self.days} days"
+        return f"{text} (each day counted from its billing period's start)" if per_period else text
 
     def _days(self, ctx: EvalContext) -> list[datetime.date]:
         return [ctx.utc_today - DAY * i for i in range(self.days)]
 
     def rollup_first_day(self, ctx: EvalContext) -> datetime.date:
-        return window_start(self.info(ctx.catalog), ctx.utc_today - DAY * (self.days - 1))
+        meter, first = self.info(ctx.catalog), ctx.utc_today - DAY * (self.days - 1)
+        # A billing period may have started up to a year before the first day (both evaluators stop there).
+        return first - REACH if meter.window == MeterWindow.BILLING_PERIOD else window_start(meter, first)
 
     def denominator(self, data: AccountData, meter: MeterInfo) -> int | None:
         return data.limits.get(meter.id)
@@ -123,13 +155,20 @@ class MeterUtilisation(_MeterCondition):
         limit = self.denominator(data, meter)
         if not limit:
             return Result(False, {"limit": None})
-        used = [py_aggregate(meter, data, window_start(meter, d), d) for d in self._days(ctx)]
+        reach = self.rollup_first_day(ctx)
+        starts = [account_window_start(meter, data, d, ctx) for d in self._days(ctx)]
+        used = [py_aggregate(meter, data, max(s, reach), d) for s, d in zip(starts, self._days(ctx), strict=True)]
         over = sum(1 for u in used if u * 100 >= self.percent * limit)
         latest = used[0] * 100 // limit
         numbers = {"meter": meter.key, "limit": limit, "used": used[0], "percent": latest,
                    "threshold": self.percent, "days_over": over, "days": self.days}  # fmt: skip
+        per_period = meter.window == MeterWindow.BILLING_PERIOD
+        if per_period:
+            numbers["since"] = starts[0].isoformat()
         if self.days == 1:
             sentence = f"{meter.name} at {latest}% of the limit ({used[0]:,} of {limit:,})"
+            if per_period:
+                sentence += f" since {starts[0].day} {starts[0]:%b %Y}"
         else:
             sentence = f"{meter.name} at {latest}% of the limit on {over} of the last {self.days} days"
         return Result(over >= self.min_days, numbers, sentence)
@@ -138,7 +177,10 @@ class MeterUtilisation(_MeterCondition):
         sql = (f"JOIN {tables().limit} l ON l.tenant_id = r.tenant_id AND l.account_id = r.account_id "
                "AND l.meter_id = r.meter_id")  # fmt: skip
         # Scoped: narrow the limits too, or the planner may walk every limit row of the tenant.
-        return sql if q.account_ids is None else f"{sql} AND {q.among('l.account_id')}"
+        sql = sql if q.account_ids is None else f"{sql} AND {q.among('l.account_id')}"
+        if self.info(q.ctx.catalog).window == MeterWindow.BILLING_PERIOD:
+            sql += f" {_licence_join(q, outer=True)}"  # the period: no entitled licence counts by calendar month
+        return sql
 
     _denominator_column = "l.limit_value"
 
@@ -149,11 +191,17 @@ class MeterUtilisation(_MeterCondition):
         head += (
             f"WHERE {q.rows('r')} AND r.meter_id = {q.p(meter.id)} "
             f"AND r.day >= {q.day(self.rollup_first_day(q.ctx))} AND r.day <= {q.day(q.ctx.utc_today)} "
-            f"GROUP BY r.account_id, {self._denominator_column} HAVING "
         )
+        if meter.window == MeterWindow.BILLING_PERIOD:
+            # Per account, no earlier than its first window needs (windows only move forward, except to a
+            # calendar month after a period lapsed: hence no later than the first day's month either).
+            first = self._days(q.ctx)[-1]
+            least = "LEAST" if q.vendor == "postgresql" else "MIN"
+            head += f"AND r.day >= {least}({sql_window_start(q, meter, first)}, {q.day(window_start(meter, first))}) "
+        head += f"GROUP BY r.account_id, {self._denominator_column} HAVING "
         cases = []
         for d in self._days(q.ctx):
-            used = sql_aggregate(q, meter, window_start(meter, d), d)
+            used = sql_aggregate(q, meter, sql_window_start(q, meter, d), d)
             cases.append(
                 f"(CASE WHEN {used} * 100 >= {q.p(self.percent)} * {self._denominator_column} THEN 1 ELSE 0 END)"
             )
@@ -190,10 +238,7 @@ class SeatsUsed(MeterUtilisation):
         return result
 
     def _join(self, q: SqlQuery) -> str:
-        statuses = ", ".join(q.p(s) for s in ENTITLED)
-        sql = (f"JOIN {tables().license} lic ON lic.tenant_id = r.tenant_id AND lic.account_id = r.account_id "
-               f"AND lic.status IN ({statuses})")  # fmt: skip
-        return sql if q.account_ids is None else f"{sql} AND {q.among('lic.account_id')}"
+        return _licence_join(q, outer=False)  # the seats bought (and a billing-period meter's period)
 
     _denominator_column = "lic.seats"
 

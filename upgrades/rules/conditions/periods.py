@@ -1,0 +1,79 @@
+# ruff: noqa: S608  -- compiled SQL: every value is a bound parameter; only column names are inlined.
+"""Billing-period windows: a meter whose usage resets at each licence's own period start.
+
+Usage counts such a meter from the UTC day the licence's current period started while that period
+is in force, and by calendar month when no period is (no entitled licence, or a period that ended
+without a renewal): `usage.selectors.windows.billing_period_days`, used here as it is. A rule also
+looks at past days ("on K of the last N days", the backtest's replayed days): a day before the
+current period began was in the period before it, which started one interval (month or year)
+earlier (`billing.proration.add_interval`, clamped to the month's last day). Earlier periods are
+not stored, so a day before that one counts by calendar month.
+
+Each day's window is cut at that day's end (at `now` for today), as usage's own charts cut theirs.
+The SQL reads the account's licence row `lic` (joined with the entitled statuses, as usage's plans
+take a billing period only from an entitled licence); the Python reads the same licence fields from
+`AccountData`, so the two evaluators agree.
+"""
+
+from __future__ import annotations
+
+import datetime
+
+from billing.proration import add_interval
+from upgrades.rules.conditions.base import AccountData, EvalContext, SqlQuery
+from usage.selectors.windows import billing_period_days
+
+UTC = datetime.UTC
+# A period is at most a year long: the earliest rollup day any billing-period window of a day can start on.
+REACH = datetime.timedelta(days=366)
+
+
+def day_end(day: datetime.date, ctx: EvalContext) -> datetime.datetime:
+    """The instant a day's window is cut at: `now` for today, else the day's last microsecond (UTC)."""
+    if day >= ctx.utc_today:
+        return ctx.now
+    return datetime.datetime(day.year, day.month, day.day, tzinfo=UTC) + datetime.timedelta(days=1, microseconds=-1)
+
+
+def previous_first_day(start: datetime.datetime, interval: str) -> datetime.date:
+    """First UTC day of the period before the one starting at `start`."""
+    return add_interval(start.astimezone(UTC), "year" if interval == "year" else "month", -1).date()
+
+
+def period_first_day(data: AccountData, day: datetime.date, ctx: EvalContext) -> datetime.date | None:
+    """First day of the billing period in force at the end of `day`, or None (count by calendar month)."""
+    start, end = data.period_start, data.period_end
+    if start is None or end is None:
+        return None
+    at = day_end(day, ctx)
+    days = billing_period_days((start, end), now=at)
+    if days is not None:
+        return days[0]
+    if at < start:
+        previous = previous_first_day(start, data.interval)
+        if previous <= day:
+            return previous
+    return None
+
+
+def sql_period_first_day(q: SqlQuery, day: datetime.date) -> str:
+    """`period_first_day` in SQL over the licence row `lic` (NULL where Python says None)."""
+    start, end, interval = "lic.current_period_start", "lic.current_period_end", 'lic."interval"'
+    if q.vendor == "postgresql":
+        utc = f"({start} AT TIME ZONE 'UTC')"
+        first = f"{utc}::date"
+        # PostgreSQL clamps as add_interval does: 31 March - 1 month = 28/29 February.
+        step = f"(CASE WHEN {interval} = 'year' THEN INTERVAL '1 year' ELSE INTERVAL '1 month' END)"
+        previous = f"({utc} - {step})::date"
+    else:
+        # SQLite rolls over instead (31 March - 1 month = 3 March): clamp to the last day of the target month.
+        first = f"date({start})"
+        previous = (
+            f"(CASE WHEN {interval} = 'year' "
+            f"THEN MIN(date({start}, '-1 year'), date({start}, 'start of month', '-1 year', '+1 month', '-1 day')) "
+            f"ELSE MIN(date({start}, '-1 month'), date({start}, 'start of month', '-1 day')) END)"
+        )
+    at = day_end(day, q.ctx)
+    in_force = f"{start} <= {q.ts(at)} AND {end} > {q.ts(at)}"
+    before = f"{start} > {q.ts(at)} AND {previous} <= {q.day(day)}"
+    return f"(CASE WHEN {in_force} THEN {first} WHEN {before} THEN {previous} END)"
