@@ -87,6 +87,14 @@ EMAILS: list[dict[str, str]] = [
      "subject": "Receipt for {{ invoice.number }}: {{ invoice.amount }}",
      "html_body": "<p>Hi {{ contact.first_name }},</p><p>We received {{ invoice.amount }} on {{ invoice.paid_on }} for "
      'invoice {{ invoice.number }}. <a href="{{ invoice.url }}">View the invoice</a>.</p>'},
+    {"key": "proposal-link", "purpose": "proposal_link", "name": "Proposal from your account manager",
+     "subject": "A proposal for {{ account.name }}: {{ proposal.title }}",
+     "html_body": "<p>Hi {{ contact.first_name }},</p><p>{{ sender.name }} put together a proposal for "
+     "{{ account.name }}. It shows each option and every invoice it would mean, before you decide anything.</p>"
+     '<p><a href="{{ proposal.url }}">Open the proposal</a></p>'
+     "<p>The link opens your portal once and works until {{ proposal.expires_on }}.{% if sender.email %} If it "
+     "has run out, write to {{ sender.email }} for a fresh one.{% endif %}</p>"
+     "<p>It is a suggestion: if your current plan suits you, there is nothing to do.</p>"},
 ]  # fmt: skip
 
 PROMPTS: list[dict[str, str]] = [

@@ -38,6 +38,8 @@ _RENEWAL = {"on": "1 Mar 2027", "tier": "Starter", "amount": "$1,200.00"}
 _PROPOSAL = {"title": "Renewal with Team", "url": "https://example.com/portal/proposal/1"}
 _INVOICE = {"number": "INV-0042", "amount": "$490.00", "paid_on": "1 Dec 2026", "url": "https://example.com/inv/42"}
 _PORTAL = "https://example.com/portal/s/abc"
+_SENT_PROPOSAL = {"title": "Business for Acme", "url": "https://example.com/portal/l/abc", "expires_on": "8 Dec 2026"}
+_SENDER = {"name": "Sam Lee", "email": "sam@vendor.example"}
 
 VARIABLES: dict[str, dict[str, tuple[str, Any]]] = {
     "offer_sent": {
@@ -73,6 +75,14 @@ VARIABLES: dict[str, dict[str, tuple[str, Any]]] = {
         "price": ("What it costs: price.amount, price.interval, price.total.", _PRICE),
         "portal_url": ("A signed link to their portal.", _PORTAL),
     },
+}
+VARIABLES["proposal_link"] = {
+    "proposal": (
+        "The proposal: proposal.title, proposal.url (a signed link that opens it once), proposal.expires_on.",
+        _SENT_PROPOSAL,
+    ),
+    "sender": ("The account manager who sent it: sender.name, sender.email.", _SENDER),
+    "portal_url": ("A signed link to their portal (the proposal's link).", _PORTAL),
 }
 VARIABLES["offer_reminder"] = VARIABLES["offer_sent"]
 VARIABLES["decline_follow_up"] = VARIABLES["offer_sent"]

@@ -31,6 +31,7 @@ class Purpose(models.TextChoices):
     PAYMENT_NEEDED = "payment_needed", "Payment needed"
     RECEIPT = "receipt", "Receipt"
     FEATURE_GATE = "feature_gate", "Locked feature (in-app)"
+    PROPOSAL_LINK = "proposal_link", "Proposal from the account manager"
 
 
 class TemplateChannel(models.TextChoices):

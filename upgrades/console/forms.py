@@ -62,6 +62,10 @@ class ProposalForm(forms.Form):
     )
 
 
+class ProposalEmailForm(forms.Form):
+    contact = forms.IntegerField(min_value=1, error_messages={"required": "Choose who to email it to."})
+
+
 class ApprovalForm(forms.Form):
     note = forms.CharField(max_length=300, required=False)
 

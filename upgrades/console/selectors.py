@@ -46,6 +46,26 @@ def get_proposal(tenant: Tenant, proposal_id: int) -> Proposal:
     return proposal
 
 
+def proposal_contacts(tenant: Tenant, proposal: Proposal) -> list[Contact]:
+    """The people of the proposal's account the CSM may email it to (the page lists them, none pre-chosen)."""
+    return list(
+        Contact.objects.for_tenant(tenant).filter(account_id=proposal.account_id).order_by("name", "email", "id")
+    )
+
+
+def get_proposal_contact(tenant: Tenant, proposal: Proposal, contact_id: int) -> Contact:
+    """One contact of the proposal's account; another account's or tenant's id is NotFound, as a missing one."""
+    contact = (
+        Contact.objects.for_tenant(tenant)
+        .select_related("account")
+        .filter(pk=contact_id, account_id=proposal.account_id)
+        .first()
+    )
+    if contact is None:
+        raise NotFound("No such contact.")
+    return contact
+
+
 def proposal_options(tenant: Tenant, proposal: Proposal) -> list[ProposalOption]:
     """The options with `rows`: the price path with its dates as datetimes (shown in the tenant's zone)."""
     options = list(ProposalOption.objects.for_tenant(tenant).filter(proposal=proposal).order_by("position", "id"))

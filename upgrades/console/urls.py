@@ -21,6 +21,7 @@ urlpatterns = [
     path("proposals/<int:proposal_id>/share/", views_proposals.proposal_share, name="proposal_share"),
     path("proposals/<int:proposal_id>/withdraw/", views_proposals.proposal_withdraw, name="proposal_withdraw"),
     path("proposals/<int:proposal_id>/link/", views_proposals.proposal_link, name="proposal_link"),
+    path("proposals/<int:proposal_id>/email/", views_proposals.proposal_email, name="proposal_email"),
     path("proposals/<int:proposal_id>/document/", views_proposals.proposal_document, name="proposal_document"),
     path("proposals/<int:proposal_id>/document.pdf", views_proposals.proposal_pdf, name="proposal_pdf"),
     path("playbooks/", views.playbooks_view, name="playbooks"),

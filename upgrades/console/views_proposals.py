@@ -12,6 +12,8 @@ from accounts.errors import TierwiseError
 from catalog.models import AddOn, GovernanceState, Tier
 from upgrades.console import document, forms, selectors
 from upgrades.console.access import READ, WORK, console_view
+from upgrades.console.models import ProposalState
+from upgrades.console.services import proposal_emails as email_services
 from upgrades.console.services import proposals as services
 from upgrades.console.services.holdout import HELD_OUT_TEXT, is_held_out
 from upgrades.console.services.options import OptionRequest
@@ -106,9 +108,10 @@ def proposal_list(request: HttpRequest) -> HttpResponse:
     )
 
 
-def _proposal_page(request: HttpRequest, proposal_id: int, **extra: object) -> HttpResponse:
+def _proposal_page(request: HttpRequest, proposal_id: int, *, status: int = 200, **extra: object) -> HttpResponse:
     tenant = request.tenant  # type: ignore[attr-defined]
     proposal = selectors.get_proposal(tenant, proposal_id)
+    shared = proposal.state == ProposalState.SHARED
     return TemplateResponse(
         request,
         "console/proposal.html",
@@ -118,8 +121,10 @@ def _proposal_page(request: HttpRequest, proposal_id: int, **extra: object) -> H
             options=selectors.proposal_options(tenant, proposal),
             can_approve=services.can_approve(request.membership, proposal),  # type: ignore[attr-defined]
             approval_form=forms.ApprovalForm(),
+            email_contacts=selectors.proposal_contacts(tenant, proposal) if shared else [],
             **extra,
         ),
+        status=status,
     )
 
 
@@ -166,6 +171,24 @@ def proposal_link(request: HttpRequest, proposal_id: int) -> HttpResponse:
     except TierwiseError as exc:
         return HttpResponse(exc.message, status=exc.status_code)
     return _proposal_page(request, proposal_id, customer_link=url)
+
+
+@console_view(WORK, methods=POST)
+def proposal_email(request: HttpRequest, proposal_id: int) -> HttpResponse:
+    """Email a fresh customer link to one contact of the account, through messaging (capped, consented, once a
+    day per contact: a double click sends one email). Another tenant's proposal or contact answers 404."""
+    tenant = request.tenant  # type: ignore[attr-defined]
+    proposal = selectors.get_proposal(tenant, proposal_id)
+    form = forms.ProposalEmailForm(request.POST)
+    if not form.is_valid():
+        return _proposal_page(request, proposal_id, status=400, error="Choose who to email it to.")
+    contact = selectors.get_proposal_contact(tenant, proposal, form.cleaned_data["contact"])
+    try:
+        sent = email_services.email_proposal_link(tenant, proposal=proposal, contact=contact, actor=request.user)
+    except TierwiseError as exc:
+        return _proposal_page(request, proposal_id, status=exc.status_code, error=exc.message)
+    (messages.success if sent.admitted and not sent.repeated else messages.warning)(request, sent.text)
+    return redirect("console:proposal", proposal_id=proposal.pk)
 
 
 @console_view(WORK, methods=POST)
