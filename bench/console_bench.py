@@ -169,7 +169,8 @@ def explain(tenant) -> None:
     where, params = wl._where(wl.WorklistFilters(csm="all"), user_id=None)
     params.update(control="control", running="running", tenant=tenant.pk, now=now)
     params.update(soon=now + timedelta(days=45), later=now + timedelta(days=90), limit=wl.PAGE_SIZE, offset=0)
-    sql = wl.SQL.format(where=where) + " ORDER BY attention DESC, a.id LIMIT %(limit)s OFFSET %(offset)s"
+    sql = wl.SQL.format(where=where, **wl.DIALECT[True])
+    sql += " ORDER BY attention DESC, a.id LIMIT %(limit)s OFFSET %(offset)s"
     with tenant_context(tenant), connection.cursor() as cur:
         cur.execute("EXPLAIN (ANALYZE, BUFFERS) " + sql, params)
         print("\n".join(r[0] for r in cur.fetchall()), file=sys.stderr)

@@ -10,7 +10,7 @@ Figures (one JSON line each):
 - rules_vs_handwritten: the compiled queries of three representative rules vs hand-written SQL
   computing the same matches (window functions), and that both found the same accounts;
 - rules_incremental: 1,000 dirty accounts evaluated;
-- rules_preview: one preview at 100,000 accounts (limits already fresh from the sweep);
+- rules_preview: one preview at 100,000 accounts (limits already fresh from the sweep), median of three;
 - rules_mark_dirty_share: what the `events_ingested` receiver (dirty marks) costs in-process ingest:
   batches of 1,000 events through `usage.services.ingest_events`, alternately with the receiver
   connected and disconnected.
@@ -162,6 +162,17 @@ HANDWRITTEN = {
 }
 
 
+def analyze(owner_url: str, table: str) -> None:
+    """Fresh planner statistics for `table`, as its owner (the app role may not analyze)."""
+    import psycopg2
+
+    conn = psycopg2.connect(owner_url)
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        cur.execute(f"ANALYZE {table}")
+    conn.close()
+
+
 def run(owner_url: str, accounts: int = ACCOUNTS, days: int = DAYS) -> None:
     from django.db import connection
     from django.utils import timezone
@@ -196,6 +207,9 @@ def run(owner_url: str, accounts: int = ACCOUNTS, days: int = DAYS) -> None:
         _emit("rules_full_sweep", accounts=len(ids), rules=len(rules), seconds=round(t_sweep, 2),
               limits_refresh_seconds=round(t_limits, 2), signals=len(report.fired),
               matched=report.matched, target_s=TARGET_SWEEP_S, met=t_sweep < TARGET_SWEEP_S)  # fmt: skip
+        # The sweep wrote 100,000 limit rows: autovacuum's analyze would see them within a minute in production.
+        # Without fresh statistics the planner takes the table for empty and the preview's grouping spills to disk.
+        analyze(owner_url, "upgrades_accountlimit")
 
         # Compiled vs hand-written SQL for three representative rules.
         pairs = {r.key: t for r, t in parsed_rules(rules, ctx)}
@@ -225,11 +239,15 @@ def run(owner_url: str, accounts: int = ACCOUNTS, days: int = DAYS) -> None:
         inc = services.evaluate_dirty_accounts(tenant, now=timezone.now())
         _emit("rules_incremental", accounts=inc.evaluated_accounts, seconds=round(time.perf_counter() - t0, 2))
 
-        t0 = time.perf_counter()
-        preview = insights.preview_rule(tenant, condition=RULES[1][2])
-        t_preview = time.perf_counter() - t0
+        runs = []
+        for _ in range(3):  # the median of three: one run is at the mercy of the other core's load
+            t0 = time.perf_counter()
+            preview = insights.preview_rule(tenant, condition=RULES[1][2])
+            runs.append(time.perf_counter() - t0)
+        t_preview = sorted(runs)[1]
         _emit("rules_preview", accounts=preview.total_accounts, matches=preview.count, seconds=round(t_preview, 2),
-              target_s=TARGET_PREVIEW_S, met=t_preview < TARGET_PREVIEW_S)  # fmt: skip
+              runs_s=[round(r, 2) for r in runs], target_s=TARGET_PREVIEW_S,
+              met=t_preview < TARGET_PREVIEW_S)  # fmt: skip
         t0 = time.perf_counter()
         backtest = insights.backtest_rule(tenant, condition=RULES[1][2], days=7)
         _emit("rules_backtest", accounts=backtest.total_accounts, days=7, fired=len(backtest.fired),
