@@ -42,6 +42,10 @@ In-app prompts — `messaging.services`
         only while the cap has room, and a new prompt takes its cap slot as it is handed out, under
         the account's cap lock (two fetches at once cannot both take the last slot); prompts already
         handed out stay due until dismissed.
+    due_prompts_by_external_id(tenant, *, external_id, contact_email=None, placement=None, now=None)
+        -> (external_id, list[Message]): the same, with the account and contact looked up in the one
+        read of the prompts (messaging.selectors.read_due_prompts); what the API calls. Missing or
+        foreign account, or an email that is no contact of it: NotFound.
     record_prompt_event(tenant, *, prompt, event, now=None) -> (Message, MessageEvent)
         event is "shown" | "dismissed" | "clicked" (POST /api/v1/prompts/{id}/events). A prompt not
         yet holding a slot (never fetched) takes it on its first shown, click or dismissal.

@@ -18,13 +18,12 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from accounts.api_base import TenantScopedViewSet
-from accounts.models import Contact, external_id_validator
-from accounts.selectors import get_account_for_tenant
+from accounts.models import external_id_validator
 from messaging import selectors
 from messaging.errors import InvalidInput, NotFound
 from messaging.models import Message
 from messaging.models.templates import key_validator
-from messaging.services.prompts import PROMPT_EVENTS, due_prompts, record_prompt_event
+from messaging.services.prompts import PROMPT_EVENTS, due_prompts_by_external_id, record_prompt_event
 
 _EXTERNAL_ID = re.compile(external_id_validator.regex.pattern)
 _PLACEMENT = re.compile(key_validator.regex.pattern)
@@ -104,14 +103,10 @@ class AccountPromptsViewSet(TenantScopedViewSet):
                 errors["contact"] = ["Enter a valid email address."]
         if errors:
             raise InvalidInput("Invalid query.", details=errors)
-        account = get_account_for_tenant(self.tenant, external_id)
-        contact = None
-        if email is not None:
-            contact = Contact.objects.for_tenant(self.tenant).filter(account=account, email__iexact=email).first()
-            if contact is None:
-                raise NotFound("No such contact for this account.")
-        prompts = due_prompts(self.tenant, account=account, contact=contact, placement=placement)
-        return Response({"account": account.external_id, "prompts": [present_prompt(p) for p in prompts]})
+        account, prompts = due_prompts_by_external_id(
+            self.tenant, external_id=external_id, contact_email=email, placement=placement
+        )
+        return Response({"account": account, "prompts": [present_prompt(p) for p in prompts]})
 
 
 class PromptEventsViewSet(TenantScopedViewSet):

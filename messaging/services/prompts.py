@@ -13,22 +13,20 @@ import datetime
 from collections import Counter
 
 from django.db import transaction
-from django.db.models import Exists, OuterRef, Q
+from django.db.models import Q
 from django.utils import timezone
 
 from accounts.models import Contact, CustomerAccount, Tenant
+from messaging import selectors
 from messaging.errors import Conflict, InvalidInput, MessagingErrorCode, NotFound
 from messaging.models import (
     Category,
     Channel,
-    ContactPreference,
-    DeclineQuiet,
     Message,
     MessageEvent,
     MessageEventKind,
     MessageState,
 )
-from messaging.selectors import get_settings
 from messaging.services import policy
 
 PROMPT_EVENTS = ("shown", "dismissed", "clicked")
@@ -46,31 +44,48 @@ def due_prompts(
     if account.tenant_id != tenant.pk or (contact is not None and contact.account_id != account.pk):
         raise NotFound("No such account or contact.")
     now = now or timezone.now()
-    prompts = Message.objects.for_tenant(tenant).filter(
-        account=account, channel=Channel.IN_APP, state__in=[MessageState.QUEUED, MessageState.SENT], due_at__lte=now
+    read = selectors.read_due_prompts(
+        tenant, now=now, account_id=account.pk, contact_id=None if contact is None else contact.pk, placement=placement
     )
-    if contact is not None:
-        prompts = prompts.filter(contact=contact)
-    if placement:
-        prompts = prompts.filter(placement=placement)
-    # Unsubscribed or in-app-off contacts and an account in a decline's quiet period see no upgrade prompt:
-    # folded into the one query as NOT EXISTS, so a warm call is five queries in all.
-    blocked = (
-        ContactPreference.objects.for_tenant(tenant)
-        .filter(contact_id=OuterRef("contact_id"))
-        .exclude(in_app=True, unsubscribed_at__isnull=True)
+    if read.account_id is None:
+        raise NotFound("No such account or contact.")
+    return _hand_out(tenant, account_id=read.account_id, candidates=read.prompts, now=now)
+
+
+def due_prompts_by_external_id(
+    tenant: Tenant,
+    *,
+    external_id: str,
+    contact_email: str | None = None,
+    placement: str | None = None,
+    now: datetime.datetime | None = None,
+) -> tuple[str, list[Message]]:
+    """`due_prompts` for the API: the account by its external id and the contact by email, in the same read.
+
+    Returns the account's external id and its due prompts. A warm fetch (every due prompt already holds
+    its slot) is this one query and writes nothing. A missing or foreign account, or an email that is no
+    contact of it, is NotFound.
+    """
+    now = now or timezone.now()
+    read = selectors.read_due_prompts(
+        tenant, now=now, external_id=external_id, contact_email=contact_email, placement=placement
     )
-    quiet = DeclineQuiet.objects.for_tenant(tenant).filter(account_id=OuterRef("account_id"), quiet_until__gt=now)
-    prompts = prompts.exclude(Q(category=Category.UPGRADE) & (Exists(blocked) | Exists(quiet)))
-    candidates = list(prompts.select_related("contact").order_by("created_at", "id")[:50])
+    if read.account_id is None:
+        raise NotFound(f"No account {external_id!r}.")
+    if not read.contact_found:
+        raise NotFound("No such contact for this account.")
+    return read.external_id, _hand_out(tenant, account_id=read.account_id, candidates=read.prompts, now=now)
+
+
+def _hand_out(tenant: Tenant, *, account_id: int, candidates: list[Message], now: datetime.datetime) -> list[Message]:
     if not any(p.category == Category.UPGRADE and p.counted_at is None for p in candidates):
         return candidates  # all already shown (or transactional): nothing new takes a slot; read-only
-    return _reserve_slots(tenant, account=account, candidates=candidates, now=now)
+    return _reserve_slots(tenant, account_id=account_id, candidates=candidates, now=now)
 
 
 @transaction.atomic
 def _reserve_slots(
-    tenant: Tenant, *, account: CustomerAccount, candidates: list[Message], now: datetime.datetime
+    tenant: Tenant, *, account_id: int, candidates: list[Message], now: datetime.datetime
 ) -> list[Message]:
     """Hand out new upgrade prompts only for slots taken here, under the account's cap lock.
 
@@ -79,21 +94,20 @@ def _reserve_slots(
     advisory lock email admission takes, with the counts re-read inside the lock; a prompt another
     fetch reserved meanwhile is simply due (already counted). A handed-out prompt keeps its slot for
     the window even if the product never shows it: the cap errs towards fewer messages, never more.
+    One read inside the lock gives both the slots used in the window and which of ours were taken.
     """
-    policy.lock_account(tenant, account.pk)
-    fresh = [p.pk for p in candidates if p.category == Category.UPGRADE and p.counted_at is None]
-    counted = dict(
-        Message.objects.for_tenant(tenant)
-        .filter(pk__in=fresh, counted_at__isnull=False)
-        .values_list("pk", "counted_at")
-    )
-    prefs = get_settings(tenant)
+    policy.lock_account(tenant, account_id)
+    fresh = {p.pk for p in candidates if p.category == Category.UPGRADE and p.counted_at is None}
+    prefs = selectors.get_settings(tenant)
     since = now - datetime.timedelta(days=prefs.cap_window_days)
-    used = Counter(
+    slots = list(
         Message.objects.for_tenant(tenant)
-        .filter(account=account, category=Category.UPGRADE, counted_at__gt=since)
-        .values_list("contact_id", flat=True)
+        .filter(account_id=account_id, category=Category.UPGRADE)
+        .filter(Q(counted_at__gt=since) | Q(pk__in=fresh, counted_at__isnull=False))
+        .values_list("pk", "contact_id", "counted_at")
     )
+    counted = {pk: at for pk, _, at in slots if pk in fresh}
+    used = Counter(contact_id for _, contact_id, at in slots if at > since)
     account_room = prefs.account_cap_count - sum(used.values())
     due: list[Message] = []
     reserved: list[int] = []

@@ -41,6 +41,17 @@ def test_the_contact_parameter_narrows_and_an_unknown_contact_is_404(world_a, pr
     add_contact(world_a, "cto@customer.test")
     assert api.get("/api/v1/accounts/acct-1/prompts", {"contact": "cto@customer.test"}).json()["prompts"] == []
     assert api.get("/api/v1/accounts/acct-1/prompts", {"contact": "nobody@x.test"}).status_code == 404
+    upper = api.get("/api/v1/accounts/acct-1/prompts", {"contact": world_a.contact.email.upper()})
+    assert [p["id"] for p in upper.json()["prompts"]] == [prompt.pk]  # the email matches in any case
+
+
+def test_an_unknown_account_and_an_unknown_contact_answer_the_house_404(world_a, prompt):
+    api = world_a.api("read")
+    missing = api.get("/api/v1/accounts/no-such/prompts")
+    assert missing.status_code == 404
+    assert missing.json()["error"] == {"code": "not_found", "message": "No account 'no-such'.", "details": None}
+    stranger = api.get("/api/v1/accounts/acct-1/prompts", {"contact": "nobody@x.test"})
+    assert stranger.json()["error"]["message"] == "No such contact for this account."
 
 
 def test_bad_query_parameters_are_400_with_field_and_reason(world_a, prompt):
