@@ -20,12 +20,14 @@ from __future__ import annotations
 import datetime
 
 from billing.proration import add_interval
-from upgrades.rules.conditions.base import AccountData, EvalContext, SqlQuery
+from catalog.models import MeterWindow
+from upgrades.rules.conditions.base import AccountData, EvalContext, MeterInfo, SqlQuery
 from usage.selectors.windows import billing_period_days
 
 UTC = datetime.UTC
 # A period is at most a year long: the earliest rollup day any billing-period window of a day can start on.
 REACH = datetime.timedelta(days=366)
+DAY = datetime.timedelta(days=1)
 
 
 def day_end(day: datetime.date, ctx: EvalContext) -> datetime.datetime:
@@ -77,3 +79,27 @@ def sql_period_first_day(q: SqlQuery, day: datetime.date) -> str:
     in_force = f"{start} <= {q.ts(at)} AND {end} > {q.ts(at)}"
     before = f"{start} > {q.ts(at)} AND {previous} <= {q.day(day)}"
     return f"(CASE WHEN {in_force} THEN {first} WHEN {before} THEN {previous} END)"
+
+
+def window_start(meter: MeterInfo, day: datetime.date) -> datetime.date:
+    """First day of the meter's window as it stood at the end of `day` (calendar month or rolling days;
+    a billing-period meter without a period in force counts by calendar month, as usage's windows do)."""
+    if meter.window == MeterWindow.ROLLING_DAYS:
+        return day - DAY * ((meter.window_days or 1) - 1)
+    return day.replace(day=1)
+
+
+def account_window_start(meter: MeterInfo, data: AccountData, day: datetime.date, ctx: EvalContext) -> datetime.date:
+    """window_start for one account: a billing-period meter starts at the account's period in force on `day`."""
+    if meter.window == MeterWindow.BILLING_PERIOD:
+        first = period_first_day(data, day, ctx)
+        if first is not None:
+            return first
+    return window_start(meter, day)
+
+
+def sql_window_start(q: SqlQuery, meter: MeterInfo, day: datetime.date) -> str:
+    """account_window_start in SQL (a billing-period meter reads the licence row `lic`)."""
+    if meter.window == MeterWindow.BILLING_PERIOD:
+        return f"COALESCE({sql_period_first_day(q, day)}, {q.day(window_start(meter, day))})"
+    return q.day(window_start(meter, day))

@@ -2,7 +2,8 @@
 """Conditions over metered usage: utilisation vs the effective limit, seats, value, growth, fall.
 
 Utilisation counts a meter over its window as usage does: calendar month, rolling N days, or the
-billing period of the account's licence (`periods`: from the period start in force on each day).
+billing period of the account's licence (`periods.window_start` and `account_window_start`: from the
+period start in force on each day).
 """
 
 from __future__ import annotations
@@ -22,35 +23,11 @@ from upgrades.rules.conditions.base import (
     SqlQuery,
     register,
 )
-from upgrades.rules.conditions.periods import REACH, period_first_day, sql_period_first_day
+from upgrades.rules.conditions.periods import REACH, account_window_start, sql_window_start, window_start
 from upgrades.rules.conditions.tables import tables
 
 DAY = datetime.timedelta(days=1)
 ENTITLED = ("active", "trialing", "past_due")  # usage.selectors.ENTITLED_STATUSES, as SQL literals
-
-
-def window_start(meter: MeterInfo, day: datetime.date) -> datetime.date:
-    """First day of the meter's window as it stood at the end of `day` (calendar month or rolling days;
-    a billing-period meter without a period in force counts by calendar month, as usage's windows do)."""
-    if meter.window == MeterWindow.ROLLING_DAYS:
-        return day - DAY * ((meter.window_days or 1) - 1)
-    return day.replace(day=1)
-
-
-def account_window_start(meter: MeterInfo, data: AccountData, day: datetime.date, ctx: EvalContext) -> datetime.date:
-    """window_start for one account: a billing-period meter starts at the account's period in force on `day`."""
-    if meter.window == MeterWindow.BILLING_PERIOD:
-        first = period_first_day(data, day, ctx)
-        if first is not None:
-            return first
-    return window_start(meter, day)
-
-
-def sql_window_start(q: SqlQuery, meter: MeterInfo, day: datetime.date) -> str:
-    """account_window_start in SQL (a billing-period meter reads the licence row `lic`)."""
-    if meter.window == MeterWindow.BILLING_PERIOD:
-        return f"COALESCE({sql_period_first_day(q, day)}, {q.day(window_start(meter, day))})"
-    return q.day(window_start(meter, day))
 
 
 def py_aggregate(meter: MeterInfo, data: AccountData, first: datetime.date, last: datetime.date) -> int:

@@ -18,7 +18,7 @@ from django.db.models.fields.json import KeyTransform
 from accounts.models import CustomerAccount, Tenant
 from catalog.models import Aggregation
 from upgrades.rules.bulk import write_rows
-from upgrades.rules.conditions.usage_kinds import window_start
+from upgrades.rules.conditions.periods import window_start
 from upgrades.rules.data import load_rule_catalog
 from upgrades.rules.models import (
     DEFAULT_WEIGHTS,
