@@ -21,8 +21,9 @@ from upgrades.rules import insights, services
 from upgrades.rules.conditions import AccountData, EvalContext, SqlQuery, parse_condition
 from upgrades.rules.conditions.periods import period_first_day, sql_period_first_day
 from upgrades.rules.conditions.tables import tables
-from upgrades.rules.data import load_rule_catalog
-from upgrades.rules.models import Signal
+from upgrades.rules.data import load_rule_catalog, refresh_limits
+from upgrades.rules.models import AccountScore, Signal
+from upgrades.rules.services import scores
 from usage.selectors import get_account_entitlements
 
 DAY = datetime.timedelta(days=1)
@@ -112,6 +113,18 @@ def test_the_sweep_and_the_dirty_evaluation_fire_with_the_period_as_evidence(wor
     assert fact["numbers"]["used"] == 9000 and fact["numbers"]["since"] == "2026-11-10"
     assert signal.evidence["sentence"] == "API calls at 90% of the limit (9,000 of 10,000) since 10 Nov 2026"
     assert services.evaluate_rules(world_a.tenant, now=NOW).matched == {"hot": 1}
+
+
+def test_the_readiness_score_counts_the_same_period_as_the_rule(world_a, billed_a):
+    # 5,000 calls in the last period (earlier this calendar month) and 4,500 since the renewal: 45 %, not 95 %.
+    rollup(world_a.account, billed_a.api_meter, RENEWED - DAY, 5000)
+    rollup(world_a.account, billed_a.api_meter, NOW.date(), 4500)
+    refresh_limits(world_a.tenant, account_ids=None, meter_ids={billed_a.api_meter.pk}, now=NOW)  # 10,000
+    for account_ids in (None, [world_a.account.pk]):  # the sweep's tenant-wide read and the dirty accounts' one
+        scores.recompute_scores(world_a.tenant, account_ids=account_ids, now=NOW)
+        score = AccountScore.objects.get(account=world_a.account)
+        [factor] = [f for f in score.factors["readiness"] if f["factor"] == "utilisation"]
+        assert factor["why"] == "highest limit used: 45%"
 
 
 def test_preview_and_backtest_count_each_day_from_its_own_period(world_a, billed_a):

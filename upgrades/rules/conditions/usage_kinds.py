@@ -72,6 +72,19 @@ def _licence_join(q: SqlQuery, *, outer: bool) -> str:
     return sql if q.account_ids is None else f"{sql} AND {q.among('lic.account_id')}"
 
 
+def used_now_sql(q: SqlQuery, meter: MeterInfo) -> str:
+    """`SELECT account_id, used`: each account's number of the meter in its window as it stands now (a
+    billing-period meter from the licence's period start, as the rules and usage count it)."""
+    today = q.ctx.utc_today
+    used = sql_aggregate(q, meter, sql_window_start(q, meter, today), today)  # first: its parameters come first
+    per_period = meter.window == MeterWindow.BILLING_PERIOD
+    lic = _licence_join(q, outer=True) if per_period else ""
+    lowest = today - REACH if per_period else window_start(meter, today)
+    return (f"SELECT r.account_id, {used} FROM {rollup_table(meter)} r {lic} WHERE {q.rows('r')} "
+            f"AND r.meter_id = {q.p(meter.id)} AND r.day >= {q.day(lowest)} AND r.day <= {q.day(today)} "
+            "GROUP BY r.account_id")  # fmt: skip
+
+
 class _MeterCondition(Condition):
     meter: str
 

@@ -12,13 +12,14 @@ import datetime
 from collections.abc import Sequence
 from typing import Any
 
-from django.db.models import Count, Max, Q, QuerySet, Sum
+from django.db import connection
+from django.db.models import Count, Q, QuerySet, Sum
 from django.db.models.fields.json import KeyTransform
 
 from accounts.models import CustomerAccount, Tenant
-from catalog.models import Aggregation
 from upgrades.rules.bulk import write_rows
-from upgrades.rules.conditions.periods import window_start
+from upgrades.rules.conditions import EvalContext, SqlQuery
+from upgrades.rules.conditions.usage_kinds import used_now_sql
 from upgrades.rules.data import load_rule_catalog
 from upgrades.rules.models import (
     DEFAULT_WEIGHTS,
@@ -29,7 +30,7 @@ from upgrades.rules.models import (
     SignalKind,
     SignalState,
 )
-from usage.models import FEATURE_GATE_HIT_EVENT, Event, UsageDistinctValue, UsageRollup
+from usage.models import FEATURE_GATE_HIT_EVENT, Event, UsageRollup
 
 TICKET_EVENT = "support.ticket"
 
@@ -73,9 +74,11 @@ def _activity(tenant: Tenant, ids: list[int] | None, today: datetime.date) -> di
     }
 
 
-def _utilisation(tenant: Tenant, ids: list[int] | None, today: datetime.date) -> dict[int, int]:
-    """Highest percent of a limit used now, over the meters with an effective limit row."""
+def _utilisation(tenant: Tenant, ids: list[int] | None, now: datetime.datetime) -> dict[int, int]:
+    """Highest percent of a limit used now, over the meters with an effective limit row: each meter counted
+    over its window as the rules count it (a billing-period meter from the licence's period start)."""
     catalog = load_rule_catalog(tenant)
+    ctx = EvalContext(tenant_id=tenant.pk, now=now, time_zone=tenant.time_zone, catalog=catalog)
     by_id = {m.id: m for m in catalog.meters.values()}
     limits: dict[int, dict[int, int]] = {}
     for account_id, meter_id, value in _scoped(AccountLimit.objects.for_tenant(tenant), ids).values_list(
@@ -83,32 +86,19 @@ def _utilisation(tenant: Tenant, ids: list[int] | None, today: datetime.date) ->
     ):
         limits.setdefault(meter_id, {})[account_id] = value
     best: dict[int, int] = {}
-    for meter_id, per_account in limits.items():
-        meter = by_id.get(meter_id)
-        if meter is None:
-            continue
-        first = window_start(meter, today)
-        # Tenant-wide when scoring every account: accounts without a limit row are skipped below.
-        scope = ids if ids is None else list(per_account)
-        if meter.aggregation == Aggregation.UNIQUE_COUNT:
-            qs = (
-                _scoped(UsageDistinctValue.objects.for_tenant(tenant), scope)
-                .filter(meter_id=meter_id, day__gte=first, day__lte=today)
-                .values("account_id")
-                .annotate(v=Count("value", distinct=True))
-            )
-        else:
-            agg = Max("value") if meter.aggregation == Aggregation.MAX else Sum("value")
-            qs = (
-                _scoped(UsageRollup.objects.for_tenant(tenant), scope)
-                .filter(meter_id=meter_id, day__gte=first, day__lte=today)
-                .values("account_id")
-                .annotate(v=agg)
-            )
-        for account_id, v in qs.values_list("account_id", "v"):
-            limit = per_account.get(account_id)
-            if limit:
-                best[account_id] = max(best.get(account_id, 0), int(v or 0) * 100 // limit)
+    with connection.cursor() as cursor:
+        for meter_id, per_account in limits.items():
+            meter = by_id.get(meter_id)
+            if meter is None:
+                continue
+            # Tenant-wide when scoring every account: accounts without a limit row are skipped below.
+            q = SqlQuery(ctx, vendor=connection.vendor, ops=connection.ops,
+                         account_ids=None if ids is None else list(per_account))  # fmt: skip
+            cursor.execute(used_now_sql(q, meter), q.params)
+            for account_id, v in cursor.fetchall():
+                limit = per_account.get(account_id)
+                if limit:
+                    best[account_id] = max(best.get(account_id, 0), int(v or 0) * 100 // limit)
     return best
 
 
@@ -204,7 +194,7 @@ def recompute_scores(tenant: Tenant, *, account_ids: Sequence[int] | None = None
 def _score_rows(
     tenant: Tenant, accounts: list[int], ids: list[int] | None, *, weights: dict, today: datetime.date, now
 ) -> list[dict[str, Any]]:
-    util = _utilisation(tenant, ids, today)
+    util = _utilisation(tenant, ids, now)
     activity = _activity(tenant, ids, today)
     events = _event_counts(tenant, ids, now - 30 * DAY, now)
     nps = _latest_nps(tenant, ids, now - 90 * DAY, now)
