@@ -119,22 +119,10 @@ def seed(accounts: int):
 
 
 def analyze(owner_url: str) -> None:
-    """Fresh planner statistics (autovacuum's job in production), as the tables' owner: the app role may not."""
-    import psycopg2
+    from bench.run import analyze as analyze_tables
 
-    conn = psycopg2.connect(owner_url)
-    conn.autocommit = True
-    with conn.cursor() as cur:
-        for table in (
-            "accounts_customeraccount",
-            "upgrades_accountscore",
-            "billing_license",
-            "upgrades_consoletask",
-            "upgrades_signal",
-            "catalog_tier",
-        ):
-            cur.execute(f"ANALYZE {table}")
-    conn.close()
+    analyze_tables(owner_url, "accounts_customeraccount", "upgrades_accountscore", "billing_license",
+                   "upgrades_consoletask", "upgrades_signal", "catalog_tier")  # fmt: skip
 
 
 def run(owner_url: str, *, accounts: int = 100_000) -> dict[str, float]:

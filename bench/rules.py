@@ -162,17 +162,6 @@ HANDWRITTEN = {
 }
 
 
-def analyze(owner_url: str, table: str) -> None:
-    """Fresh planner statistics for `table`, as its owner (the app role may not analyze)."""
-    import psycopg2
-
-    conn = psycopg2.connect(owner_url)
-    conn.autocommit = True
-    with conn.cursor() as cur:
-        cur.execute(f"ANALYZE {table}")
-    conn.close()
-
-
 def run(owner_url: str, accounts: int = ACCOUNTS, days: int = DAYS) -> None:
     from django.db import connection
     from django.utils import timezone
@@ -209,6 +198,8 @@ def run(owner_url: str, accounts: int = ACCOUNTS, days: int = DAYS) -> None:
               matched=report.matched, target_s=TARGET_SWEEP_S, met=t_sweep < TARGET_SWEEP_S)  # fmt: skip
         # The sweep wrote 100,000 limit rows: autovacuum's analyze would see them within a minute in production.
         # Without fresh statistics the planner takes the table for empty and the preview's grouping spills to disk.
+        from bench.run import analyze
+
         analyze(owner_url, "upgrades_accountlimit")
 
         # Compiled vs hand-written SQL for three representative rules.

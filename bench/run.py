@@ -105,6 +105,18 @@ def recreate_database(maintenance_url: str, name: str) -> None:
     conn.close()
 
 
+def analyze(owner_url: str, *tables: str) -> None:
+    """Fresh planner statistics for `tables` (autovacuum's job in production), as their owner: the app role may not."""
+    import psycopg2
+
+    conn = psycopg2.connect(owner_url)
+    conn.autocommit = True
+    with conn.cursor() as cursor:
+        for table in tables:
+            cursor.execute(f"ANALYZE {table}")
+    conn.close()
+
+
 def drop_database(maintenance_url: str, name: str) -> None:
     import psycopg2
 

@@ -23,6 +23,20 @@ standin = billing_fixtures.standin
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
 
+def _stripe_preview(tenant, billed, option: dict, *, now, discount_percent: Decimal | None = None):
+    """Billing's quote of the option's change: Stripe's (the stand-in's) preview, stored on a PlanChange."""
+    prices = {p.pk: p for p in Price.objects.filter(pk__in=option["price_ids"])}
+    return plan_changes.quote_plan_change(
+        tenant,
+        license=billed.license,
+        target_price=prices[option["price_ids"][0]],
+        seats=option["seats"],
+        addon_prices=[prices[i] for i in option["price_ids"][1:]],
+        at=now,
+        discount_percent=discount_percent,
+    )
+
+
 @pytest.mark.parametrize(
     ("days_into_period", "addons"),
     [(10, ()), (0, ()), (23, ("sso",))],
@@ -36,15 +50,7 @@ def test_every_options_estimate_equals_stripes_preview_of_the_same_change(world_
     assert [o["interval"] for o in pricing.options] == ["month", "year"]
     for option in pricing.options:
         estimate = estimate_quote(license=billed.license, option=option, now=now)
-        prices = {p.pk: p for p in Price.objects.filter(pk__in=option["price_ids"])}
-        plan_change = plan_changes.quote_plan_change(
-            world_a.tenant,
-            license=billed.license,
-            target_price=prices[option["price_ids"][0]],
-            seats=option["seats"],
-            addon_prices=[prices[i] for i in option["price_ids"][1:]],
-            at=now,
-        )
+        plan_change = _stripe_preview(world_a.tenant, billed, option, now=now)
         stripe = quote_from_plan_change(plan_change)
         assert estimate["amount_due_now"] == plan_change.quote_amount_due == stripe["amount_due_now"], option["key"]
         assert sum(line["amount"] for line in estimate["lines"]) == plan_change.quote_total
@@ -73,16 +79,7 @@ def test_a_discounted_option_of_several_lines_is_rounded_per_line_as_stripe_char
     assert monthly["discount"]["amount"] == per_line and monthly["amount"] == sum(lines) - per_line
 
     estimate = estimate_quote(license=billed.license, option=monthly, now=now)
-    prices = {p.pk: p for p in Price.objects.filter(pk__in=monthly["price_ids"])}
-    plan_change = plan_changes.quote_plan_change(
-        world_a.tenant,
-        license=billed.license,
-        target_price=prices[monthly["price_ids"][0]],
-        seats=monthly["seats"],
-        addon_prices=[prices[i] for i in monthly["price_ids"][1:]],
-        at=now,
-        discount_percent=Decimal("12.5"),
-    )
+    plan_change = _stripe_preview(world_a.tenant, billed, monthly, now=now, discount_percent=Decimal("12.5"))
     stripe = quote_from_plan_change(plan_change)
     assert estimate["amount_due_now"] == plan_change.quote_amount_due == stripe["amount_due_now"]
     assert estimate["next_renewal_amount"] == stripe["next_renewal_amount"] == monthly["amount"]  # shown = charged

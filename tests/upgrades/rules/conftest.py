@@ -9,6 +9,7 @@ import itertools
 import pytest
 
 from accounts.models import CustomerAccount, Role
+from billing.models import LicenseChange
 from tests.conftest import TenantWorld
 from tests.usage.factories import Catalog, give_license, make_catalog
 from upgrades.rules import services
@@ -38,6 +39,12 @@ def add_event(account: CustomerAccount, name: str, at: datetime.datetime, **prop
         tenant_id=account.tenant_id, account=account, event=name, occurred_at=at, idempotency_key=f"t-{next(_keys)}",
         properties=properties,
     )  # fmt: skip
+
+
+def upgraded(account: CustomerAccount, at: datetime.datetime) -> LicenseChange:
+    """The account upgraded at `at` (more MRR after than before): what suggestions learn from."""
+    return LicenseChange.objects.create(tenant=account.tenant, account=account, kind="upgrade", actor_label="t",
+                                        mrr_before=1, mrr_after=2, effective_at=at)  # fmt: skip
 
 
 def live_rule(

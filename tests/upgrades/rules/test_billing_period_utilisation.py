@@ -12,9 +12,9 @@ import pytest
 from django.db import connection
 
 from accounts.models import CustomerAccount
-from billing.models import License, LicenseChange
+from billing.models import License
 from catalog.models import MeterWindow
-from tests.upgrades.rules.conftest import NOW, live_rule, rollup
+from tests.upgrades.rules.conftest import NOW, live_rule, rollup, upgraded
 from tests.upgrades.rules.test_conditions import holds
 from tests.usage.factories import give_license
 from upgrades.rules import insights, services
@@ -146,10 +146,7 @@ def test_suggestions_score_billing_period_meters_too(world_a, billed_a):
         give_license(acc, billed_a.team, now=NOW)
         rollup(acc, billed_a.api_meter, datetime.date(2026, 11, 5), 9600 if i < 4 else 3000)
         if i < 4:
-            LicenseChange.objects.create(
-                tenant=world_a.tenant, account=acc, kind="upgrade", actor_label="t", mrr_before=1, mrr_after=2,
-                effective_at=datetime.datetime(2026, 11, 10, tzinfo=datetime.UTC),
-            )  # fmt: skip
+            upgraded(acc, datetime.datetime(2026, 11, 10, tzinfo=datetime.UTC))
     suggestions, note = insights.suggest_rules(world_a.tenant, now=NOW, days=21, snapshot_every=1)
     assert suggestions, note
     assert suggestions[0].condition["meter"] == "api_calls" and suggestions[0].precision == 1.0

@@ -6,7 +6,7 @@ import datetime
 
 from accounts.models import CustomerAccount
 from billing.models import License, LicenseChange
-from tests.upgrades.rules.conftest import NOW, live_rule, rollup
+from tests.upgrades.rules.conftest import NOW, live_rule, rollup, upgraded
 from tests.usage.factories import give_license
 from upgrades.rules import insights, services
 from upgrades.rules.models import AccountLimit, Signal
@@ -73,10 +73,7 @@ def test_suggestions_find_the_threshold_that_preceded_upgrades(world_a, cat_a):
         hot = i < 4
         rollup(acc, cat_a.api_meter, datetime.date(2026, 11, 1), 9600 if hot else 3000)
         if hot:
-            LicenseChange.objects.create(
-                tenant=world_a.tenant, account=acc, kind="upgrade", actor_label="t", mrr_before=1, mrr_after=2,
-                effective_at=datetime.datetime(2026, 11, 10, tzinfo=datetime.UTC),
-            )  # fmt: skip
+            upgraded(acc, datetime.datetime(2026, 11, 10, tzinfo=datetime.UTC))
     suggestions, note = insights.suggest_rules(world_a.tenant, now=NOW, days=21, snapshot_every=1)
     assert suggestions, note
     best = suggestions[0]
