@@ -1,6 +1,7 @@
 """Message templates in the admin: written as drafts, validated on save (the form shows the error on its
 field), previewed with a real contact of the tenant, moved through governance by actions that call
-the services (four eyes, audited). Analysts read; editing needs 'edit rules, templates and experiments'."""
+the services (four eyes, audited), and read back as a version history (the "History" button,
+messaging/admin/history.py). Analysts read; editing needs 'edit rules, templates and experiments'."""
 
 from __future__ import annotations
 
@@ -17,6 +18,8 @@ from django.utils.html import format_html, format_html_join
 from accounts.admin_base import TenantScopedAdmin, tenant_action
 from accounts.models import Capability, Contact
 from messaging import rendering
+from messaging.admin.history import TEMPLATE as HISTORY_TEMPLATE
+from messaging.admin.history import version_history_view
 from messaging.errors import TierwiseError
 from messaging.models import MessageTemplate, TemplateState
 from messaging.services import templates as services
@@ -54,6 +57,7 @@ class MessageTemplateAdmin(TenantScopedAdmin):
     readonly_fields = ["state", "version", "variables", "preview_link", "submitted_by", "approved_by", "live_at"]
     actions = ["submit_selected", "approve_selected", "return_selected", "retire_selected", "new_version_selected"]
     audit_admin_edits = False  # the services audit every write
+    object_history_template = HISTORY_TEMPLATE  # "History": every version, not Django's LogEntry list
 
     def get_form(self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any):
         form = super().get_form(request, obj, change=change, **kwargs)
@@ -101,6 +105,9 @@ class MessageTemplateAdmin(TenantScopedAdmin):
     def get_urls(self) -> list:
         view = self.admin_site.admin_view(self.preview_view)
         return [path("<str:object_id>/preview/", view, name="messaging_messagetemplate_preview"), *super().get_urls()]
+
+    def history_view(self, request: HttpRequest, object_id: str, extra_context: Any = None) -> HttpResponse:
+        return version_history_view(self, request, object_id)
 
     def preview_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
         template = self.get_queryset(request).filter(pk=object_id).first() if object_id.isdigit() else None
