@@ -21,9 +21,9 @@ from dataclasses import dataclass, field
 from accounts.models import Tenant, User
 from accounts.selectors import list_audit_entries
 from messaging.models import MessageTemplate
-from messaging.services.templates import CONTENT
+from messaging.models.templates import CONTENT_FIELDS
 
-# What a product manager calls each part (the diff follows services.CONTENT's order).
+# What a product manager calls each part (the diff follows CONTENT_FIELDS' order).
 FIELD_LABELS = {
     "name": "Name",
     "purpose": "Purpose",
@@ -109,7 +109,7 @@ def changes_between(previous: MessageTemplate | None, template: MessageTemplate)
     if previous is None:
         return []
     changes = []
-    for name in CONTENT:
+    for name in CONTENT_FIELDS:
         label = FIELD_LABELS.get(name) or str(MessageTemplate._meta.get_field(name).verbose_name).capitalize()
         before, after = _text(previous, name), _text(template, name)
         if before != after:

@@ -46,6 +46,11 @@ class TemplateState(models.TextChoices):
     RETIRED = "retired", "Retired"
 
 
+# What a version says (its content, in the order the admin and the history show it); key and variant name it.
+CONTENT_FIELDS = ("name", "purpose", "channel", "subject", "html_body", "text_body", "title", "body", "cta_label",
+                  "cta_url", "placement")  # fmt: skip
+
+
 class MessageTemplate(TenantOwned):
     """One version of one variant of a template. Editable only as a draft; a second person approves it live.
 

@@ -21,11 +21,10 @@ from accounts.services import record_audit, snapshot
 from messaging import rendering
 from messaging.errors import Conflict, InvalidInput, MessagingErrorCode, PermissionDenied
 from messaging.models import MessageTemplate, TemplateState
-from messaging.models.templates import TemplateChannel
+from messaging.models.templates import CONTENT_FIELDS, TemplateChannel
 
-EDITABLE = ("key", "variant", "name", "purpose", "channel", "subject", "html_body", "text_body", "title", "body",
-            "cta_label", "cta_url", "placement")  # fmt: skip
-CONTENT = EDITABLE[2:]
+CONTENT = CONTENT_FIELDS
+EDITABLE = ("key", "variant", *CONTENT)
 GOVERNANCE = ("state", "submitted_by_id", "submitted_at", "approved_by_id", "approved_at", "live_at", "retired_at")
 
 
