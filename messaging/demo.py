@@ -9,11 +9,18 @@ from __future__ import annotations
 from django.db import transaction
 from django.utils import timezone
 
-from accounts.models import Tenant
-from accounts.services import record_audit
+from accounts.models import Tenant, User
+from accounts.services import audited_as, record_audit
 from accounts.tenancy import tenant_context
 from messaging.models import MessageTemplate, MessagingSettings, TemplateState
-from messaging.services.templates import EDITABLE, validate_template
+from messaging.services.templates import (
+    EDITABLE,
+    approve_template,
+    new_version,
+    submit_template,
+    update_template,
+    validate_template,
+)
 
 _EVIDENCE = """<p>Here is what we saw:</p>
 <ul>{% for line in evidence %}<li>{{ line }}</li>{% endfor %}</ul>"""
@@ -115,7 +122,8 @@ def seed_messaging_demo(tenant: Tenant) -> list[MessageTemplate]:
             tenant=tenant, defaults={"from_name": tenant.name, "brand_colour": "#1F6FEB"}
         )
         for spec in EMAILS + PROMPTS:
-            existing = MessageTemplate.objects.for_tenant(tenant).filter(key=spec["key"], variant="a").first()
+            versions = MessageTemplate.objects.for_tenant(tenant).filter(key=spec["key"], variant="a")
+            existing = versions.filter(state=TemplateState.LIVE).first() or versions.order_by("-version").first()
             if existing is not None:
                 seeded.append(existing)
                 continue
@@ -128,3 +136,30 @@ def seed_messaging_demo(tenant: Tenant) -> list[MessageTemplate]:
                          after={"key": template.key, "state": template.state})  # fmt: skip
             seeded.append(template)
     return seeded
+
+
+# A second version of one template, edited by one product manager and approved by another, so the
+# template's History page has a change to show (the subject said when, not what the email is about).
+REVISION = {
+    "key": "renewal-90",
+    "subject": "Your {{ renewal.tier }} plan renews on {{ renewal.on }}: what you used this year",
+}
+
+
+@transaction.atomic
+def seed_template_revision(tenant: Tenant, *, author: User, approver: User) -> MessageTemplate | None:
+    """Version 2 of REVISION's template through the real governance (draft, submitted, a second person
+    approves; version 1 retires). Nothing when the template has any later version already, whoever made it.
+    As in the catalog's seed, drafted-by and approved-by name the two people (four eyes holds), but the audit
+    log credits the seed ("demo-seed"), not them."""
+    with tenant_context(tenant), audited_as("demo-seed"):
+        versions = MessageTemplate.objects.for_tenant(tenant).filter(key=REVISION["key"], variant="a")
+        if versions.filter(version__gt=1).exists():
+            return None
+        first = versions.filter(version=1, state=TemplateState.LIVE).first()
+        if first is None:
+            return None
+        draft = new_version(tenant, template=first, actor=author)
+        draft = update_template(tenant, template=draft, actor=author, subject=REVISION["subject"])
+        draft = submit_template(tenant, template=draft, actor=author)
+        return approve_template(tenant, template=draft, actor=approver)

@@ -9,7 +9,7 @@ import pytest
 from django.core.management import call_command
 
 from accounts.models import Tenant
-from messaging.demo import EMAILS, PROMPTS
+from messaging.demo import EMAILS, PROMPTS, REVISION
 from messaging.models import Message, MessageTemplate, MessagingSettings, TemplateState
 
 pytestmark = pytest.mark.django_db
@@ -36,7 +36,14 @@ def test_seed_demo_makes_every_demo_template_live_and_is_idempotent():
     acme = Tenant.objects.get(slug="acme")
     first = picture(acme)
     assert {key for key, *_ in first["templates"]} == {spec["key"] for spec in EMAILS + PROMPTS}
-    assert {state for *_, state in first["templates"]} == {TemplateState.LIVE}
+    live = [(key, version) for key, _, version, state in first["templates"] if state == TemplateState.LIVE]
+    assert sorted(key for key, _ in live) == sorted(spec["key"] for spec in EMAILS + PROMPTS)  # one live each
+    # one template has a history: version 2 drafted by one PM and approved by the other, version 1 retired
+    revised = MessageTemplate.objects.for_tenant(acme).filter(key=REVISION["key"]).order_by("version")
+    assert [(t.version, t.state) for t in revised] == [(1, TemplateState.RETIRED), (2, TemplateState.LIVE)]
+    assert revised[1].subject == REVISION["subject"] != revised[0].subject
+    assert (revised[1].created_by.email, revised[1].approved_by.email) == ("pm@acme.test", "pm2@acme.test")
+    assert {state for *_, state in first["templates"]} == {TemplateState.LIVE, TemplateState.RETIRED}
     assert first["settings"] == 1
     assert f"Messaging: {len(EMAILS + PROMPTS)} live templates" in out
     # the second tenant is not given the demo's templates

@@ -4,9 +4,10 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 
 from accounts.demo import seed_tenant
+from accounts.models import User
 from billing.demo import seed_billing
 from catalog.demo import seed_catalogs
-from messaging.demo import seed_messaging_demo
+from messaging.demo import seed_messaging_demo, seed_template_revision
 from upgrades.analytics.demo import seed_analytics_demo
 from upgrades.console.demo import seed_console_demo
 from upgrades.experiments.demo import seed_experiments_demo
@@ -34,6 +35,11 @@ class Command(BaseCommand):
             seed_usage(demo, other)
             fired = seed_rules(demo, other)
             templates = seed_messaging_demo(demo.tenant)  # live before any offer is sent
+            seed_template_revision(  # a template with a history: version 2 by one PM, approved by the other
+                demo.tenant,
+                author=User.objects.get(email="pm@acme.test"),
+                approver=User.objects.get(email="pm2@acme.test"),
+            )
             offers = seed_offers_demo(demo.tenant)
             experiments = seed_experiments_demo(demo.tenant)  # a running experiment with assignments
             offer_emails = seed_portal_demo(demo.tenant)  # the sent offers' emails, in the outbox
