@@ -127,6 +127,27 @@ def test_usage_history_ends_at_the_tables_used_and_restarts_each_calendar_month(
     assert states["sso"].state.state == "locked" and states["sso"].upgrade is not None
 
 
+def test_a_billing_period_meters_chart_counts_a_day_before_the_renewal_from_the_period_before(world_a):
+    # The licence renewed on 10 Nov (period 10 Nov - 10 Dec); the one before began on 10 Oct. 9 Nov counts
+    # 10 Oct - 9 Nov (500), not the calendar month (200), as the trigger rules count it; the renewal day
+    # starts again from zero.
+    now = datetime.datetime(2026, 11, 20, 12, tzinfo=datetime.UTC)
+    catalog = make_catalog(world_a.tenant)
+    catalog.api_meter.window = MeterWindow.BILLING_PERIOD
+    catalog.api_meter.save()
+    give_license(world_a.account, catalog.team, now=now)
+    put_rollup(world_a.account, catalog.api_meter, 300, day=datetime.date(2026, 10, 10))
+    put_rollup(world_a.account, catalog.api_meter, 200, day=datetime.date(2026, 11, 9))
+    put_rollup(world_a.account, catalog.api_meter, 40, day=datetime.date(2026, 11, 10))
+    overview = selectors.account_usage_overview(world_a.tenant, account=world_a.account, now=now)
+    calls = next(s for s in overview.series if s.feature == "api_calls")
+    counted = dict(zip(calls.days, calls.counted, strict=True))
+    assert counted[datetime.date(2026, 10, 9)] == 0  # before the period before: by calendar month
+    assert counted[datetime.date(2026, 10, 10)] == 300
+    assert counted[datetime.date(2026, 11, 9)] == 500
+    assert counted[datetime.date(2026, 11, 10)] == 40 and counted[datetime.date(2026, 11, 20)] == 40
+
+
 # --- The admin list ------------------------------------------------------------------------------
 
 

@@ -26,7 +26,7 @@ from usage.selectors.states import (
     Plan,
     UpgradeHint,
 )
-from usage.selectors.windows import _day_start, meter_window
+from usage.selectors.windows import _day_start, meter_window, period_first_day_on
 
 
 @dataclass(frozen=True)
@@ -106,12 +106,14 @@ def usage_history(
     days: int = 90,
     now: datetime.datetime | None = None,
 ) -> list[UsageSeries]:
-    """Per metered feature of the plan, its last `days` UTC days from rollups (two queries).
+    """Per metered feature of the plan, its last `days` UTC days from rollups (two queries; a third reads the
+    licence's interval when a meter counts per billing period).
 
     Each day's counted number uses the window the entitlement code uses (calendar month,
     billing period, rolling N days) cut at that day's end; the last point is today's, so it
-    equals the entitlements table's `used`. Earlier billing periods aren't stored, so days
-    before the current period are counted by calendar month (as checks without one are).
+    equals the entitlements table's `used`. A day before the current billing period counts from
+    the period before it (`period_first_day_on`, as the trigger rules count it); earlier periods
+    aren't stored, so a day before that one counts by calendar month.
     """
     now = now or timezone.now()
     today = now.astimezone(UTC).date()
@@ -126,11 +128,23 @@ def usage_history(
 
     windows: dict[tuple[int, datetime.date], tuple[datetime.date, datetime.date]] = {}
     earliest = shown[0]
+    interval = ""
+    if plan.billing_period is not None and any(r.window == MeterWindow.BILLING_PERIOD for r in rules):
+        interval = (
+            License.objects.for_tenant(tenant)
+            .filter(account_id=plan.account_id)
+            .values_list("interval", flat=True)
+            .first()
+            or ""
+        )
     for rule in rules:
         for day in shown:
             first, after, _, _ = meter_window(
                 window=rule.window, window_days=rule.window_days, billing_period=plan.billing_period, now=as_of(day)
             )
+            if rule.window == MeterWindow.BILLING_PERIOD:
+                past = period_first_day_on(plan.billing_period, interval=interval, day=day, at=as_of(day))
+                first = past or first
             windows[(rule.meter_id, day)] = (first, min(after, day + datetime.timedelta(days=1)))
             earliest = min(earliest, first)
     meter_ids = {r.meter_id for r in rules}

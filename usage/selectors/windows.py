@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from django.db.models import Count, Max, Q, Sum
 
 from accounts.models import Tenant
+from billing.proration import add_interval
 from catalog.models import Aggregation, Meter, MeterWindow
 from usage.models import UsageDistinctValue, UsageRollup
 from usage.selectors.states import UTC, MeterUsage, Plan
@@ -32,6 +33,25 @@ def billing_period_days(
     start, end = billing_period
     first = start.astimezone(UTC).date()
     return first, max(end.astimezone(UTC).date(), first + datetime.timedelta(days=1))
+
+
+def period_first_day_on(
+    billing_period: tuple | None, *, interval: str, day: datetime.date, at: datetime.datetime
+) -> datetime.date | None:
+    """First day of the billing period a past `day` (cut at `at`, its end) counted in, or None (by calendar
+    month). The current period while it is in force; a day before it began was in the period before it,
+    which started one interval earlier (31 March -> 28/29 February, as billing's add_interval); earlier
+    periods are not stored, so a day before that one counts by calendar month. The rules' evaluators and
+    the staff usage chart both count past days this way."""
+    days = billing_period_days(billing_period, now=at)
+    if days is not None:
+        return days[0]
+    if billing_period is not None and at < billing_period[0]:
+        step = "year" if interval == "year" else "month"
+        previous = add_interval(billing_period[0].astimezone(UTC), step, -1).date()
+        if previous <= day:
+            return previous
+    return None
 
 
 def meter_window(

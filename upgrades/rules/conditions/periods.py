@@ -3,11 +3,12 @@
 
 Usage counts such a meter from the UTC day the licence's current period started while that period
 is in force, and by calendar month when no period is (no entitled licence, or a period that ended
-without a renewal): `usage.selectors.windows.billing_period_days`, used here as it is. A rule also
-looks at past days ("on K of the last N days", the backtest's replayed days): a day before the
-current period began was in the period before it, which started one interval (month or year)
-earlier (`billing.proration.add_interval`, clamped to the month's last day). Earlier periods are
-not stored, so a day before that one counts by calendar month.
+without a renewal). A rule also looks at past days ("on K of the last N days", the backtest's
+replayed days): a day before the current period began was in the period before it, which started
+one interval (month or year) earlier, clamped to the month's last day; earlier periods are not
+stored, so a day before that one counts by calendar month. That rule is usage's own
+(`usage.selectors.windows.period_first_day_on`, which the staff usage chart uses too); this module
+writes the same in SQL.
 
 Each day's window is cut at that day's end (at `now` for today), as usage's own charts cut theirs.
 The SQL reads the account's licence row `lic` (joined with the entitled statuses, as usage's plans
@@ -19,10 +20,9 @@ from __future__ import annotations
 
 import datetime
 
-from billing.proration import add_interval
 from catalog.models import MeterWindow
 from upgrades.rules.conditions.base import AccountData, EvalContext, MeterInfo, SqlQuery
-from usage.selectors.windows import billing_period_days
+from usage.selectors.windows import period_first_day_on
 
 UTC = datetime.UTC
 # A period is at most a year long: the earliest rollup day any billing-period window of a day can start on.
@@ -37,25 +37,12 @@ def day_end(day: datetime.date, ctx: EvalContext) -> datetime.datetime:
     return datetime.datetime(day.year, day.month, day.day, tzinfo=UTC) + datetime.timedelta(days=1, microseconds=-1)
 
 
-def previous_first_day(start: datetime.datetime, interval: str) -> datetime.date:
-    """First UTC day of the period before the one starting at `start`."""
-    return add_interval(start.astimezone(UTC), "year" if interval == "year" else "month", -1).date()
-
-
 def period_first_day(data: AccountData, day: datetime.date, ctx: EvalContext) -> datetime.date | None:
     """First day of the billing period in force at the end of `day`, or None (count by calendar month)."""
-    start, end = data.period_start, data.period_end
-    if start is None or end is None:
+    if data.period_start is None or data.period_end is None:
         return None
-    at = day_end(day, ctx)
-    days = billing_period_days((start, end), now=at)
-    if days is not None:
-        return days[0]
-    if at < start:
-        previous = previous_first_day(start, data.interval)
-        if previous <= day:
-            return previous
-    return None
+    return period_first_day_on((data.period_start, data.period_end), interval=data.interval, day=day,
+                               at=day_end(day, ctx))  # fmt: skip
 
 
 def sql_period_first_day(q: SqlQuery, day: datetime.date) -> str:
