@@ -152,6 +152,16 @@ def wait_for(predicate: Callable[[], object], timeout: float = 20.0, interval: f
     return value
 
 
+def sign_in(page, user) -> None:
+    """Sign `user` in to the live server in this browser page (a session cookie, no login form); any
+    earlier session in the page's context is dropped first."""
+    client = Client()
+    client.force_login(user)
+    page.context.clear_cookies()
+    cookie = client.cookies[settings.SESSION_COOKIE_NAME].value
+    page.context.add_cookies([{"name": settings.SESSION_COOKIE_NAME, "value": cookie, "url": page.base_url}])
+
+
 @pytest.fixture
 def browser_page(live_server) -> Iterator:
     """A Playwright page in Debian's headless Chromium, pointed at the live test server."""

@@ -2,25 +2,11 @@
 
 import pytest
 from django.conf import settings
-from django.test import Client
 
 from tests.catalog.factories import add_extras, build_ladder
+from tests.conftest import sign_in
 
 pytestmark = [pytest.mark.browser]
-
-
-def sign_in(page, user) -> None:
-    client = Client()
-    client.force_login(user)
-    page.context.add_cookies(
-        [
-            {
-                "name": settings.SESSION_COOKIE_NAME,
-                "value": client.cookies[settings.SESSION_COOKIE_NAME].value,
-                "url": page.base_url,
-            }
-        ]
-    )
 
 
 @pytest.fixture

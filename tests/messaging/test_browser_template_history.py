@@ -5,20 +5,13 @@ from __future__ import annotations
 
 import pytest
 from django.conf import settings
-from django.test import Client
 
 from accounts.models import Role
+from tests.conftest import sign_in
 from tests.isolation import admin_url
 from tests.messaging.history_setup import write_history
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-
-
-def sign_in(page, user) -> None:
-    client = Client()
-    client.force_login(user)
-    cookie = client.cookies[settings.SESSION_COOKIE_NAME].value
-    page.context.add_cookies([{"name": settings.SESSION_COOKIE_NAME, "value": cookie, "url": page.base_url}])
 
 
 def test_a_pm_opens_the_history_from_the_change_page_and_opens_an_older_version(browser_page, world_a):

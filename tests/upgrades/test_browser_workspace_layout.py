@@ -4,21 +4,13 @@ customer form at 1280 px, and the entitlement matrix shows its last column at 12
 from __future__ import annotations
 
 import pytest
-from django.conf import settings
-from django.test import Client
 
 from accounts.models import Role
+from tests.conftest import sign_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 OVERFLOW = "() => document.documentElement.scrollWidth - window.innerWidth"
-
-
-def sign_in(page, user) -> None:
-    client = Client()
-    client.force_login(user)
-    cookie = client.cookies[settings.SESSION_COOKIE_NAME].value
-    page.context.add_cookies([{"name": settings.SESSION_COOKIE_NAME, "value": cookie, "url": page.base_url}])
 
 
 def open_at(page, path: str, width: int, shot: str) -> int:

@@ -5,23 +5,15 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from django.conf import settings
 from django.core.cache import cache
-from django.test import Client
 from django.utils import timezone
 
 from accounts.models import Role
 from billing.models import LicenseChange
+from tests.conftest import sign_in
 from upgrades.analytics.snapshot import cache_key
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-
-
-def sign_in(page, user) -> None:
-    client = Client()
-    client.force_login(user)
-    cookie = client.cookies[settings.SESSION_COOKIE_NAME].value
-    page.context.add_cookies([{"name": settings.SESSION_COOKIE_NAME, "value": cookie, "url": page.base_url}])
 
 
 @pytest.mark.parametrize("width", [375, 1280])

@@ -4,10 +4,9 @@ quote; a CSM reviews and sends; offer settings go from a PM's draft through a se
 from __future__ import annotations
 
 import pytest
-from django.conf import settings
-from django.test import Client
 
 from accounts.models import Membership, Role, User
+from tests.conftest import sign_in
 from tests.upgrades.offers.admin_factories import make_offer
 from tests.usage.factories import make_catalog
 from upgrades.offers.models import OfferSettings, OfferState, SettingsState
@@ -15,14 +14,6 @@ from upgrades.offers.models import OfferSettings, OfferState, SettingsState
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 OVERFLOW = "() => document.documentElement.scrollWidth - window.innerWidth"
-
-
-def sign_in(page, user) -> None:
-    page.context.clear_cookies()
-    client = Client()
-    client.force_login(user)
-    cookie = client.cookies[settings.SESSION_COOKIE_NAME].value
-    page.context.add_cookies([{"name": settings.SESSION_COOKIE_NAME, "value": cookie, "url": page.base_url}])
 
 
 def test_the_offer_page_fits_a_phone_and_a_csm_reviews_and_sends(browser_page, world_a, live_settings):
