@@ -24,6 +24,19 @@ fast_flush.install()
 
 
 @pytest.fixture(autouse=True)
+def no_cached_answer_left_behind() -> None:
+    """The in-memory cache (the SQLite default) starts each test empty. SQLite hands a rolled-back test's
+    row ids out again, and entitlement answers are cached by tenant id and account; a rolled-back test never
+    invalidates what it cached (that runs on commit), so the next test with the same ids would read them.
+    PostgreSQL's sequences never reuse an id, and its Redis cache has a key prefix per run."""
+    from django.core.cache import caches
+    from django.core.cache.backends.locmem import LocMemCache
+
+    if isinstance(caches["default"], LocMemCache):
+        caches["default"].clear()
+
+
+@pytest.fixture(autouse=True)
 def no_tenant_left_behind() -> Iterator[None]:
     """Each test starts and ends with no tenant context (row-level security reads it per transaction).
 
