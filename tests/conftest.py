@@ -175,6 +175,16 @@ def sign_in(page, user) -> None:
     page.context.add_cookies([{"name": settings.SESSION_COOKIE_NAME, "value": cookie, "url": page.base_url}])
 
 
+def sign_in_with_form(page, email: str, *, at: str) -> None:
+    """Sign in through the staff sign-in form that `at` (e.g. "/console/", "/admin/login/") leads to, as a person
+    does, with the password every test user has, and wait to land back on `at`'s page."""
+    page.goto(page.base_url + at)
+    page.fill("input[name=username]", email)
+    page.fill("input[name=password]", "pw-for-tests-123")
+    page.click("input[type=submit]")
+    page.wait_for_url("**/console/" if at == "/console/" else "**/admin/")
+
+
 @pytest.fixture
 def browser_page(live_server) -> Iterator:
     """A Playwright page in Debian's headless Chromium, pointed at the live test server."""

@@ -9,16 +9,9 @@ from accounts.models import Role
 from billing.models import LicenseGrant
 from tests.billing.factories import make_catalog
 from tests.billing.helpers import billed_license
+from tests.conftest import sign_in_with_form
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration, pytest.mark.django_db(transaction=True)]
-
-
-def sign_in(page, email: str) -> None:
-    page.goto(page.base_url + "/admin/login/")
-    page.fill("input[name=username]", email)
-    page.fill("input[name=password]", "pw-for-tests-123")
-    page.click("input[type=submit]")
-    page.wait_for_url("**/admin/")
 
 
 def test_a_csm_grants_a_trial_from_the_licence_page_after_being_told_what_was_missing(
@@ -29,7 +22,7 @@ def test_a_csm_grants_a_trial_from_the_licence_page_after_being_told_what_was_mi
     theirs = make_catalog(b.tenant)
     business = billed.catalog.tiers["business"]
     page = browser_page
-    sign_in(page, a.staff[Role.CSM].email)
+    sign_in_with_form(page, a.staff[Role.CSM].email, at="/admin/login/")
 
     licence_url = reverse("admin:billing_license_change", args=[billed.license.pk])
     page.goto(page.base_url + licence_url)
@@ -73,7 +66,7 @@ def test_a_csm_grants_a_trial_from_the_licence_page_after_being_told_what_was_mi
 def test_an_analyst_sees_no_grant_button_on_the_licence_page(browser_page, world_a, standin):
     billed = billed_license(world_a.tenant, world_a.account, standin)
     page = browser_page
-    sign_in(page, world_a.staff[Role.ANALYST].email)
+    sign_in_with_form(page, world_a.staff[Role.ANALYST].email, at="/admin/login/")
     page.goto(page.base_url + reverse("admin:billing_license_change", args=[billed.license.pk]))
     assert page.locator("[data-testid=grant]").count() == 0
     response = page.goto(page.base_url + reverse("admin:billing_license_grant", args=[billed.license.pk]))

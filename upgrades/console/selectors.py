@@ -55,12 +55,7 @@ def proposal_contacts(tenant: Tenant, proposal: Proposal) -> list[Contact]:
 
 def get_proposal_contact(tenant: Tenant, proposal: Proposal, contact_id: int) -> Contact:
     """One contact of the proposal's account; another account's or tenant's id is NotFound, as a missing one."""
-    contact = (
-        Contact.objects.for_tenant(tenant)
-        .select_related("account")
-        .filter(pk=contact_id, account_id=proposal.account_id)
-        .first()
-    )
+    contact = Contact.objects.for_tenant(tenant).filter(pk=contact_id, account_id=proposal.account_id).first()
     if contact is None:
         raise NotFound("No such contact.")
     return contact

@@ -18,6 +18,7 @@ from upgrades.console.services import proposals as services
 from upgrades.console.services.holdout import HELD_OUT_TEXT, is_held_out
 from upgrades.console.services.options import OptionRequest
 from upgrades.console.views import POST, base_context
+from upgrades.offers.documents import DOCUMENT_LINK_TTL
 
 
 def _builder_context(request: HttpRequest, account, form) -> dict:
@@ -122,6 +123,7 @@ def _proposal_page(request: HttpRequest, proposal_id: int, *, status: int = 200,
             can_approve=services.can_approve(request.membership, proposal),  # type: ignore[attr-defined]
             approval_form=forms.ApprovalForm(),
             email_contacts=selectors.proposal_contacts(tenant, proposal) if shared else [],
+            link_days=DOCUMENT_LINK_TTL.days,
             **extra,
         ),
         status=status,

@@ -7,7 +7,7 @@ dataclasses: the portal never sees the provider's models."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from accounts.models import Contact, CustomerAccount, Tenant
@@ -97,6 +97,7 @@ class DocumentLinkBuilder(Protocol):
 
 
 # The portal registers how a signed link to one document is made (upgrades.apps); the console calls it.
+DOCUMENT_LINK_TTL = timedelta(days=7)  # how long a link staff send to one document opens it (once)
 DOCUMENT_LINK_BUILDERS: list[DocumentLinkBuilder] = []
 
 

@@ -28,6 +28,7 @@ from accounts.errors import InvalidInput
 from accounts.models import Contact, CustomerAccount, Tenant
 from accounts.services import Actor, actor_label
 from accounts.tenancy import activate_tenant, lookup_tenant_ids
+from upgrades.offers.documents import DOCUMENT_LINK_TTL
 from upgrades.offers.models import Offer
 from upgrades.portal.models import PortalLinkKind, PortalSession, PortalSettings
 
@@ -35,7 +36,6 @@ SALT = "tierwise.portal.link"
 SESSION_TTL = timedelta(hours=1)
 LINK_TTL = timedelta(hours=1)  # an API session link must be used within the hour
 EMAIL_LINK_MAX = timedelta(days=30)
-DOCUMENT_LINK_TTL = timedelta(days=7)  # a link staff send to one proposal
 SESSION_KEY = "tierwise_portal"
 
 

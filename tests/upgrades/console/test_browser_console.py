@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 
 from accounts.models import Role
+from tests.conftest import sign_in_with_form
 from tests.services import require_postgres
 from upgrades.console.models import Objection, Playbook, Proposal, ProposalState
 
@@ -38,11 +39,7 @@ def test_csm_walks_worklist_account_and_proposal_builder(browser_page, workspace
     )
 
     page = browser_page
-    page.goto(page.base_url + "/console/")
-    page.fill("input[name=username]", csm.email)
-    page.fill("input[name=password]", "pw-for-tests-123")
-    page.click("input[type=submit]")
-    page.wait_for_url("**/console/")
+    sign_in_with_form(page, csm.email, at="/console/")
     rows = page.locator("[data-testid=worklist] tbody tr")
     assert rows.count() == 3
     assert rows.first.get_attribute("data-account") == str(a1.pk)

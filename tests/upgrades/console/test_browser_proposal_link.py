@@ -12,7 +12,7 @@ import pytest
 from accounts.models import Role
 from messaging.demo import seed_messaging_demo
 from messaging.models import Message, MessageState
-from tests.conftest import wait_for
+from tests.conftest import sign_in_with_form, wait_for
 from tests.messaging.conftest import set_settings
 from tests.messaging.test_delivery_smtp import smtp_inbox  # noqa: F401 - the fixture
 from tests.upgrades.portal.browser_helpers import open_email_link, path_of
@@ -23,14 +23,6 @@ from upgrades.portal.models import PortalSession
 from .helpers import open_signal, publish_policy
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-
-
-def _sign_in(page, email: str) -> None:
-    page.goto(page.base_url + "/console/")
-    page.fill("input[name=username]", email)
-    page.fill("input[name=password]", "pw-for-tests-123")
-    page.click("input[type=submit]")
-    page.wait_for_url("**/console/")
 
 
 def _in_fresh_browser(page, url: str, title: str) -> None:
@@ -64,7 +56,7 @@ def test_csm_makes_a_link_and_emails_it_from_the_proposal_page(browser_page, wor
     services.share_proposal(world.tenant, proposal=proposal, actor=csm)
 
     page = browser_page
-    _sign_in(page, csm.email)
+    sign_in_with_form(page, csm.email, at="/console/")
     page.goto(page.base_url + f"/console/proposals/{proposal.pk}/")
     with page.expect_navigation():
         page.get_by_role("button", name="Make a link for the customer").click()

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import zoneinfo
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from django.db import transaction
 from django.utils import formats, timezone
@@ -34,10 +34,10 @@ from messaging.models import Category, Channel, Message, MessageState, Suppresse
 from upgrades.console.models import Proposal, ProposalState
 from upgrades.console.portal_documents import KIND, proposal_ref
 from upgrades.console.services.holdout import require_not_held_out
+from upgrades.offers.documents import DOCUMENT_LINK_TTL as LINK_TTL
 from upgrades.offers.documents import document_link
 
 TEMPLATE_KEY = "proposal-link"  # messaging.demo seeds it (purpose proposal_link)
-LINK_TTL = timedelta(days=7)  # the portal's DOCUMENT_LINK_TTL (a test holds the two together)
 ADMITTED = (MessageState.QUEUED, MessageState.HELD, MessageState.SENT)
 
 

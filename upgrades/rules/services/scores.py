@@ -18,9 +18,8 @@ from django.db.models.fields.json import KeyTransform
 
 from accounts.models import CustomerAccount, Tenant
 from upgrades.rules.bulk import write_rows
-from upgrades.rules.conditions import EvalContext, SqlQuery
+from upgrades.rules.conditions import SqlQuery
 from upgrades.rules.conditions.usage_kinds import used_now_sql
-from upgrades.rules.data import load_rule_catalog
 from upgrades.rules.models import (
     DEFAULT_WEIGHTS,
     AccountLimit,
@@ -30,6 +29,7 @@ from upgrades.rules.models import (
     SignalKind,
     SignalState,
 )
+from upgrades.rules.services.evaluation import eval_context
 from usage.models import FEATURE_GATE_HIT_EVENT, Event, UsageRollup
 
 TICKET_EVENT = "support.ticket"
@@ -77,9 +77,8 @@ def _activity(tenant: Tenant, ids: list[int] | None, today: datetime.date) -> di
 def _utilisation(tenant: Tenant, ids: list[int] | None, now: datetime.datetime) -> dict[int, int]:
     """Highest percent of a limit used now, over the meters with an effective limit row: each meter counted
     over its window as the rules count it (a billing-period meter from the licence's period start)."""
-    catalog = load_rule_catalog(tenant)
-    ctx = EvalContext(tenant_id=tenant.pk, now=now, time_zone=tenant.time_zone, catalog=catalog)
-    by_id = {m.id: m for m in catalog.meters.values()}
+    ctx = eval_context(tenant, now)
+    by_id = {m.id: m for m in ctx.catalog.meters.values()}
     limits: dict[int, dict[int, int]] = {}
     for account_id, meter_id, value in _scoped(AccountLimit.objects.for_tenant(tenant), ids).values_list(
         "account_id", "meter_id", "limit_value"
