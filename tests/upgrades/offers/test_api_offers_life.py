@@ -297,8 +297,10 @@ def test_an_offer_accepted_over_the_api_is_fulfilled_once_paid_and_a_replay_star
         f"{URL}/{offer.pk}/accept", {"option": "business-month"}, format="json", HTTP_IDEMPOTENCY_KEY="accept-1"
     )
     assert accepted.status_code == 202, accepted.content
-    assert accepted.json()["state"] == "accepted"
-    assert accepted.json()["payment"]["state"] in ("pending", "submitted", "settled")
+    # The real worker and Stripe's webhook may settle the payment before the answer is written: then it says so.
+    answered = (accepted.json()["state"], accepted.json()["payment"]["state"])
+    assert answered in {("accepted", "pending"), ("accepted", "submitted"), ("accepted", "settled"),
+                        ("fulfilled", "settled")}, answered  # fmt: skip
     quote = accepted.json()["quote"]
     assert quote["source"] == "stripe"
 
