@@ -20,7 +20,9 @@ This layer owns what localstripe gets wrong or lacks:
   discounted, rounded once; a credit for unused time gives back what its period was paid
   with, i.e. the discounts in force when it was paid, as Stripe's proration_details do; a
   preview's top-level `discounts` replace the subscription's, "" previews with none),
-  `pause_collection` (invoices voided / left draft / uncollectible).
+  `pause_collection` (invoices voided / left draft / uncollectible), subscription schedules
+  (`/v1/subscription_schedules` from a subscription: phases of items and coupons that end on billing-period
+  boundaries, entered at renewals and previewed by the upcoming invoice; release, cancel; see `schedules`).
 - Proration as Stripe computes it, written independently of billing/proration.py so the
   two cross-check each other: by the second, unused time credited, remaining time charged.
 - Objects are scoped to the secret key that created them (one key = one Stripe account),
@@ -41,6 +43,6 @@ when charged; 4000002500003155 requires authentication.
 Not part of the shipped apps (DESIGN.md: a development tool): nothing under the apps imports it, and
 `localstripe` is a dev-extra dependency. Modules, by sub-domain: `core` (state, errors, shapes),
 `events` (webhooks), `invoices` (charging, invoice lines), `subscriptions` (item changes, proration),
-`scoping` (middlewares, per-key scoping, the localstripe fall-through), `api_*` (the HTTP handlers),
-`app` (routes and the command line).
+`schedules` (subscription schedules' phases), `scoping` (middlewares, per-key scoping, the localstripe
+fall-through), `api_*` (the HTTP handlers), `app` (routes and the command line).
 """

@@ -18,6 +18,11 @@ async def create_customer(request: web.Request) -> web.Response:
     except UserError as exc:
         raise StripeHTTPError(exc.code, exc.body["error"].get("message", "Bad request")) from None
     STATE["owners"][cus.id] = account
+    # localstripe announced the customer (customer.created, events._forward_localstripe_event) before its owner
+    # was known: the event is this account's, not every account's webhooks' (it is delivered after a delay).
+    for event in reversed(STATE["events"]):
+        if event["_account"] is None and event["data"]["object"].get("id") == cus.id:
+            event["_account"] = account
     return json_ok(export_customer(cus.id))
 
 

@@ -22,6 +22,7 @@ from devtools.stripe_standin.core import (
 )
 from devtools.stripe_standin.events import emit
 from devtools.stripe_standin.invoices import charge_invoice, line, new_invoice
+from devtools.stripe_standin.schedules import upcoming_phase
 from devtools.stripe_standin.subscriptions import (
     after_invoice_paid,
     change_lines,
@@ -48,7 +49,14 @@ async def preview_invoice(request: web.Request) -> web.Response:
     if data.get("subscription"):
         sub = subscription_of(account, data["subscription"])
         new_items = resolve_items(account, sub, details.get("items") or [])
-        lines, period = change_lines(account, sub, new_items, at, behavior)
+        # Nothing changes now: no proration, only the renewal (also when the advance helper has moved the period
+        # past the wall clock, as a test clock would).
+        lines, period = change_lines(account, sub, new_items, at, behavior) if details.get("items") else ([], None)
+        discounts = sub.get("_discounts")
+        # The renewal as it comes: under a schedule, with the items and discounts of the phase it falls in.
+        scheduled = None if details.get("items") or "discounts" in data else upcoming_phase(sub)
+        if scheduled is not None:
+            new_items, discounts = scheduled
         if behavior != "always_invoice" and period is None:
             # The upcoming renewal: the new items for the next period plus pending prorations.
             interval, count = cycle(account, new_items)
@@ -79,7 +87,7 @@ async def preview_invoice(request: web.Request) -> web.Response:
             # Top-level `discounts` replace the subscription's for this preview ("" previews with none), as in Stripe.
             discounts=make_discounts(account, data["discounts"], subscription=sub["id"], customer=cus.id)
             if "discounts" in data
-            else sub.get("_discounts"),
+            else discounts,
         )
     else:
         items = resolve_items(account, None, details.get("items") or [])

@@ -27,7 +27,9 @@ from devtools.stripe_standin.core import (
 )
 from devtools.stripe_standin.events import emit
 from devtools.stripe_standin.invoices import charge_invoice, line, new_invoice
+from devtools.stripe_standin.schedules import renew_into, schedule_canceled
 from devtools.stripe_standin.subscriptions import (
+    active_schedule,
     apply_items,
     change_lines,
     collect_paused,
@@ -36,6 +38,7 @@ from devtools.stripe_standin.subscriptions import (
     parse_pause_collection,
     resolve_items,
     subscription_of,
+    sync_schedule,
     void,
 )
 
@@ -79,6 +82,7 @@ async def create_subscription(request: web.Request) -> web.Response:
         "trial_end": None,
         "trial_start": None,
         "pause_collection": None,
+        "schedule": None,
         "items": items,
         "_account": account,
         "_pending": None,
@@ -176,6 +180,25 @@ async def update_subscription(request: web.Request) -> web.Response:
         raise StripeHTTPError(
             400, "pending_if_incomplete updates may only change items and proration.", param="payment_behavior"
         )
+    sched = active_schedule(sub)
+    if sched is not None:
+        for name in ("cancel_at_period_end", "cancel_at"):
+            if name in data:
+                raise StripeHTTPError(
+                    400,
+                    f"The subscription is managed by the subscription schedule `{sched['id']}`, and updating any "
+                    "cancelation behavior directly is not allowed. Please update the schedule instead.",
+                    param=name,
+                )
+        if "items" in data and cycle(account, resolve_items(account, sub, data["items"])) != cycle(
+            account, sub["items"]
+        ):  # the schedule's phases end on the subscription's billing periods (schedules.py)
+            raise StripeHTTPError(
+                400,
+                f"The stand-in does not change the billing interval of a subscription managed by the schedule "
+                f"`{sched['id']}`.",
+                param="items",
+            )
     if sub.get("_pending") and "items" in data:
         raise StripeHTTPError(
             400, "This subscription has a pending update; pay or void its invoice first.", param="items"
@@ -243,6 +266,7 @@ async def update_subscription(request: web.Request) -> web.Response:
         previous or None,
         request.headers.get("Idempotency-Key"),
     )
+    sync_schedule(sub)  # as in Stripe, the schedule's current phase follows the subscription's items and discounts
     return json_ok(export_subscription(sub))
 
 
@@ -255,6 +279,7 @@ async def cancel_subscription(request: web.Request) -> web.Response:
 
 def end_subscription(sub: dict[str, Any]) -> None:
     if sub["status"] != "canceled":
+        schedule_canceled(sub)
         sub.update(status="canceled", canceled_at=now(), ended_at=now())
         emit(sub["_account"], "customer.subscription.deleted", export_subscription(sub))
 
@@ -269,7 +294,12 @@ async def advance_subscription(request: web.Request) -> web.Response:
         return json_ok(export_subscription(sub))
     interval, count = cycle(sub["_account"], sub["items"])
     start, end = sub["current_period_end"], add_interval(sub["current_period_end"], interval, count)
-    previous = {"current_period_start": sub["current_period_start"]}
+    # A schedule's phase for the new period gives its items and discounts (the phase's interval is the same).
+    renews, previous = renew_into(sub, start)
+    if not renews:  # the schedule ended with end_behavior `cancel`: the subscription ends at its period end
+        end_subscription(sub)
+        return json_ok(export_subscription(sub))
+    previous["current_period_start"] = sub["current_period_start"]
     sub["current_period_start"], sub["current_period_end"] = start, end
     lines = STATE["pending_items"].pop(sub["id"], []) + [
         line(

@@ -29,6 +29,13 @@ from devtools.stripe_standin.api_invoices import (
     retrieve_invoice,
     void_invoice,
 )
+from devtools.stripe_standin.api_schedules import (
+    cancel_schedule,
+    create_schedule,
+    release_schedule,
+    retrieve_schedule,
+    update_schedule,
+)
 from devtools.stripe_standin.api_subscriptions import (
     advance_subscription,
     cancel_subscription,
@@ -77,6 +84,11 @@ def build_app() -> web.Application:
     r.add_get("/v1/subscriptions/{id}", retrieve_subscription)
     r.add_post("/v1/subscriptions/{id}", update_subscription)
     r.add_delete("/v1/subscriptions/{id}", cancel_subscription)
+    r.add_post("/v1/subscription_schedules", create_schedule)
+    r.add_get("/v1/subscription_schedules/{id}", retrieve_schedule)
+    r.add_post("/v1/subscription_schedules/{id}", update_schedule)
+    r.add_post("/v1/subscription_schedules/{id}/release", release_schedule)
+    r.add_post("/v1/subscription_schedules/{id}/cancel", cancel_schedule)
     r.add_post("/v1/invoices/create_preview", preview_invoice)
     r.add_get("/v1/invoices", list_invoices)
     r.add_get("/v1/invoices/{id}", retrieve_invoice)

@@ -4,6 +4,7 @@ current API's object shapes, and the request helpers (which account a key is, th
 from __future__ import annotations
 
 import calendar
+import copy
 import logging
 import pickle
 import secrets
@@ -40,6 +41,7 @@ def reset_state() -> None:
     STATE.update(
         prices={},
         subscriptions={},
+        schedules={},
         invoices={},
         events=[],
         idempotency={},
@@ -75,6 +77,7 @@ def _load(path: Path) -> None:
         blob = pickle.load(fh)  # noqa: S301 - our own dev-only state file
     STATE.update(blob["standin"])
     STATE.setdefault("coupons", {})
+    STATE.setdefault("schedules", {})
     dict.update(ls.store, blob["localstripe"])
     ls_webhooks._webhooks.update(blob["webhooks"])
     for price in STATE["prices"].values():  # state files from before products were scoped
@@ -192,6 +195,7 @@ def export_item(sub: dict[str, Any], item: dict[str, Any]) -> dict[str, Any]:
 def export_subscription(sub: dict[str, Any]) -> dict[str, Any]:
     out = {k: v for k, v in sub.items() if not k.startswith("_") and k not in ("items",)}
     out.setdefault("pause_collection", None)
+    out.setdefault("schedule", None)
     out["discounts"] = [d["id"] for d in sub.get("_discounts") or []]
     out["items"] = list_object(
         [export_item(sub, i) for i in sub["items"]], f"/v1/subscription_items?subscription={sub['id']}"
@@ -209,6 +213,11 @@ def export_subscription(sub: dict[str, Any]) -> dict[str, Any]:
         }
     )
     return out
+
+
+def export_schedule(sched: dict[str, Any]) -> dict[str, Any]:
+    # A copy all the way down: an event keeps the phases as they were when it was sent.
+    return copy.deepcopy({k: v for k, v in sched.items() if not k.startswith("_")})
 
 
 def export_invoice(inv: dict[str, Any]) -> dict[str, Any]:

@@ -13,6 +13,7 @@ from devtools.stripe_standin.core import (
     as_int,
     export_invoice,
     export_item,
+    export_schedule,
     export_subscription,
     list_object,
     missing,
@@ -211,6 +212,7 @@ def after_invoice_paid(inv: dict[str, Any]) -> None:
         sub["_pending"] = None
         previous = apply_items(sub, pending["items"], pending["period"])
         emit(sub["_account"], "customer.subscription.updated", export_subscription(sub), previous)
+        sync_schedule(sub)
     elif sub["status"] in ("past_due", "incomplete"):
         sub["status"] = "active"
         emit(sub["_account"], "customer.subscription.updated", export_subscription(sub), {"status": "past_due"})
@@ -278,3 +280,40 @@ def coupon_of(account: str, coupon_id: str) -> dict[str, Any]:
     if coupon is None:
         raise missing("coupon", coupon_id)
     return coupon
+
+
+# --- Subscription schedules: what the phase in force says (the API and the phase changes: schedules.py) -----
+
+
+def active_schedule(sub: dict[str, Any]) -> dict[str, Any] | None:
+    sched = STATE["schedules"].get(sub.get("schedule") or "")
+    return sched if sched is not None and sched["status"] == "active" else None
+
+
+def phase_at(phases: list[dict[str, Any]], ts: int) -> dict[str, Any] | None:
+    return next((p for p in phases if p["start_date"] <= ts < p["end_date"]), None)
+
+
+def item_specs(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [{"price": i["price"], "quantity": i["quantity"]} for i in items]
+
+
+def same_items(a: list[dict[str, Any]], b: list[dict[str, Any]]) -> bool:
+    return sorted((i["price"], i["quantity"]) for i in a) == sorted((i["price"], i["quantity"]) for i in b)
+
+
+def coupon_ids(discounts: list[dict[str, Any]] | None) -> list[str]:
+    return [d["source"]["coupon"] for d in discounts or []]
+
+
+def sync_schedule(sub: dict[str, Any]) -> None:
+    """As in Stripe, a direct change of a scheduled subscription's items or discounts is its current phase's too."""
+    sched = active_schedule(sub)
+    phase = phase_at(sched["phases"], sub["current_period_start"]) if sched else None
+    if sched is None or phase is None:
+        return
+    coupons = coupon_ids(sub.get("_discounts"))
+    if same_items(phase["items"], sub["items"]) and sorted(d["coupon"] for d in phase["discounts"]) == sorted(coupons):
+        return
+    phase["items"], phase["discounts"] = item_specs(sub["items"]), [{"coupon": c} for c in coupons]
+    emit(sub["_account"], "subscription_schedule.updated", export_schedule(sched))
