@@ -148,10 +148,12 @@ class LicenseAdmin(ChangePlanAdminMixin, BillingAdminMedia, TenantScopedAdmin):
         "term_years",
         "commitment_ends_at",
         "renewal_discount",
+        "term_discounts",
         "mrr_money",
         "currency",
         "stripe_customer_id",
         "stripe_subscription_id",
+        "stripe_schedule_id",
         "grants",
     ]
     readonly_fields = fields
@@ -163,6 +165,11 @@ class LicenseAdmin(ChangePlanAdminMixin, BillingAdminMedia, TenantScopedAdmin):
     @admin.display(description="Renewal discount")
     def renewal_discount(self, obj: License) -> str:
         return percent(obj.renewal_discount_percent)
+
+    @admin.display(description="Discount by year of the term")
+    def term_discounts(self, obj: License) -> str:
+        """A ramped term (billed by a Stripe subscription schedule), year by year; one discount throughout: —."""
+        return ", ".join(f"year {i}: {percent(p)}" for i, p in enumerate(obj.term_percents or [], 1)) or EMPTY
 
     @admin.display(description="Plan", ordering="tier__rank")
     def plan(self, obj: License) -> str:

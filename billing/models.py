@@ -55,6 +55,11 @@ class License(TenantOwned):
     held_at = models.DateTimeField(null=True, blank=True)
     # Renewal: a multi-year commitment renews as a whole term, with the policy's loyalty discount.
     renewal_discount_percent = models.DecimalField(max_digits=5, decimal_places=2, default=0)
+    # A ramped term: the discount for each year of the committed term ("10.00", "12.50", ...); empty when one
+    # discount holds throughout. Stripe bills it with a subscription schedule (one phase per discount), and the
+    # licence's renewal discount and MRR follow the year each period starts in.
+    term_percents = models.JSONField(default=list, blank=True)
+    stripe_schedule_id = models.CharField(max_length=64, blank=True)
     # The newest Stripe event (its `created`) whose object we synced: older ones only trigger a re-fetch.
     stripe_synced_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -215,6 +220,9 @@ class PlanChange(TenantOwned):
     discount_explanation = models.CharField(max_length=300, blank=True)
     term_years = models.PositiveSmallIntegerField(
         null=True, blank=True, help_text="The committed term bought (None: the licence keeps its own)."
+    )
+    year_percents = models.JSONField(
+        default=list, blank=True, help_text="A ramp: the discount for each year of the term (empty: one throughout)."
     )
     # Who and why.
     reference = models.CharField(max_length=64, blank=True, help_text="Opaque offer/proposal id.")

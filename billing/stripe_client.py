@@ -178,6 +178,7 @@ class Subscription:
     metadata: dict[str, str] = field(default_factory=dict)
     collection_paused: bool = False  # `pause_collection` is set: invoices are voided instead of charged
     discount_count: int = 0  # subscription-level discounts (coupons) in force
+    schedule_id: str | None = None  # the subscription schedule that changes it over time (a ramped term)
 
     @property
     def current_period_start(self) -> datetime | None:
@@ -329,6 +330,7 @@ def _subscription(obj: stripe.Subscription) -> Subscription:
         metadata=dict(obj.metadata or {}),
         collection_paused=getattr(obj, "pause_collection", None) is not None,
         discount_count=len(getattr(obj, "discounts", None) or ()),
+        schedule_id=_id(getattr(obj, "schedule", None)),
     )
 
 

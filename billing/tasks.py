@@ -132,3 +132,25 @@ def renew_due_license_terms() -> int:
     from billing.services.licenses import renew_due_terms
 
     return renew_due_terms()
+
+
+@shared_task(acks_late=True, **STRIPE_RETRY)
+def sync_term_schedule(tenant_id: int, license_id: int) -> str:
+    """A ramped term's subscription schedule in Stripe matches the licence (made, redrawn or released)."""
+    from billing.services.licenses.term_ramp import sync_term_schedule as sync
+
+    return sync(Tenant.objects.get(pk=tenant_id), license_id=license_id)
+
+
+@shared_task(acks_late=True, **SWEEP_LIMITS)
+def sync_missing_term_schedules() -> int:
+    """Beat: ramped terms whose schedule was never recorded (a lost task, Stripe down) are scheduled."""
+    from accounts.tenancy import each_tenant
+    from billing.services.licenses.term_ramp import licenses_missing_a_schedule
+
+    count = 0
+    for tenant in each_tenant():
+        for license_id in licenses_missing_a_schedule(tenant):
+            sync_term_schedule.delay(tenant.pk, license_id)
+            count += 1
+    return count

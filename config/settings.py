@@ -243,6 +243,7 @@ CELERY_BEAT_SCHEDULE.update(
         "billing-apply-due-plan-changes": {"task": "billing.tasks.apply_due_plan_changes", "schedule": 10 * 60},
         "billing-reconcile-plan-changes": {"task": "billing.tasks.reconcile_stale_plan_changes", "schedule": 5 * 60},
         "billing-renew-license-terms": {"task": "billing.tasks.renew_due_license_terms", "schedule": 60 * 60},
+        "billing-sync-term-schedules": {"task": "billing.tasks.sync_missing_term_schedules", "schedule": 10 * 60},
         "billing-retry-webhook-events": {"task": "billing.tasks.retry_webhook_events", "schedule": 60},
     }
 )

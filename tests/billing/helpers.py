@@ -109,3 +109,12 @@ def free_license(
     return Billed(
         tenant=tenant, account=account, catalog=catalog, license=license, api_key=api_key, webhook_secret=secret
     )
+
+
+def webhook_url(live_server, tenant: Tenant) -> str:
+    return f"{live_server.url}/billing/stripe/webhook/{tenant.slug}/"
+
+
+def latest_invoice(billed: Billed, standin: StandIn) -> dict:
+    """The customer's newest invoice in the stand-in (by its number)."""
+    return max(standin.invoices(billed.api_key, billed.license.stripe_customer_id), key=lambda i: i["number"])

@@ -1,7 +1,8 @@
 """The console's demo (idempotent, actor "demo-seed"): the demo CSM's worklist with the real signals the rules
 fired (tasks made from them), a customer's "talk to a person" request, a playbook with objections, a proposal
-whose discount is beyond policy awaiting approval, and a renewal packet (with its PDF) for the account that
-renews soonest."""
+whose discount is beyond policy awaiting approval, a renewal packet (with its PDF) for the account that
+renews soonest, and a proposal ready to share whose discount ramps over the policy's longest term (billed by a
+Stripe subscription schedule once accepted)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,8 @@ from accounts.tenancy import tenant_context
 from billing.models import License, LicenseStatus
 from billing.selectors import current_discount_policy
 from catalog.demo import SEED_ACTOR
+from catalog.models import DiscountPolicy
+from catalog.pricing import parse_term_rules
 from upgrades.console.models import Objection, Playbook, Proposal, ProposalKind
 from upgrades.console.services import proposals as proposal_services
 from upgrades.console.services import tasks as task_services
@@ -25,6 +28,7 @@ from upgrades.rules.models import Signal, SignalState
 
 APPROVAL_TITLE = "Demo: Business for two years (discount beyond policy)"
 RENEWAL_TITLE = "Demo: renewal packet"
+RAMP_TITLE = "Demo: Business on a ramped multi-year term"
 OBJECTIONS = [
     (
         "cost",
@@ -81,7 +85,28 @@ def _target(license: License) -> str:
     return "business" if license.tier.key != "business" else license.tier.key
 
 
-def _propose(tenant: Tenant, *, license: License, actor, title: str, kind: str, percent: Decimal | None) -> Proposal:
+def ramp_percents(policy: DiscountPolicy | None) -> tuple[Decimal, ...]:
+    """The policy's longest term, its discount reached in the last year in even steps (15 % over 3 years:
+    10 %, 12.5 %, 15 %): a ramp within policy. Empty when the policy has no term of several years."""
+    rules = [r for r in parse_term_rules(policy.term_rules) if r.years > 1] if policy is not None else []
+    if not rules:
+        return ()
+    longest = max(rules, key=lambda r: r.years)
+    top = Decimal(longest.basis) / 100
+    step = top / (2 * longest.years)
+    return tuple((top - (longest.years - k) * step).quantize(Decimal("0.01")) for k in range(1, longest.years + 1))
+
+
+def _propose(
+    tenant: Tenant,
+    *,
+    license: License,
+    actor,
+    title: str,
+    kind: str,
+    percent: Decimal | None,
+    options: list[OptionRequest] | None = None,
+) -> Proposal:
     existing = Proposal.objects.for_tenant(tenant).filter(title=title).first()
     if existing is not None:
         return existing
@@ -89,7 +114,8 @@ def _propose(tenant: Tenant, *, license: License, actor, title: str, kind: str, 
         tenant,
         account=license.account,
         actor=actor,
-        options=[
+        options=options
+        or [
             OptionRequest(tier=_target(license), interval="year", seats=license.seats, term_years=1),
             OptionRequest(tier=_target(license), interval="year", seats=license.seats, term_years=2),
         ],
@@ -137,7 +163,7 @@ def seed_console_demo(tenant: Tenant) -> dict[str, Any]:
         )
         policy = current_discount_policy(tenant)
         cap = Decimal(policy.cap_percent) if policy else Decimal(0)
-        picked = list(licences[:2])
+        picked = list(licences[:3])
         try:
             if picked:
                 renewal = _propose(
@@ -160,6 +186,28 @@ def seed_console_demo(tenant: Tenant) -> dict[str, Any]:
                     percent=beyond,
                 )
                 out["awaiting_approval"] = pending.pk
+            ramp = ramp_percents(policy)
+            if len(picked) > 2 and ramp:
+                lic = picked[2]
+                ramped = _propose(
+                    tenant,
+                    license=lic,
+                    actor=csm,
+                    title=RAMP_TITLE,
+                    kind=str(ProposalKind.UPGRADE),
+                    percent=None,
+                    options=[
+                        OptionRequest(
+                            tier=_target(lic),
+                            interval="year",
+                            seats=lic.seats,
+                            term_years=len(ramp),
+                            year_percents=ramp,
+                        ),
+                        OptionRequest(tier=_target(lic), interval="year", seats=lic.seats, term_years=len(ramp)),
+                    ],
+                )
+                out["ramp"] = ramped.pk
         except TierwiseError as exc:
             _say(f"proposal not made: {exc.message}")
         _say(f"CSM {csm.email}: {out}")

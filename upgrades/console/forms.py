@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from decimal import Decimal, InvalidOperation
+
 from django import forms
 
 from accounts.models import LifecycleStage, Segment
@@ -57,9 +59,37 @@ class ProposalForm(forms.Form):
     seats = forms.IntegerField(min_value=1, max_value=1_000_000)
     term_years = forms.IntegerField(min_value=1, max_value=5, initial=1)
     addons = forms.CharField(max_length=500, required=False, help_text="Add-on keys, comma separated.")
+    year_percents = forms.CharField(
+        max_length=60,
+        required=False,
+        label="Discount by year",
+        help_text="A ramp over a term of several years: one percent per year, comma separated (e.g. 10, 12, 15). "
+        "Leave empty for the same discount every year.",
+    )
     second_term_years = forms.IntegerField(
         min_value=1, max_value=5, required=False, help_text="Add a second option: the same plan on this term."
     )
+
+    def clean_year_percents(self) -> tuple[Decimal, ...]:
+        raw = [part.strip() for part in (self.cleaned_data.get("year_percents") or "").split(",") if part.strip()]
+        try:
+            values = tuple(Decimal(part.rstrip("% ")) for part in raw)
+        except InvalidOperation:
+            values = (Decimal("NaN"),)
+        if any(not v.is_finite() for v in values):
+            raise forms.ValidationError("Percentages separated by commas, e.g. 10, 12, 15.")
+        if any(not Decimal(0) <= v < Decimal(100) for v in values):
+            raise forms.ValidationError("Each year's discount is from 0 to below 100 percent.")
+        if any(v.as_tuple().exponent < -2 for v in values):  # type: ignore[operator]
+            raise forms.ValidationError("At most two decimals, e.g. 12.5.")
+        return values
+
+    def clean(self) -> dict:
+        data = super().clean()
+        ramp, years = data.get("year_percents") or (), data.get("term_years")
+        if ramp and years is not None and len(ramp) != years:
+            self.add_error("year_percents", f"Give one discount for each of the {years} years of the term.")
+        return data
 
 
 class ProposalEmailForm(forms.Form):

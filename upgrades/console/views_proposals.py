@@ -65,6 +65,7 @@ def proposal_new(request: HttpRequest, account_id: int) -> HttpResponse:
             seats=data["seats"],
             term_years=data["term_years"],
             addons=addons,
+            year_percents=data["year_percents"],
         )
     ]
     if data.get("second_term_years"):

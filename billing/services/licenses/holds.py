@@ -17,6 +17,7 @@ from billing.services.licenses.records import (
     license_state,
     record_change,
 )
+from billing.services.licenses.term_ramp import is_ramp, release_term_schedule
 
 # --- Revoke / suspend / restore ---------------------------------------------------------------------
 
@@ -159,6 +160,8 @@ def set_cancel_at_period_end(
         # replays Stripe's answer and a later cancel after a reactivation is a new request.
         cycle = LicenseChange.objects.for_tenant(tenant).filter(license=license).count()
         with stripe_errors_translated():
+            if cancel:  # Stripe refuses cancelling a scheduled subscription: a ramp ends with the subscription
+                release_term_schedule(tenant, stripe_for(tenant), license)
             stripe_for(tenant).set_cancel_at_period_end(
                 license.stripe_subscription_id,
                 cancel=cancel,
@@ -184,4 +187,9 @@ def set_cancel_at_period_end(
                 mrr_before=locked.mrr,
             )
         announce(locked)
+        if not cancel and is_ramp(locked.term_percents):  # a ramped term goes back on its schedule
+            from billing import tasks
+
+            tenant_id, license_id = tenant.pk, locked.pk
+            transaction.on_commit(lambda: tasks.sync_term_schedule.delay(tenant_id, license_id))
     return locked

@@ -31,6 +31,7 @@ LICENSE_AUDIT_FIELDS = [
     "commitment_ends_at",
     "term_years",
     "renewal_discount_percent",
+    "term_percents",
 ]
 
 

@@ -26,6 +26,7 @@ from billing.services.licenses.records import (
     license_state,
     record_change,
 )
+from billing.services.licenses.term_ramp import release_term_schedule
 from catalog.pricing import discount_on_lines
 
 # --- Multi-year terms -------------------------------------------------------------------------------
@@ -60,6 +61,7 @@ def _apply_renewal_discount(
     # The same renewal retried sends the same body under the same key; another renewal or discount, another key.
     key = f"tw-lic-{license.pk}-renewal-{int(new_commitment_end.timestamp())}-{discount_percent.normalize()}"
     with stripe_errors_translated():
+        release_term_schedule(tenant, gateway, license)  # the renewed term is flat: its ramp's schedule ends
         subscription = gateway.retrieve_subscription(license.stripe_subscription_id)
         coupon_id = (
             gateway.ensure_percent_coupon(discount_percent, currency=license.currency) if discount_percent else ""
@@ -108,6 +110,7 @@ def renew_license_term(
         before, mrr_before, state_before = snapshot(license, LICENSE_AUDIT_FIELDS), license.mrr, license_state(license)
         license.commitment_ends_at = new_end
         license.renewal_discount_percent = discount
+        license.term_percents = []
         license.mrr = compute_mrr(
             price=license.price,
             seats=license.seats,

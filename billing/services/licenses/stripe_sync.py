@@ -23,6 +23,7 @@ from billing.services.licenses.records import (
     license_state,
     record_change,
 )
+from billing.services.licenses.term_ramp import follow_term_year, is_ramp
 from billing.stripe_client import Subscription
 from catalog.models import Price
 
@@ -99,6 +100,7 @@ def sync_license_from_subscription(
         license.current_period_start = subscription.current_period_start
         license.current_period_end = subscription.current_period_end
     license.cancel_at_period_end = subscription.cancel_at_period_end
+    follow_term_year(license)  # a period that starts a new year of a ramped term takes that year's discount
     if event_created and (license.stripe_synced_at is None or event_created > license.stripe_synced_at):
         license.stripe_synced_at = event_created
     license.save()
@@ -126,6 +128,8 @@ def apply_plan_change(
     stripe_invoice_id: str = "",
     term_years: int | None = None,
     discount_percent: Decimal | None = None,
+    year_percents: list[str] | None = None,
+    fresh_period: bool = True,
 ) -> dict[str, Any]:
     """A settled plan change reaches the licence: tier, price, seats, add-ons, interval, Stripe ids, period, MRR.
 
@@ -161,9 +165,9 @@ def apply_plan_change(
             license.current_period_end = subscription.current_period_end
     if term_years is not None:
         license.term_years = term_years
-        license.commitment_ends_at = (
-            add_interval(license.current_period_start, "year", term_years) if term_years > 1 else None
-        )
+        term_from = license.current_period_start if fresh_period else license.current_period_end
+        license.commitment_ends_at = add_interval(term_from, "year", term_years) if term_years > 1 else None
+        license.term_percents = list(year_percents or []) if term_years > 1 and is_ramp(year_percents) else []
     if discount_percent is not None:
         license.renewal_discount_percent = discount_percent
     license.mrr = compute_mrr(
@@ -192,6 +196,7 @@ def _term_state(license: License) -> dict[str, Any]:
         "term_years": license.term_years,
         "commitment_ends_at": license.commitment_ends_at.isoformat() if license.commitment_ends_at else None,
         "renewal_discount_percent": str(Decimal(license.renewal_discount_percent or 0)),
+        "term_percents": list(license.term_percents or []),
     }
 
 

@@ -60,6 +60,27 @@ def clean_discount_term(
     return percent, term_years, errors
 
 
+def clean_year_percents(
+    year_percents: list[str] | list[Decimal] | None, *, percent: Decimal | None, term_years: int | None
+) -> tuple[list[str], dict[str, list[str]]]:
+    """A ramp's discounts, one per year of the term, as stored ("10.00"); [] when none (or all equal the change's
+    discount, which one coupon bills). The first year's is the change's own `discount_percent`."""
+    if not year_percents:
+        return [], {}
+    problem = {"year_percents": ["One discount from 0 to below 100 percent for each year of the term."]}
+    try:
+        values = [Decimal(str(p)).quantize(Decimal("0.01")) for p in year_percents]
+    except (InvalidOperation, ValueError):
+        return [], problem
+    if not term_years or term_years < 2 or len(values) != term_years or any(not 0 <= v < 100 for v in values):
+        return [], problem
+    if values[0] != (percent or Decimal(0)):
+        return [], {"year_percents": ["The first year's discount is the change's discount_percent."]}
+    if len(set(values)) == 1:
+        return [], {}
+    return [f"{v:.2f}" for v in values], {}
+
+
 def coupon_id_for(tenant: Tenant, *, percent: Decimal, term_years: int | None) -> str:
     """Deterministic: the same tenant, percent and term always name the same Stripe coupon."""
     basis = int((percent * 100).to_integral_value())

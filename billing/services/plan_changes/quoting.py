@@ -23,7 +23,7 @@ from billing.models import (
 from billing.selectors import license_addon_prices, open_plan_change, stripe_account_for
 from billing.services.catalog_sync import ensure_stripe_price
 from billing.services.licenses import compute_mrr, monthly_amount
-from billing.services.plan_changes.discounts import clean_discount_term, ensure_coupon
+from billing.services.plan_changes.discounts import clean_discount_term, clean_year_percents, ensure_coupon
 from billing.services.plan_changes.estimate import _local_estimate
 from billing.services.plan_changes.first_purchase import _ensure_customer, _supersede_unpaid_new_subscriptions
 from billing.services.stripe_accounts import stripe_for
@@ -136,12 +136,15 @@ def quote_plan_change(
     discount_percent: Decimal | None = None,
     discount_explanation: str = "",
     term_years: int | None = None,
+    year_percents: list[str] | None = None,
 ) -> PlanChange:
     """Ask Stripe for the invoice this change would create now, pin its proration date, keep every line.
 
     `discount_percent` (an offer's discount) goes to Stripe as the subscription's coupon, so the preview,
     the invoice and every renewal carry it (plan_changes/discounts.py); `term_years` is the term bought,
-    set on the licence at settlement. None for either keeps what the licence has.
+    set on the licence at settlement. None for either keeps what the licence has. `year_percents`: a ramped
+    term, the discount of each year (the first is `discount_percent`); after settlement a subscription schedule
+    bills each year with its own (licenses/term_ramp.py).
     """
     if license.tenant_id != tenant.pk:
         raise InvalidInput("Not a licence of this tenant.")
@@ -151,6 +154,8 @@ def quote_plan_change(
     percent, term_years, term_errors = clean_discount_term(
         tenant, target=target_price, discount_percent=discount_percent, term_years=term_years
     )
+    ramp, ramp_errors = clean_year_percents(year_percents, percent=percent, term_years=term_years)
+    term_errors.update(ramp_errors)
     if term_errors:
         raise InvalidInput("Invalid plan change.", details=term_errors)
     if license.status not in HOLDING or license.held_from_status:
@@ -270,6 +275,7 @@ def quote_plan_change(
             discount_percent=percent,
             discount_explanation=discount_explanation[:300] if percent is not None else "",
             term_years=term_years,
+            year_percents=ramp,
         )
         plan_change.save()
         plan_change.target_addon_prices.set(addon_prices)
@@ -299,6 +305,7 @@ def quote_plan_change(
                 "proration_date": None if at_period_end or kind == PlanChangeKind.NEW else at.isoformat(),
                 "discount_percent": None if percent is None else str(percent),
                 "term_years": term_years,
+                "year_percents": ramp,
             },
         )
     return plan_change

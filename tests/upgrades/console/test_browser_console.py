@@ -68,3 +68,36 @@ def test_csm_walks_worklist_account_and_proposal_builder(browser_page, workspace
     path = page.locator("[data-testid^=price-path] tbody tr")
     assert path.count() == 2
     assert "$1,896.00" in page.inner_text("[data-testid^=price-path]")  # 2,370.00 less 20 %
+
+
+def test_csm_builds_a_ramp_in_the_builder_and_sees_each_years_discount(browser_page, workspace_a):
+    from tests.upgrades.portal.browser_helpers import assert_accessible, assert_fits
+
+    world = workspace_a.world
+    csm = world.staff[Role.CSM]
+    publish_policy(world.tenant)  # the 2-year rule: 10 %
+    a1 = workspace_a.accounts["acct-1"]
+    page = browser_page
+    sign_in_with_form(page, csm.email, at="/console/")
+    page.goto(page.base_url + f"/console/accounts/{a1.pk}/proposals/new/")
+    assert_accessible(page, "proposal builder")
+    page.fill("#id_tier", "business")
+    page.select_option("#id_interval", "year")
+    page.fill("#id_seats", "3")
+    page.fill("#id_term_years", "2")
+    page.fill("#id_year_percents", "7.5, 10, 12")  # three years on a two-year term: refused, the form kept
+    with page.expect_navigation():
+        page.click("text=Price and save")
+    assert "Give one discount for each of the 2 years of the term." in page.inner_text("form")
+    assert page.input_value("#id_year_percents") == "7.5, 10, 12"
+    page.fill("#id_year_percents", "7.5, 10")
+    with page.expect_navigation():
+        page.click("text=Price and save")
+    proposal = Proposal.objects.get(tenant=world.tenant)
+    assert proposal.state == ProposalState.READY  # every year within the policy's 10 %: no approval
+    table = page.inner_text("[data-testid^=price-path]")
+    # Business 2,370.00 a year: 7.5 % (177.75) now, 10 % (237.00) at the renewal.
+    assert "−$177.75 (7.5 %)" in table and "−$237.00 (10 %)" in table and "$2,133.00" in table
+    assert "7.5 %, 10 % in years 1 to 2" in page.inner_text("main")
+    assert_accessible(page, "ramped proposal")
+    assert_fits(page, 375)

@@ -1,13 +1,12 @@
 """Experiment controls get no CSM upgrade outreach: the worklist marks them and drops readiness from their
 attention, proposals and upgrade outreach (and trials) are refused with a clear message, a check-in that is
-not about an upgrade stays allowed; once the experiment stops the account is ordinary again. And a proposal
-whose price path ramps (not flat, so not billable as one Stripe price with a coupon) is not shared."""
+not about an upgrade stays allowed; once the experiment stops the account is ordinary again."""
 
 from __future__ import annotations
 
 import pytest
 
-from accounts.errors import Conflict, InvalidInput
+from accounts.errors import Conflict
 from accounts.models import Role
 from messaging.models import Message
 from tests.services import require_postgres
@@ -142,22 +141,3 @@ def test_upgrade_outreach_refused_check_in_allowed(held):
         {"kind": "check_in", "title": "Quarterly check-in", "due_at": "2030-01-10T10:00"},
     )
     assert task.status_code == 302
-
-
-def test_a_ramped_price_path_is_not_shared(held):
-    world = held.world
-    proposal = _build(held, key="acct-2")
-    services.submit_proposal(world.tenant, proposal=proposal, actor=world.staff[Role.CSM])
-    option = proposal.options.get()
-    # A second renewal a different amount (a year-2 step-up): Stripe bills one price with a coupon, no schedule.
-    ramp = [dict(r) for r in option.price_path]
-    ramp.append({**ramp[-1], "n": len(ramp) + 1, "amount": ramp[-1]["amount"] + 10_000, "percent": "5.00"})
-    option.price_path = ramp
-    option.save(update_fields=["price_path"])
-    with pytest.raises(InvalidInput) as exc:
-        services.share_proposal(world.tenant, proposal=proposal, actor=world.staff[Role.CSM])
-    assert "price_path" in exc.value.details and "flat" in exc.value.details["price_path"][0]
-    response = world.staff_client(Role.CSM).post(f"/console/proposals/{proposal.pk}/share/")
-    assert response.status_code == 400 and response.content.decode().startswith("price_path:")
-    proposal.refresh_from_db()
-    assert proposal.state == ProposalState.READY

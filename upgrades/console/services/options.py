@@ -28,6 +28,8 @@ class OptionRequest:
     seats: int = 1
     term_years: int = 1
     addons: tuple[str, ...] = ()
+    # A ramp: the discount of each year of the term (empty: one discount throughout, the policy's or the CSM's).
+    year_percents: tuple[Decimal, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -70,6 +72,10 @@ def validate_request(req: OptionRequest) -> None:
         errors["term_years"] = [f"A whole number of years from 1 to {MAX_TERM_YEARS}."]
     elif req.term_years > 1 and req.interval != "year":
         errors["term_years"] = ["A term of several years is billed yearly: choose annual."]
+    elif req.year_percents and (len(req.year_percents) != req.term_years or req.term_years < 2):
+        errors["year_percents"] = [f"One discount for each of the {req.term_years} years of a term of several years."]
+    elif any(not Decimal(0) <= p < Decimal(100) for p in req.year_percents):
+        errors["year_percents"] = ["Each year's discount is from 0 to below 100 percent."]
     if errors:
         raise InvalidInput("The option is not valid.", details=errors)
 
@@ -101,18 +107,32 @@ def price_option(
     policy_discount = discount_for(
         policy, term_years=req.term_years, seats=req.seats, list_amount=list_amount, is_renewal=is_renewal
     )
-    percent = policy_discount.percent if discount_percent is None else discount_percent
-    within = percent <= policy_discount.percent
-    explanation = (
-        policy_discount.explanation
-        if percent == policy_discount.percent
-        else f"{percent.normalize():f} % agreed by the account team (policy: {policy_discount.percent.normalize():f} %)"
-    )
+    ramp = [p.quantize(Decimal("0.01")) for p in req.year_percents] if len(set(req.year_percents)) > 1 else []
+    if ramp:
+        percent = ramp[0]
+    elif req.year_percents:
+        percent = req.year_percents[0].quantize(Decimal("0.01"))
+    else:
+        percent = policy_discount.percent if discount_percent is None else discount_percent
+    within = max(ramp or [percent]) <= policy_discount.percent
+    if ramp:
+        explanation = (
+            ", ".join(f"{p.normalize():f} %" for p in ramp)
+            + f" in years 1 to {len(ramp)}, agreed by the account team"
+            + f" (policy: {policy_discount.percent.normalize():f} %)"
+        )
+    elif percent == policy_discount.percent:
+        explanation = policy_discount.explanation
+    else:
+        explanation = (
+            f"{percent.normalize():f} % agreed by the account team (policy: {policy_discount.percent.normalize():f} %)"
+        )
     amount = list_amount - discount_on_lines(lines, percent)  # per line, as Stripe discounts the invoice
     key = (
         f"{tier.key}-{req.interval}"
         + (f"-{req.term_years}y" if req.term_years > 1 else "")
         + ("-" + "-".join(sorted(req.addons)) if req.addons else "")
+        + ("-ramp-" + "-".join(f"{p.normalize():f}" for p in ramp) if ramp else "")
     )
     option: dict[str, Any] = {
         "key": key,
@@ -134,8 +154,9 @@ def price_option(
             "amount": list_amount - amount,
             "explanation": explanation,
             "within_policy": within,
+            **({"year_percents": [f"{p:.2f}" for p in ramp]} if ramp else {}),
         }
-        if percent
+        if percent or ramp
         else None,
     }
     quote = estimate_quote(license=license, option=option, now=now)
@@ -153,7 +174,7 @@ def price_option(
         renew_from=renew_from,
         interval=req.interval,
         renewal_lines=lines,
-        year_percents=[percent],
+        year_percents=ramp or [percent],
         term_ends_at=ends,
         fresh_period=fresh,
     )

@@ -202,28 +202,8 @@ def approve_proposal(tenant: Tenant, *, proposal: Proposal, membership: Membersh
     )
 
 
-def ramp_errors(options: Sequence[ProposalOption]) -> list[str]:
-    """Options whose price path is not flat. Stripe bills a term as one price with a coupon; a ramp (a
-    different discount or amount from year to year) needs a subscription schedule, which is not billed, so
-    such a path would show the customer charges nobody makes."""
-    errors = []
-    for option in options:
-        rows = option.price_path or []
-        renewals = {r["amount"] for r in rows if r.get("kind") == "renewal"}
-        percents = {str(r.get("percent")) for r in rows}
-        if len(renewals) > 1 or len(percents) > 1:
-            errors.append(
-                f"Option '{option.label or option.key}' ramps from year to year; only a flat price path "
-                "(the same discount every year) can be billed, so it cannot be shared."
-            )
-    return errors
-
-
 def share_proposal(tenant: Tenant, *, proposal: Proposal, actor: Actor) -> Proposal:
     require_not_held_out(tenant, proposal.account_id, doing="share a proposal")
-    ramps = ramp_errors(list(ProposalOption.objects.for_tenant(tenant).filter(proposal=proposal).order_by("position")))
-    if ramps:
-        raise InvalidInput("price_path: " + " ".join(ramps), details={"price_path": ramps})
     if proposal.state == S.DRAFT:
         submit_proposal(tenant, proposal=proposal, actor=actor)
     if proposal.state == S.AWAITING_APPROVAL:
@@ -268,6 +248,7 @@ def accept_proposal(tenant: Tenant, *, proposal: Proposal, option_key: str, acto
         discount_percent=Decimal(discount["percent"]) if discount else None,
         discount_explanation=discount.get("explanation", ""),
         term_years=option.term_years,
+        year_percents=discount.get("year_percents"),  # a ramp: billed by a subscription schedule after settlement
     )
     shown = option.price_path[0]["amount"] if option.price_path else None
     if shown is not None and plan_change.quote_amount_due != shown:
