@@ -110,3 +110,23 @@ def test_a_ramp_is_stored_with_two_decimals_and_a_flat_one_is_none():
     assert clean_year_percents(["10", "12.5"], percent=Decimal("10"), term_years=2) == (["10.00", "12.50"], {})
     assert clean_year_percents(["10", "10.00"], percent=Decimal("10"), term_years=2) == ([], {})
     assert clean_year_percents(None, percent=None, term_years=None) == ([], {})
+
+
+def test_the_schedule_task_finds_nothing_with_another_tenants_licence(ramped, world_b):
+    from billing.tasks import sync_term_schedule
+
+    ramped.stripe_subscription_id = "sub_of_tenant_a"
+    ramped.save(update_fields=["stripe_subscription_id"])
+    assert sync_term_schedule.apply(args=(world_b.tenant.pk, ramped.pk)).get() == "none"  # Stripe never asked
+    ramped.refresh_from_db()
+    assert ramped.stripe_schedule_id == ""
+
+
+def test_the_licence_admin_shows_the_discount_of_each_year_and_walls_other_tenants(ramped, world_a, world_b):
+    from accounts.models import Role
+
+    page = world_a.staff_client(Role.ANALYST).get(f"/admin/billing/license/{ramped.pk}/change/")
+    assert page.status_code == 200
+    assert "year 1: 10 %, year 2: 12.5 %, year 3: 15 %" in page.content.decode()
+    other = world_b.staff_client(Role.OWNER).get(f"/admin/billing/license/{ramped.pk}/change/")
+    assert (other.status_code, other["Location"]) == (302, "/admin/")  # Django admin: "doesn't exist", nothing shown

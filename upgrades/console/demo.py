@@ -1,7 +1,7 @@
 """The console's demo (idempotent, actor "demo-seed"): the demo CSM's worklist with the real signals the rules
 fired (tasks made from them), a customer's "talk to a person" request, a playbook with objections, a proposal
 whose discount is beyond policy awaiting approval, a renewal packet (with its PDF) for the account that
-renews soonest, and a proposal ready to share whose discount ramps over the policy's longest term (billed by a
+renews soonest, and a proposal ready to share whose price steps up over the policy's longest term (billed by a
 Stripe subscription schedule once accepted)."""
 
 from __future__ import annotations
@@ -86,15 +86,16 @@ def _target(license: License) -> str:
 
 
 def ramp_percents(policy: DiscountPolicy | None) -> tuple[Decimal, ...]:
-    """The policy's longest term, its discount reached in the last year in even steps (15 % over 3 years:
-    10 %, 12.5 %, 15 %): a ramp within policy. Empty when the policy has no term of several years."""
+    """A step-up ramp within policy over its longest term: the policy's discount in year one, then less each
+    year in even steps, so the price climbs towards the list (15 % over 3 years: 15 %, 12.5 %, 10 %). Empty
+    when the policy has no term of several years."""
     rules = [r for r in parse_term_rules(policy.term_rules) if r.years > 1] if policy is not None else []
     if not rules:
         return ()
     longest = max(rules, key=lambda r: r.years)
     top = Decimal(longest.basis) / 100
     step = top / (2 * longest.years)
-    return tuple((top - (longest.years - k) * step).quantize(Decimal("0.01")) for k in range(1, longest.years + 1))
+    return tuple((top - k * step).quantize(Decimal("0.01")) for k in range(longest.years))
 
 
 def _propose(

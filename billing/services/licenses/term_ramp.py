@@ -170,8 +170,8 @@ def sync_term_schedule(tenant: Tenant, *, license_id: int, now: datetime | None 
     from billing.services.stripe_accounts import stripe_for
 
     now = now or timezone.now()
-    license = License.objects.for_tenant(tenant).select_related("price").get(pk=license_id)
-    if not license.stripe_subscription_id:
+    license = License.objects.for_tenant(tenant).select_related("price").filter(pk=license_id).first()
+    if license is None or not license.stripe_subscription_id:  # another tenant's id finds nothing here
         return "none"
     gateway = stripe_for(tenant)
     subscription = gateway.retrieve_subscription(license.stripe_subscription_id)

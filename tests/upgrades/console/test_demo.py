@@ -34,12 +34,12 @@ def test_demo_twice_makes_everything_once(workspace_a):
     assert renewal.kind == ProposalKind.RENEWAL and renewal.loyalty
     text = "".join(p.extract_text() for p in PdfReader(io.BytesIO(proposal_pdf(tenant, renewal))).pages)
     assert "Demo: renewal packet" in text and "Total over the term" in text
-    # A ramp within policy (the 2-year rule's 10 %: 7.5 % then 10 %), ready for the CSM to share.
+    # A step-up ramp within policy (the 2-year rule's 10 %, then 7.5 %), ready for the CSM to share.
     ramped = Proposal.objects.get(pk=first["ramp"])
     assert first["ramp"] == again["ramp"] and ramped.state == ProposalState.READY and not ramped.approval_needed
     ramp = ramped.options.get(position=0)
-    assert ramp.option["discount"]["year_percents"] == ["7.50", "10.00"]
-    assert [r["percent"] for r in ramp.price_path] == ["7.50", "10.00"]
+    assert ramp.option["discount"]["year_percents"] == ["10.00", "7.50"]
+    assert [r["percent"] for r in ramp.price_path] == ["10.00", "7.50"]
 
 
 def test_beat_sweep_makes_tasks_once(workspace_a):
