@@ -100,6 +100,8 @@ def sync_license_from_subscription(
         license.current_period_start = subscription.current_period_start
         license.current_period_end = subscription.current_period_end
     license.cancel_at_period_end = subscription.cancel_at_period_end
+    if license.stripe_schedule_id and not subscription.schedule_id:
+        license.stripe_schedule_id = ""  # Stripe ended the ramp's schedule (completed, released or canceled)
     follow_term_year(license)  # a period that starts a new year of a ramped term takes that year's discount
     if event_created and (license.stripe_synced_at is None or event_created > license.stripe_synced_at):
         license.stripe_synced_at = event_created

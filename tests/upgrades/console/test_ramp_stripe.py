@@ -144,6 +144,13 @@ def test_a_mid_period_ramp_runs_its_years_from_the_renewal(world_a, standin, liv
     assert license.renewal_discount_percent == Decimal("10.00")
     _walk_the_renewals(billed, standin, rows[1:])
 
+    # Past the term's last phase (no renewal ran): Stripe completes the schedule and the licence lets go of it.
+    schedule_id = billed.refresh().stripe_schedule_id
+    standin.advance(billed.license.stripe_subscription_id)
+    assert wait_for(lambda: billed.refresh().stripe_schedule_id == "", timeout=30)
+    assert retrieve_schedule(stripe_for(world_a.tenant), schedule_id).status == "completed"
+    assert latest_invoice(billed, standin)["amount_paid"] == 252_450  # the subscription renews as it stands
+
 
 def test_cancelling_releases_the_schedule_and_reactivating_puts_the_ramp_back(
     world_a, standin, live_server, celery_worker_process
