@@ -11,12 +11,12 @@ from catalog.models import DiscountPolicy, GovernanceState
 from upgrades.rules.models import AccountScore, RuleState, Signal, SignalKind, TriggerRule
 
 
-def publish_policy(tenant, *, approver_role: str = Role.PRODUCT_MANAGER) -> DiscountPolicy:
+def publish_policy(tenant, *, approver_role: str = Role.PRODUCT_MANAGER, term_rules=None) -> DiscountPolicy:
     return DiscountPolicy.objects.create(
         tenant=tenant,
         key="standard",
         name="Standard",
-        term_rules=[{"years": 2, "percent": "10"}],
+        term_rules=term_rules or [{"years": 2, "percent": "10"}],
         loyalty_percent=Decimal("5"),
         cap_percent=Decimal("25"),
         exception_approver_role=approver_role,

@@ -12,14 +12,14 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
-from django.utils import timezone
 
 from accounts.errors import InvalidInput
 from accounts.models import Role
-from catalog.models import DiscountPolicy, GovernanceState
 from upgrades.console.models import Proposal
 from upgrades.console.services import proposals as services
 from upgrades.console.services.options import OptionRequest
+
+from .helpers import publish_policy
 
 pytestmark = pytest.mark.django_db
 RAMP = (Decimal("10"), Decimal("12.5"), Decimal("15"))
@@ -27,16 +27,7 @@ RAMP = (Decimal("10"), Decimal("12.5"), Decimal("15"))
 
 @pytest.fixture
 def ramp_ws(workspace_a):
-    DiscountPolicy.objects.create(
-        tenant=workspace_a.world.tenant,
-        key="standard",
-        name="Standard",
-        term_rules=[{"years": 2, "percent": "10"}, {"years": 3, "percent": "15"}],
-        loyalty_percent=Decimal("5"),
-        exception_approver_role=Role.PRODUCT_MANAGER,
-        state=GovernanceState.PUBLISHED,
-        published_at=timezone.now(),
-    )
+    publish_policy(workspace_a.world.tenant, term_rules=[{"years": 2, "percent": "10"}, {"years": 3, "percent": "15"}])
     return workspace_a
 
 

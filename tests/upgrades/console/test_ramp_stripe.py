@@ -12,20 +12,20 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
-from django.utils import timezone
 
 from accounts.models import Role
 from billing.models import LicenseChange, PlanChange, PlanChangeState
 from billing.services import licenses
 from billing.services.stripe_accounts import stripe_for
 from billing.stripe_schedules import retrieve_schedule
-from catalog.models import DiscountPolicy, GovernanceState
 from tests.billing import conftest as billing_fixtures
 from tests.billing.helpers import billed_license, latest_invoice, webhook_url
 from tests.conftest import wait_for
 from upgrades.console.models import Proposal, ProposalState
 from upgrades.console.services import proposals as services
 from upgrades.console.services.options import OptionRequest
+
+from .helpers import publish_policy
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 stripe_standin = billing_fixtures.stripe_standin
@@ -37,15 +37,7 @@ def _ramped_and_accepted(world, standin, live_server, *, price_key: str):
     billed = billed_license(
         world.tenant, world.account, standin, webhook_url=webhook_url(live_server, world.tenant), price_key=price_key
     )
-    DiscountPolicy.objects.create(
-        tenant=world.tenant,
-        key="standard",
-        name="Standard",
-        term_rules=[{"years": 2, "percent": "10"}, {"years": 3, "percent": "15"}],
-        loyalty_percent=Decimal("5"),
-        state=GovernanceState.PUBLISHED,
-        published_at=timezone.now(),
-    )
+    publish_policy(world.tenant, term_rules=[{"years": 2, "percent": "10"}, {"years": 3, "percent": "15"}])
     csm = world.staff[Role.CSM]
     proposal = services.build_proposal(
         world.tenant,
