@@ -130,3 +130,34 @@ def test_the_licence_admin_shows_the_discount_of_each_year_and_walls_other_tenan
     assert "year 1: 10 %, year 2: 12.5 %, year 3: 15 %" in page.content.decode()
     other = world_b.staff_client(Role.OWNER).get(f"/admin/billing/license/{ramped.pk}/change/")
     assert (other.status_code, other["Location"]) == (302, "/admin/")  # Django admin: "doesn't exist", nothing shown
+
+
+def test_a_settled_ramp_that_starts_without_a_discount_drops_the_licences_old_one(ramped):
+    from billing.services.licenses import apply_plan_change
+
+    ramped.renewal_discount_percent = Decimal("5.00")  # e.g. a loyalty discount from the term before
+    ramped.save()
+    apply_plan_change(
+        ramped.tenant,
+        license=ramped,
+        target=ramped.price,
+        seats=3,
+        addon_prices=[],
+        subscription=None,
+        tier_stripe_price_id=None,
+        activate=False,
+        kind="renewal",
+        actor="test",
+        reason="ramp from 0 %",
+        reference="test",
+        term_years=3,
+        discount_percent=None,  # 0 % in year one: the change carries no coupon
+        year_percents=["0.00", "5.00", "10.00"],
+    )
+    ramped.refresh_from_db()
+    assert (ramped.term_percents, ramped.renewal_discount_percent, ramped.mrr) == (
+        ["0.00", "5.00", "10.00"],
+        Decimal("0.00"),
+        24_750,  # 2,970.00 a year / 12, no discount
+    )
+    assert ramped.commitment_ends_at == add_interval(ramped.current_period_start, "year", 3)

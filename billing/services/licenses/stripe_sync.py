@@ -172,6 +172,8 @@ def apply_plan_change(
         license.term_percents = list(year_percents or []) if term_years > 1 and is_ramp(year_percents) else []
     if discount_percent is not None:
         license.renewal_discount_percent = discount_percent
+    elif term_years is not None and license.term_percents:  # a ramp whose first year has no discount
+        license.renewal_discount_percent = Decimal(license.term_percents[0])
     license.mrr = compute_mrr(
         price=target, seats=license.seats, addon_prices=addon_prices, discount_percent=license.renewal_discount_percent
     )
