@@ -118,3 +118,13 @@ def test_the_builder_saves_a_ramp_and_the_page_shows_each_years_discount(ramp_ws
     assert proposal.options.get().option["discount"]["year_percents"] == ["10.00", "12.50", "15.00"]
     page = client.get(response["Location"]).content.decode()
     assert "Discount by year of the term" in page and "(12.5 %)" in page and "(15 %)" in page
+
+
+def test_the_account_page_shows_a_ramped_terms_discount_by_year(ramp_ws):
+    license = ramp_ws.licences["acct-1"]
+    license.term_years, license.term_percents = 3, ["15.00", "12.50", "10.00"]
+    license.renewal_discount_percent = Decimal("12.50")
+    license.save()
+    client = ramp_ws.world.staff_client(Role.ANALYST)
+    page = client.get(f"/console/accounts/{ramp_ws.accounts['acct-1'].pk}/").content.decode()
+    assert "year 1 15 %, year 2 12.5 %, year 3 10 %" in page and "3-year term" in page and "12.5 % off" in page
