@@ -17,7 +17,7 @@ from billing.services.licenses.records import (
     license_state,
     record_change,
 )
-from billing.services.licenses.term_ramp import is_ramp, release_term_schedule
+from billing.services.licenses.term_ramp import is_ramp, release_term_schedule, sync_term_schedule_on_commit
 
 # --- Revoke / suspend / restore ---------------------------------------------------------------------
 
@@ -160,9 +160,10 @@ def set_cancel_at_period_end(
         # replays Stripe's answer and a later cancel after a reactivation is a new request.
         cycle = LicenseChange.objects.for_tenant(tenant).filter(license=license).count()
         with stripe_errors_translated():
+            gateway = stripe_for(tenant)
             if cancel:  # Stripe refuses cancelling a scheduled subscription: a ramp ends with the subscription
-                release_term_schedule(tenant, stripe_for(tenant), license)
-            stripe_for(tenant).set_cancel_at_period_end(
+                release_term_schedule(tenant, gateway, license)
+            gateway.set_cancel_at_period_end(
                 license.stripe_subscription_id,
                 cancel=cancel,
                 idempotency_key=f"tw-lic-{license.pk}-cancel-{int(cancel)}-{cycle}",
@@ -188,8 +189,5 @@ def set_cancel_at_period_end(
             )
         announce(locked)
         if not cancel and is_ramp(locked.term_percents):  # a ramped term goes back on its schedule
-            from billing import tasks
-
-            tenant_id, license_id = tenant.pk, locked.pk
-            transaction.on_commit(lambda: tasks.sync_term_schedule.delay(tenant_id, license_id))
+            sync_term_schedule_on_commit(locked)
     return locked

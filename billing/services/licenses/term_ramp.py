@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import logging
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -40,8 +39,6 @@ from billing.stripe_schedules import (
     schedule_subscription,
     set_schedule_phases,
 )
-
-log = logging.getLogger(__name__)
 
 
 def is_ramp(percents: list[str] | list[Decimal] | None) -> bool:
@@ -68,10 +65,16 @@ def term_year_at(license: License, at: datetime) -> int:
 
 
 def percent_for_year(license: License, year: int) -> Decimal:
-    percents = license.term_percents or []
-    if not percents:
-        return Decimal(license.renewal_discount_percent or 0)
+    percents = license.term_percents
     return Decimal(str(percents[min(year, len(percents)) - 1])).quantize(Decimal("0.01"))
+
+
+def sync_term_schedule_on_commit(license: License) -> None:
+    """Once the caller's transaction commits, the task makes Stripe's schedule match the licence."""
+    from billing import tasks  # the tasks import the services
+
+    tenant_id, license_id = license.tenant_id, license.pk
+    transaction.on_commit(lambda: tasks.sync_term_schedule.delay(tenant_id, license_id))
 
 
 def follow_term_year(license: License, *, actor: str = "stripe") -> bool:
@@ -122,7 +125,7 @@ def ramp_phases(license: License, *, from_start: datetime) -> list[RampPhase]:
     """The schedule's phases from the current phase's start to the term's end: one per run of equal discounts,
     each ending on a year boundary of the term (the first year's phase holds a mid-period change's stub)."""
     start = term_started_at(license)
-    if start is None or license.commitment_ends_at is None:
+    if start is None:
         return []
     phases: list[RampPhase] = []
     for year in range(1, license.term_years + 1):

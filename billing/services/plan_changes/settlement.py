@@ -20,7 +20,7 @@ from accounts.tenancy import each_tenant
 from billing.models import License, PlanChange, PlanChangeKind, PlanChangeState
 from billing.selectors import plan_change_items
 from billing.services.licenses import LICENSE_AUDIT_FIELDS, apply_plan_change
-from billing.services.licenses.term_ramp import is_ramp
+from billing.services.licenses.term_ramp import is_ramp, sync_term_schedule_on_commit
 from billing.services.plan_changes.common import _lock, quote_conflict
 from billing.services.plan_changes.discounts import restore_subscription_discount
 from billing.services.stripe_accounts import stripe_for
@@ -229,11 +229,7 @@ def settle_plan_change(
         log.warning("Charge differs from quote", extra={"plan_change": plan_change.pk, "mismatch": mismatch})
     tenant_id, account_id, pc_id, reference = tenant.pk, license.account_id, plan_change.pk, plan_change.reference
     if is_ramp(license.term_percents) or license.stripe_schedule_id:
-        # A ramped term is billed by a subscription schedule; a later change redraws (or releases) it.
-        from billing import tasks
-
-        license_id = license.pk
-        transaction.on_commit(lambda: tasks.sync_term_schedule.delay(tenant_id, license_id))
+        sync_term_schedule_on_commit(license)  # a ramp is billed by a schedule; a later change redraws or ends it
     transaction.on_commit(
         lambda: plan_change_settled.send(
             sender=PlanChange, tenant_id=tenant_id, account_id=account_id, plan_change_id=pc_id, reference=reference

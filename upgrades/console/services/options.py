@@ -107,13 +107,10 @@ def price_option(
     policy_discount = discount_for(
         policy, term_years=req.term_years, seats=req.seats, list_amount=list_amount, is_renewal=is_renewal
     )
-    ramp = [p.quantize(Decimal("0.01")) for p in req.year_percents] if len(set(req.year_percents)) > 1 else []
-    if ramp:
-        percent = ramp[0]
-    elif req.year_percents:
-        percent = req.year_percents[0].quantize(Decimal("0.01"))
-    else:
-        percent = policy_discount.percent if discount_percent is None else discount_percent
+    by_year = [p.quantize(Decimal("0.01")) for p in req.year_percents]
+    ramp = by_year if len(set(by_year)) > 1 else []  # the same percent every year is a flat discount
+    chosen = policy_discount.percent if discount_percent is None else discount_percent  # the policy's or the CSM's
+    percent = by_year[0] if by_year else chosen
     within = max(ramp or [percent]) <= policy_discount.percent
     if ramp:
         explanation = (
